@@ -1,0 +1,249 @@
+// `bgp-ts`: the command line. A function of (argv, stdin) -> (stdout, stderr, exit
+// code), so tests run it in-process; bin/bgp-ts.js is three lines around it.
+
+import { readFile } from 'node:fs/promises';
+import type { AfiSafiKey, BgpMessage, CodecContext } from '../wire/index.js';
+import {
+  BgpNotification,
+  IPV4_UNICAST,
+  IPV6_UNICAST,
+  JsonMessageError,
+  MessageFramer,
+  afiSafiKey,
+  decodeFrame,
+  encodeMessage,
+  fromHex,
+  makeContext,
+  maxMessageLength,
+  messageFromJson,
+  messageToJson,
+  notificationToJson,
+  parseAfiSafiName,
+  toHex,
+} from '../wire/index.js';
+import { demo } from './demo.js';
+
+export interface CliIo {
+  readonly argv: readonly string[];
+  readonly readStdin: () => Promise<string>;
+  readonly stdout: (s: string) => void;
+  readonly stderr: (s: string) => void;
+}
+
+/** Exit codes: 0 ok, 1 a malformed message (decode) or bad JSON (encode), 2 usage. */
+export const EXIT_OK = 0;
+export const EXIT_MALFORMED = 1;
+export const EXIT_USAGE = 2;
+
+const USAGE = `usage:
+  bgp-ts decode [HEX ...] [--raw FILE] [--add-path[=FAMILIES]] [--as2] [--extended-message]
+      Decodes BGP messages given as hex (marker optional, whitespace allowed, several
+      back to back) in the arguments or on stdin, or as raw bytes from FILE. Prints one
+      JSON object per message; a malformed one prints the NOTIFICATION it would cause
+      and the command exits 1.
+  bgp-ts encode [JSON] [--add-path[=FAMILIES]] [--as2] [--extended-message]
+      The reverse: JSON messages (one object, an array, or one object per line) from the
+      argument or stdin, printed as hex, one message per line.
+  bgp-ts demo
+      Encodes a small sample session, then decodes it back and prints both.
+
+  --add-path[=F,...]   path identifiers present for families F (ipv4-unicast,
+                       ipv6-unicast; default both)
+  --as2                the session did not negotiate 4-octet AS numbers (RFC 6793)
+  --extended-message   messages up to 65535 bytes (RFC 8654)
+`;
+
+class UsageError extends Error {}
+
+interface Options {
+  ctx: CodecContext;
+  raw?: string;
+  rest: string[];
+}
+
+function parseOptions(args: readonly string[]): Options {
+  let as4 = true;
+  let extendedMessage = false;
+  const addPath = new Set<AfiSafiKey>();
+  let raw: string | undefined;
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === '--as2') as4 = false;
+    else if (a === '--extended-message') extendedMessage = true;
+    else if (a === '--add-path') {
+      addPath.add(IPV4_UNICAST);
+      addPath.add(IPV6_UNICAST);
+    } else if (a.startsWith('--add-path=')) {
+      for (const name of a.slice('--add-path='.length).split(',')) {
+        const f = parseAfiSafiName(name);
+        if (f === undefined) throw new UsageError(`--add-path: unknown family ${JSON.stringify(name)}`);
+        addPath.add(afiSafiKey(f.afi, f.safi));
+      }
+    } else if (a === '--raw') {
+      raw = args[++i];
+      if (raw === undefined) throw new UsageError('--raw needs a FILE');
+    } else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`);
+    else rest.push(a);
+  }
+  const o: Options = { ctx: makeContext({ as4, extendedMessage, addPath }), rest };
+  if (raw !== undefined) o.raw = raw;
+  return o;
+}
+
+/**
+ * Splits hex input into whole frames. Each message may come with or without its
+ * 16-byte marker; without it, the input starts at the length field.
+ */
+export function framesFromHex(text: string, maxLength: number): Uint8Array[] {
+  const bytes = fromHex(text.replace(/0x/gi, ''));
+  const frames: Uint8Array[] = [];
+  let p = 0;
+  while (p < bytes.length) {
+    let hasMarker = bytes.length - p >= 16;
+    for (let i = 0; hasMarker && i < 16; i++) if (bytes[p + i] !== 0xff) hasMarker = false;
+    const lenAt = hasMarker ? p + 16 : p;
+    if (lenAt + 3 > bytes.length) throw new RangeError(`incomplete header at byte ${p}`);
+    const len = ((bytes[lenAt] as number) << 8) | (bytes[lenAt + 1] as number);
+    if (len < 19 || len > maxLength) {
+      // Hand the bad length to the decoder, which names it as a NOTIFICATION.
+      const f = new Uint8Array(19).fill(0xff);
+      f.set(bytes.subarray(lenAt, lenAt + 3), 16);
+      frames.push(f);
+      return frames;
+    }
+    const size = hasMarker ? len : len - 16;
+    if (p + size > bytes.length)
+      throw new RangeError(`message at byte ${p} declares ${len} bytes; fewer follow`);
+    if (hasMarker) frames.push(bytes.subarray(p, p + len));
+    else {
+      const f = new Uint8Array(len).fill(0xff, 0, 16);
+      f.set(bytes.subarray(p, p + size), 16);
+      frames.push(f);
+    }
+    p += size;
+  }
+  return frames;
+}
+
+function errorJson(e: BgpNotification): object {
+  return { error: { ...notificationToJson(e), action: e.action, reason: e.reason } };
+}
+
+async function decodeCommand(opts: Options, io: CliIo): Promise<number> {
+  let frames: Uint8Array[] = [];
+  let status = EXIT_OK;
+  const max = maxMessageLength(opts.ctx);
+  if (opts.raw !== undefined) {
+    const data = await readFile(opts.raw);
+    const framer = new MessageFramer(max);
+    try {
+      framer.push(data, (_t, f) => frames.push(f));
+    } catch (e) {
+      if (!(e instanceof BgpNotification)) throw e;
+      io.stdout(JSON.stringify(errorJson(e)) + '\n');
+      status = EXIT_MALFORMED;
+    }
+    if (framer.buffered > 0) {
+      io.stderr(`bgp-ts: ${framer.buffered} bytes at the end of ${opts.raw} are not a whole message\n`);
+      status = EXIT_MALFORMED;
+    }
+  } else {
+    const text = opts.rest.length > 0 ? opts.rest.join('') : await io.readStdin();
+    try {
+      frames = framesFromHex(text, max);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    if (frames.length === 0) throw new UsageError('no message given');
+  }
+  for (const f of frames) {
+    let m: BgpMessage;
+    try {
+      m = decodeFrame(f, opts.ctx);
+    } catch (e) {
+      if (!(e instanceof BgpNotification)) throw e;
+      io.stdout(JSON.stringify(errorJson(e)) + '\n');
+      status = EXIT_MALFORMED;
+      continue;
+    }
+    if (m.type === 'update' && m.malformed !== undefined) status = EXIT_MALFORMED;
+    io.stdout(JSON.stringify(messageToJson(m)) + '\n');
+  }
+  return status;
+}
+
+function parseJsonInput(text: string): unknown[] {
+  const t = text.trim();
+  if (t === '') throw new UsageError('no JSON given');
+  try {
+    const v: unknown = JSON.parse(t);
+    return Array.isArray(v) ? v : [v];
+  } catch {
+    // One object per line.
+    return t
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l, i) => {
+        try {
+          return JSON.parse(l) as unknown;
+        } catch (e) {
+          throw new JsonMessageError(`line ${i + 1}`, `not JSON: ${(e as Error).message}`);
+        }
+      });
+  }
+}
+
+async function encodeCommand(opts: Options, io: CliIo): Promise<number> {
+  const text = opts.rest.length > 0 ? opts.rest.join(' ') : await io.readStdin();
+  let items: unknown[];
+  try {
+    items = parseJsonInput(text);
+  } catch (e) {
+    if (e instanceof JsonMessageError) {
+      io.stderr(`bgp-ts encode: ${e.message}\n`);
+      return EXIT_MALFORMED;
+    }
+    throw e;
+  }
+  for (const [i, item] of items.entries()) {
+    try {
+      io.stdout(toHex(encodeMessage(messageFromJson(item), opts.ctx)) + '\n');
+    } catch (e) {
+      if (e instanceof TypeError || e instanceof RangeError) {
+        io.stderr(`bgp-ts encode: message ${i + 1}: ${e.message}\n`);
+        return EXIT_MALFORMED;
+      }
+      throw e;
+    }
+  }
+  return EXIT_OK;
+}
+
+export async function run(io: CliIo): Promise<number> {
+  const [cmd, ...args] = io.argv;
+  try {
+    switch (cmd) {
+      case 'decode':
+        return await decodeCommand(parseOptions(args), io);
+      case 'encode':
+        return await encodeCommand(parseOptions(args), io);
+      case 'demo':
+        return demo(io);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.stdout(USAGE);
+        return cmd === undefined ? EXIT_USAGE : EXIT_OK;
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.stderr(`bgp-ts: ${e.message}\n\n${USAGE}`);
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+}
