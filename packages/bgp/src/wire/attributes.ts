@@ -225,18 +225,21 @@ export function mergeAs4Path(
       take = 0;
     }
   }
-  for (const seg of as4Path) {
-    const last = out[out.length - 1];
-    if (
-      last?.type === 'sequence' &&
-      seg.type === 'sequence' &&
-      last.asns.length + seg.asns.length <= 255 &&
-      out.length > 0
-    ) {
-      out[out.length - 1] = { type: 'sequence', asns: [...last.asns, ...seg.asns] };
-    } else {
-      out.push(seg);
-    }
+  // Join the taken ASNs and AS4_PATH into one sequence where they meet, as the speaker
+  // that prepended them saw one path; AS4_PATH's own segments are kept as they are.
+  const first = as4Path[0];
+  const last = out[out.length - 1];
+  const tookSome = n > m;
+  if (
+    tookSome &&
+    last?.type === 'sequence' &&
+    first?.type === 'sequence' &&
+    last.asns.length + first.asns.length <= 255
+  ) {
+    out[out.length - 1] = { type: 'sequence', asns: [...last.asns, ...first.asns] };
+    out.push(...as4Path.slice(1));
+  } else {
+    out.push(...as4Path);
   }
   return out;
 }
@@ -336,7 +339,12 @@ export function decodeAttributes(
           type,
         );
       }
-      (unknown ??= []).push({ flags, typeCode: type, value: b.slice(vs, ve) });
+      // The Extended Length bit is framing, not meaning: the encoder sets it as needed.
+      (unknown ??= []).push({
+        flags: flags & ~AttrFlag.ExtendedLength,
+        typeCode: type,
+        value: b.slice(vs, ve),
+      });
       continue;
     }
     if ((flags & (AttrFlag.Optional | AttrFlag.Transitive)) !== expected) {

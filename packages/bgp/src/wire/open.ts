@@ -273,6 +273,8 @@ function encodeCapability(w: Writer, c: Capability): void {
       break;
     case 'addPath':
       code = CapabilityCode.AddPath;
+      // RFC 7911 §4: one or more (AFI, SAFI, Send/Receive) tuples.
+      if (c.families.length === 0) throw new RangeError('ADD-PATH capability needs at least one family');
       for (const f of c.families)
         w.u16(f.afi)
           .u8(f.safi)
@@ -280,6 +282,9 @@ function encodeCapability(w: Writer, c: Capability): void {
       break;
     case 'extendedNextHop':
       code = CapabilityCode.ExtendedNextHop;
+      // RFC 8950 §3: one or more (NLRI AFI, NLRI SAFI, Nexthop AFI) tuples.
+      if (c.families.length === 0)
+        throw new RangeError('extended next hop capability needs at least one family');
       for (const f of c.families) w.u16(f.afi).u16(f.safi).u16(f.nextHopAfi);
       break;
     case 'fqdn': {
