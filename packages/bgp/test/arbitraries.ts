@@ -194,16 +194,14 @@ function mpCount(m: MpReachNlri): number {
 
 export function updateArb(ctx: CodecContext): fc.Arbitrary<BgpMessage> {
   const v4ids = ctx.addPath.has(IPV4_UNICAST);
-  return fc
-    .tuple(prefixListArb(1, v4ids, 30), prefixListArb(1, v4ids, 30))
-    .chain(([withdrawnRoutes, nlri]) =>
-      attributesArb(ctx, nlri.length > 0, nlri.length > 0).map((pathAttributes): BgpMessage => ({
-        type: 'update',
-        withdrawnRoutes,
-        pathAttributes,
-        nlri,
-      })),
-    );
+  return fc.tuple(prefixListArb(1, v4ids, 30), prefixListArb(1, v4ids, 30)).chain(([withdrawnRoutes, nlri]) =>
+    attributesArb(ctx, nlri.length > 0, nlri.length > 0).map((pathAttributes): BgpMessage => ({
+      type: 'update',
+      withdrawnRoutes,
+      pathAttributes,
+      nlri,
+    })),
+  );
 }
 
 const capabilityArb: fc.Arbitrary<Capability> = fc.oneof(

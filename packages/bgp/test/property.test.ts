@@ -6,12 +6,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import type { CodecContext } from '../src/wire/index.js';
 import {
   BgpNotification,
   MessageFramer,
   decodeFrame,
+  decodePathAttributes,
   encodeMessage,
   makeContext,
+  scanUpdate,
 } from '../src/wire/index.js';
 import { contextArb, messageArb } from './arbitraries.js';
 import { mutate } from './fuzz/mutate.js';
@@ -25,6 +28,38 @@ function onlyNotifications(f: () => unknown): void {
   } catch (e) {
     if (!(e instanceof BgpNotification)) throw e;
   }
+}
+
+/** scanUpdate and decodeUpdate (via decodeFrame) agree on bytes, valid or not. */
+function scanAgrees(bytes: Uint8Array, ctx: CodecContext): void {
+  let full: ReturnType<typeof decodeFrame> | BgpNotification;
+  try {
+    full = decodeFrame(bytes, ctx);
+  } catch (e) {
+    if (!(e instanceof BgpNotification)) throw e;
+    full = e;
+  }
+  if (full instanceof BgpNotification) {
+    if (bytes.length < 19 || bytes[18] !== 2 || full.code !== 3) return; // not an UPDATE body error
+    assert.throws(
+      () => scanUpdate(bytes.subarray(19), ctx),
+      (e: unknown) => e instanceof BgpNotification && e.code === full.code && e.subcode === full.subcode,
+    );
+    return;
+  }
+  if (full.type !== 'update') return;
+  const scan = scanUpdate(bytes.subarray(19), ctx);
+  assert.deepEqual(scan.nlri, full.nlri);
+  assert.deepEqual(scan.withdrawnRoutes, full.withdrawnRoutes);
+  assert.deepEqual(scan.mpReachNlri, full.pathAttributes.mpReachNlri);
+  assert.deepEqual(scan.mpUnreachNlri, full.pathAttributes.mpUnreachNlri);
+  assert.equal(scan.malformed?.action, full.malformed?.action);
+  assert.deepEqual(
+    scan.malformed?.errors.map((e) => [e.code, e.subcode, e.attributeType]),
+    full.malformed?.errors.map((e) => [e.code, e.subcode, e.attributeType]),
+  );
+  if (full.malformed === undefined)
+    assert.deepEqual(decodePathAttributes(scan.attributeBytes, ctx), full.pathAttributes);
 }
 
 describe('properties', () => {
@@ -42,6 +77,7 @@ describe('properties', () => {
             throw e;
           }
           assert.deepEqual(decodeFrame(bytes, ctx), m);
+          scanAgrees(bytes, ctx);
         },
       ),
       { numRuns: RUNS },
@@ -77,6 +113,7 @@ describe('properties', () => {
           for (let i = 0; i < 8; i++) {
             const x = mutate(bytes, rand);
             onlyNotifications(() => decodeFrame(x, ctx));
+            scanAgrees(x, ctx);
             const framer = new MessageFramer(65535);
             onlyNotifications(() => framer.push(x, (_t, fr) => decodeFrame(fr, ctx)));
           }

@@ -42,7 +42,7 @@ const OPT = AttrFlag.Optional; // optional non-transitive
 const OPT_T = AttrFlag.Optional | AttrFlag.Transitive; // optional transitive
 
 /** The Optional and Transitive bits each known attribute must carry. */
-const EXPECTED_FLAGS: ReadonlyMap<number, number> = new Map([
+const EXPECTED_FLAGS_LIST: readonly [number, number][] = [
   [AttrType.Origin, WK],
   [AttrType.AsPath, WK],
   [AttrType.NextHop, WK],
@@ -59,7 +59,25 @@ const EXPECTED_FLAGS: ReadonlyMap<number, number> = new Map([
   [AttrType.As4Path, OPT_T],
   [AttrType.As4Aggregator, OPT_T],
   [AttrType.LargeCommunities, OPT_T],
-]);
+];
+/** Indexed by type code: the expected flags, or -1 for a type we do not know. */
+const EXPECTED_FLAGS = new Int16Array(256).fill(-1);
+for (const [t, f] of EXPECTED_FLAGS_LIST) EXPECTED_FLAGS[t] = f;
+
+// Which types one decode has met: a stamp per type code instead of a fresh bitmap per
+// message (decoding is synchronous, so one table serves every call).
+const seenStamp = new Uint32Array(256);
+let stamp = 0;
+
+function lengthError(type: number, len: number, action: ErrorAction, expect: string, raw: Uint8Array) {
+  return updateError(
+    UpdateSubcode.AttributeLengthError,
+    `attribute ${type} has length ${len}, expected ${expect}`,
+    action,
+    raw,
+    type,
+  );
+}
 
 export type Origin = 'igp' | 'egp' | 'incomplete';
 const ORIGINS: readonly Origin[] = ['igp', 'egp', 'incomplete'];
@@ -186,6 +204,25 @@ export function decodeAsPath(
   return out;
 }
 
+/** The checks of decodeAsPath without building anything; true when well-formed. */
+export function validAsPath(
+  b: Uint8Array,
+  off: number,
+  end: number,
+  asnSize: 2 | 4,
+  noConfed = false,
+): boolean {
+  let i = off;
+  while (i < end) {
+    if (i + 2 > end) return false;
+    const t = b[i] as number;
+    const count = b[i + 1] as number;
+    if (t < 1 || t > 4 || count === 0 || (noConfed && t > 2)) return false;
+    i += 2 + count * asnSize;
+  }
+  return i === end;
+}
+
 /** RFC 6793 §4.2.3 path length: a sequence counts its ASNs, a set counts 1, confederation segments 0. */
 function pathCount(path: readonly AsPathSegment[]): number {
   let n = 0;
@@ -257,10 +294,20 @@ export function decodeAttributes(
   end: number,
   ctx: CodecContext,
   hasNlri: boolean,
+  /**
+   * false: run every check and decode MP_REACH_NLRI / MP_UNREACH_NLRI (their prefixes are
+   * needed), but build no other attribute; a RIB that interns attribute sets by their bytes
+   * builds objects only for sets it has not seen.
+   */
+  build = true,
 ): DecodedAttributes {
   const a: Mutable<PathAttributes> = {};
   const errors: BgpNotification[] = [];
-  const seen = new Uint8Array(256);
+  if (++stamp === 0xffffffff) {
+    seenStamp.fill(0);
+    stamp = 1;
+  }
+  const st = stamp;
   let as4Path: AsPathSegment[] | undefined;
   let as4Aggregator: Aggregator | undefined;
   let unknown: UnknownAttribute[] | undefined;
@@ -294,11 +341,12 @@ export function decodeAttributes(
       errors.push(overrunNotice(`attribute ${type} of length ${len} overruns the attribute field`));
       break;
     }
-    // RFC 4271 §6.3: the Data field holds "the attribute (type, length, and value)".
-    const raw = b.subarray(i, ve);
+    // RFC 4271 §6.3: the Data field holds "the attribute (type, length, and value)";
+    // copied only when an error needs it.
+    const as = i;
     i = ve;
 
-    if (seen[type] !== 0) {
+    if (seenStamp[type] === st) {
       // RFC 7606 §3 g: "If the MP_REACH_NLRI attribute or the MP_UNREACH_NLRI attribute
       // appears more than once in the UPDATE message, then a NOTIFICATION message MUST be
       // sent with the Error Subcode 'Malformed Attribute List'. If any other attribute
@@ -318,16 +366,16 @@ export function decodeAttributes(
           UpdateSubcode.MalformedAttributeList,
           `attribute ${type} repeated; later copy discarded`,
           'attribute-discard',
-          raw.slice(),
+          b.slice(as, ve),
           type,
         ),
       );
       continue;
     }
-    seen[type] = 1;
+    seenStamp[type] = st;
 
-    const expected = EXPECTED_FLAGS.get(type);
-    if (expected === undefined) {
+    const expected = EXPECTED_FLAGS[type] as number;
+    if (expected < 0) {
       // RFC 4271 §6.3: an unrecognized well-known attribute resets the session; RFC 7606
       // does not revise this case.
       if ((flags & AttrFlag.Optional) === 0) {
@@ -335,16 +383,17 @@ export function decodeAttributes(
           UpdateSubcode.UnrecognizedWellKnownAttribute,
           `unrecognized well-known attribute ${type}`,
           'session-reset',
-          raw.slice(),
+          b.slice(as, ve),
           type,
         );
       }
       // The Extended Length bit is framing, not meaning: the encoder sets it as needed.
-      (unknown ??= []).push({
-        flags: flags & ~AttrFlag.ExtendedLength,
-        typeCode: type,
-        value: b.slice(vs, ve),
-      });
+      if (build)
+        (unknown ??= []).push({
+          flags: flags & ~AttrFlag.ExtendedLength,
+          typeCode: type,
+          value: b.slice(vs, ve),
+        });
       continue;
     }
     if ((flags & (AttrFlag.Optional | AttrFlag.Transitive)) !== expected) {
@@ -361,7 +410,7 @@ export function decodeAttributes(
         UpdateSubcode.AttributeFlagsError,
         `attribute ${type} has flags 0x${flags.toString(16)}`,
         action,
-        raw.slice(),
+        b.slice(as, ve),
         type,
       );
       if (action === 'session-reset') throw e;
@@ -369,20 +418,11 @@ export function decodeAttributes(
       continue;
     }
 
-    const lengthError = (action: ErrorAction, expect: string) =>
-      updateError(
-        UpdateSubcode.AttributeLengthError,
-        `attribute ${type} has length ${len}, expected ${expect}`,
-        action,
-        raw.slice(),
-        type,
-      );
-
     switch (type) {
       case AttrType.Origin: {
         // RFC 7606 §7.1: wrong length or an undefined value: treat-as-withdraw.
         if (len !== 1) {
-          errors.push(lengthError('treat-as-withdraw', '1'));
+          errors.push(lengthError(type, len, 'treat-as-withdraw', '1', b.slice(as, ve)));
           break;
         }
         const o = ORIGINS[b[vs] as number];
@@ -392,17 +432,18 @@ export function decodeAttributes(
               UpdateSubcode.InvalidOriginAttribute,
               `ORIGIN value ${b[vs]}`,
               'treat-as-withdraw',
-              raw.slice(),
+              b.slice(as, ve),
               type,
             ),
           );
           break;
         }
-        a.origin = o;
+        if (build) a.origin = o;
         break;
       }
       case AttrType.AsPath: {
-        const path = decodeAsPath(b, vs, ve, ctx.as4 ? 4 : 2);
+        const size = ctx.as4 ? 4 : 2;
+        const path = build ? decodeAsPath(b, vs, ve, size) : validAsPath(b, vs, ve, size) ? [] : undefined;
         // RFC 7606 §7.2: a malformed AS_PATH: treat-as-withdraw.
         if (path === undefined) {
           errors.push(
@@ -416,34 +457,35 @@ export function decodeAttributes(
           );
           break;
         }
-        a.asPath = path;
+        if (build) a.asPath = path;
         break;
       }
       case AttrType.NextHop:
         // RFC 7606 §7.3: length other than 4: treat-as-withdraw.
-        if (len !== 4) errors.push(lengthError('treat-as-withdraw', '4'));
-        else a.nextHop = formatIpv4(readU32(b, vs));
+        if (len !== 4) errors.push(lengthError(type, len, 'treat-as-withdraw', '4', b.slice(as, ve)));
+        else if (build) a.nextHop = formatIpv4(readU32(b, vs));
         break;
       case AttrType.MultiExitDisc:
         // RFC 7606 §7.4.
-        if (len !== 4) errors.push(lengthError('treat-as-withdraw', '4'));
-        else a.multiExitDisc = readU32(b, vs);
+        if (len !== 4) errors.push(lengthError(type, len, 'treat-as-withdraw', '4', b.slice(as, ve)));
+        else if (build) a.multiExitDisc = readU32(b, vs);
         break;
       case AttrType.LocalPref:
         // RFC 7606 §7.5 (ignoring it from an external peer is the session's job).
-        if (len !== 4) errors.push(lengthError('treat-as-withdraw', '4'));
-        else a.localPref = readU32(b, vs);
+        if (len !== 4) errors.push(lengthError(type, len, 'treat-as-withdraw', '4', b.slice(as, ve)));
+        else if (build) a.localPref = readU32(b, vs);
         break;
       case AttrType.AtomicAggregate:
         // RFC 7606 §7.6: length other than 0: attribute discard.
-        if (len !== 0) errors.push(lengthError('attribute-discard', '0'));
-        else a.atomicAggregate = true;
+        if (len !== 0) errors.push(lengthError(type, len, 'attribute-discard', '0', b.slice(as, ve)));
+        else if (build) a.atomicAggregate = true;
         break;
       case AttrType.Aggregator: {
         // RFC 7606 §7.7: length other than 6 (2-octet session) or 8: attribute discard.
         const want = ctx.as4 ? 8 : 6;
-        if (len !== want) errors.push(lengthError('attribute-discard', String(want)));
-        else
+        if (len !== want)
+          errors.push(lengthError(type, len, 'attribute-discard', String(want), b.slice(as, ve)));
+        else if (build)
           a.aggregator = {
             asn: (ctx.as4 ? readU32(b, vs) : readU16(b, vs)) as Asn,
             address: formatIpv4(readU32(b, ve - 4)),
@@ -453,9 +495,12 @@ export function decodeAttributes(
       case AttrType.Communities: {
         // RFC 7606 §7.8: length not a non-zero multiple of 4: treat-as-withdraw.
         if (len === 0 || len % 4 !== 0) {
-          errors.push(lengthError('treat-as-withdraw', 'a non-zero multiple of 4'));
+          errors.push(
+            lengthError(type, len, 'treat-as-withdraw', 'a non-zero multiple of 4', b.slice(as, ve)),
+          );
           break;
         }
+        if (!build) break;
         const c: number[] = new Array<number>(len / 4);
         for (let k = 0; k < c.length; k++) c[k] = readU32(b, vs + 4 * k);
         a.communities = c;
@@ -463,32 +508,38 @@ export function decodeAttributes(
       }
       case AttrType.OriginatorId:
         // RFC 7606 §7.9.
-        if (len !== 4) errors.push(lengthError('treat-as-withdraw', '4'));
-        else a.originatorId = formatIpv4(readU32(b, vs));
+        if (len !== 4) errors.push(lengthError(type, len, 'treat-as-withdraw', '4', b.slice(as, ve)));
+        else if (build) a.originatorId = formatIpv4(readU32(b, vs));
         break;
       case AttrType.ClusterList: {
         // RFC 7606 §7.10: length not a non-zero multiple of 4: treat-as-withdraw.
         if (len === 0 || len % 4 !== 0) {
-          errors.push(lengthError('treat-as-withdraw', 'a non-zero multiple of 4'));
+          errors.push(
+            lengthError(type, len, 'treat-as-withdraw', 'a non-zero multiple of 4', b.slice(as, ve)),
+          );
           break;
         }
+        if (!build) break;
         const ids: string[] = [];
         for (let k = vs; k < ve; k += 4) ids.push(formatIpv4(readU32(b, k)));
         a.clusterList = ids;
         break;
       }
       case AttrType.MpReachNlri:
-        a.mpReachNlri = decodeMpReach(b, vs, ve, ctx, raw);
+        a.mpReachNlri = decodeMpReach(b, as, vs, ve, ctx);
         break;
       case AttrType.MpUnreachNlri:
-        a.mpUnreachNlri = decodeMpUnreach(b, vs, ve, ctx, raw);
+        a.mpUnreachNlri = decodeMpUnreach(b, as, vs, ve, ctx);
         break;
       case AttrType.ExtendedCommunities: {
         // RFC 7606 §7.14: length not a non-zero multiple of 8: treat-as-withdraw.
         if (len === 0 || len % 8 !== 0) {
-          errors.push(lengthError('treat-as-withdraw', 'a non-zero multiple of 8'));
+          errors.push(
+            lengthError(type, len, 'treat-as-withdraw', 'a non-zero multiple of 8', b.slice(as, ve)),
+          );
           break;
         }
+        if (!build) break;
         const c: bigint[] = [];
         for (let k = vs; k < ve; k += 8) c.push((BigInt(readU32(b, k)) << 32n) | BigInt(readU32(b, k + 4)));
         a.extendedCommunities = c;
@@ -497,7 +548,7 @@ export function decodeAttributes(
       case AttrType.As4Path: {
         // RFC 6793 §4.1: a NEW speaker receiving AS4_PATH from a NEW speaker discards it.
         if (ctx.as4) break;
-        const path = decodeAsPath(b, vs, ve, 4);
+        const path = build ? decodeAsPath(b, vs, ve, 4) : validAsPath(b, vs, ve, 4, true) ? [] : undefined;
         // RFC 6793 §6: a malformed AS4_PATH (including confederation segments, §5) is discarded.
         if (path === undefined || path.some((s) => s.type === 'confedSequence' || s.type === 'confedSet')) {
           errors.push(
@@ -505,7 +556,7 @@ export function decodeAttributes(
               UpdateSubcode.OptionalAttributeError,
               'AS4_PATH is malformed',
               'attribute-discard',
-              raw.slice(),
+              b.slice(as, ve),
               type,
             ),
           );
@@ -516,15 +567,18 @@ export function decodeAttributes(
       }
       case AttrType.As4Aggregator:
         if (ctx.as4) break; // RFC 6793 §4.1, as for AS4_PATH
-        if (len !== 8) errors.push(lengthError('attribute-discard', '8'));
+        if (len !== 8) errors.push(lengthError(type, len, 'attribute-discard', '8', b.slice(as, ve)));
         else as4Aggregator = { asn: readU32(b, vs) as Asn, address: formatIpv4(readU32(b, vs + 4)) };
         break;
       case AttrType.LargeCommunities: {
         // RFC 8092 §6: length not a non-zero multiple of 12: treat-as-withdraw.
         if (len === 0 || len % 12 !== 0) {
-          errors.push(lengthError('treat-as-withdraw', 'a non-zero multiple of 12'));
+          errors.push(
+            lengthError(type, len, 'treat-as-withdraw', 'a non-zero multiple of 12', b.slice(as, ve)),
+          );
           break;
         }
+        if (!build) break;
         const c: LargeCommunity[] = [];
         for (let k = vs; k < ve; k += 12) {
           c.push({
@@ -540,7 +594,7 @@ export function decodeAttributes(
   }
 
   // RFC 6793 §4.2.3: reconstruct 4-octet AGGREGATOR and AS_PATH on a 2-octet session.
-  if (!ctx.as4) {
+  if (build && !ctx.as4) {
     let ignoreAs4Path = false;
     if (a.aggregator !== undefined && as4Aggregator !== undefined) {
       // "If the AGGREGATOR attribute contains an AS number other than AS_TRANS, then ...
@@ -562,7 +616,7 @@ export function decodeAttributes(
       ? [AttrType.Origin, AttrType.AsPath, AttrType.NextHop]
       : [AttrType.Origin, AttrType.AsPath];
     for (const t of required) {
-      if (seen[t] === 0) {
+      if (seenStamp[t] !== st) {
         // RFC 4271 §6.3: "The Data field MUST contain the Attribute Type Code of the missing,
         // well-known attribute."
         errors.push(
@@ -588,24 +642,18 @@ function mpReachCount(m: MpReachNlri): number {
 // means session reset (we do not implement AFI/SAFI disable), sent as
 // "UPDATE Message Error" / "Optional Attribute Error".
 const mpError = (what: string, raw: Uint8Array, type: number) =>
-  updateError(UpdateSubcode.OptionalAttributeError, what, 'session-reset', raw.slice(), type);
+  updateError(UpdateSubcode.OptionalAttributeError, what, 'session-reset', raw, type);
 
-function decodeMpReach(
-  b: Uint8Array,
-  vs: number,
-  ve: number,
-  ctx: CodecContext,
-  raw: Uint8Array,
-): MpReachNlri {
+function decodeMpReach(b: Uint8Array, as: number, vs: number, ve: number, ctx: CodecContext): MpReachNlri {
   const T = AttrType.MpReachNlri;
-  if (ve - vs < 5) throw mpError(`MP_REACH_NLRI of length ${ve - vs} is too short`, raw, T);
+  if (ve - vs < 5) throw mpError(`MP_REACH_NLRI of length ${ve - vs} is too short`, b.slice(as, ve), T);
   const afi = readU16(b, vs);
   const safi = b[vs + 2] as number;
   const nhLen = b[vs + 3] as number;
   const nhs = vs + 4;
   // Next hop, then the one Reserved octet (RFC 4760 §3), then NLRI.
   if (nhs + nhLen + 1 > ve)
-    throw mpError(`MP_REACH_NLRI next hop length ${nhLen} overruns the attribute`, raw, T);
+    throw mpError(`MP_REACH_NLRI next hop length ${nhLen} overruns the attribute`, b.slice(as, ve), T);
   const ns = nhs + nhLen + 1;
   if (!isPrefixFamily(afi, safi)) {
     return { kind: 'opaque', afi, safi, nextHop: b.slice(nhs, nhs + nhLen), nlri: b.slice(ns, ve) };
@@ -622,10 +670,10 @@ function decodeMpReach(
     // RFC 7606 §7.11: "If the Length of Next Hop Network Address field of the MP_REACH
     // attribute is inconsistent with that which was expected, the attribute is considered
     // malformed."
-    throw mpError(`MP_REACH_NLRI next hop length ${nhLen} is wrong for AFI ${afi}`, raw, T);
+    throw mpError(`MP_REACH_NLRI next hop length ${nhLen} is wrong for AFI ${afi}`, b.slice(as, ve), T);
   }
   const nlri = decodePrefixes(b, ns, ve, afi, hasAddPath(ctx, afi, safi), (why) =>
-    mpError(`MP_REACH_NLRI NLRI: ${why}`, raw, T),
+    mpError(`MP_REACH_NLRI NLRI: ${why}`, b.slice(as, ve), T),
   );
   return linkLocalNextHop === undefined
     ? { kind: 'prefixes', afi, safi, nextHop, nlri }
@@ -634,18 +682,18 @@ function decodeMpReach(
 
 function decodeMpUnreach(
   b: Uint8Array,
+  as: number,
   vs: number,
   ve: number,
   ctx: CodecContext,
-  raw: Uint8Array,
 ): MpUnreachNlri {
   const T = AttrType.MpUnreachNlri;
-  if (ve - vs < 3) throw mpError(`MP_UNREACH_NLRI of length ${ve - vs} is too short`, raw, T);
+  if (ve - vs < 3) throw mpError(`MP_UNREACH_NLRI of length ${ve - vs} is too short`, b.slice(as, ve), T);
   const afi = readU16(b, vs);
   const safi = b[vs + 2] as number;
   if (!isPrefixFamily(afi, safi)) return { kind: 'opaque', afi, safi, withdrawnRoutes: b.slice(vs + 3, ve) };
   const withdrawnRoutes = decodePrefixes(b, vs + 3, ve, afi, hasAddPath(ctx, afi, safi), (why) =>
-    mpError(`MP_UNREACH_NLRI withdrawn routes: ${why}`, raw, T),
+    mpError(`MP_UNREACH_NLRI withdrawn routes: ${why}`, b.slice(as, ve), T),
   );
   return { kind: 'prefixes', afi, safi, withdrawnRoutes };
 }

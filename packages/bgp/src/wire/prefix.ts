@@ -136,6 +136,14 @@ export function parsePrefix(s: string): { afi: PrefixAfi; words: number[]; len: 
   return { afi, words, len };
 }
 
+// Empty results share one list (typed arrays of length 0 cannot be written to).
+const EMPTY: readonly PrefixList[] = [
+  PrefixList.empty(1),
+  new PrefixList(1, new Uint32Array(0), new Uint8Array(0), new Uint32Array(0)),
+  PrefixList.empty(2),
+  new PrefixList(2, new Uint32Array(0), new Uint8Array(0), new Uint32Array(0)),
+];
+
 // Scratch columns reused across decodes; results are copied out exactly sized.
 let scratchAddrs = new Uint32Array(4096);
 let scratchLens = new Uint8Array(4096);
@@ -147,6 +155,47 @@ function growScratch(prefixes: number, words: number): void {
     scratchIds = new Uint32Array(prefixes);
   }
   if (scratchAddrs.length < prefixes * words) scratchAddrs = new Uint32Array(prefixes * words);
+}
+
+/** MASK4[len]: the netmask of an IPv4 prefix of that length, as an int32. */
+const MASK4 = Int32Array.from({ length: 33 }, (_, len) => (len === 0 ? 0 : -1 << (32 - len)));
+
+/** The hot path: IPv4 without path identifiers, one branch-light loop. */
+function decodeIpv4(
+  b: Uint8Array,
+  off: number,
+  end: number,
+  fail: (reason: string) => BgpNotification,
+): PrefixList {
+  const addrs = scratchAddrs;
+  const lens = scratchLens;
+  let n = 0;
+  let i = off;
+  while (i < end) {
+    const len = b[i] as number;
+    if (len > 32) throw fail(`prefix length ${len} exceeds 32`);
+    const nb = (len + 7) >> 3;
+    const j = i + 1;
+    if (j + nb > end) throw fail(`prefix of length ${len} runs past the field end`);
+    // Read the 4 bytes from j (those past the prefix are masked off); near the end of the
+    // buffer, read only what is there.
+    let a: number;
+    if (j + 4 <= b.length) {
+      a =
+        ((b[j] as number) << 24) |
+        ((b[j + 1] as number) << 16) |
+        ((b[j + 2] as number) << 8) |
+        (b[j + 3] as number);
+    } else {
+      a = 0;
+      for (let k = 0; k < nb; k++) a |= (b[j + k] as number) << (24 - 8 * k);
+    }
+    addrs[n] = a & (MASK4[len] as number);
+    lens[n] = len;
+    n++;
+    i = j + nb;
+  }
+  return new PrefixList(1, addrs.slice(0, n), lens.slice(0, n), null);
 }
 
 /**
@@ -163,9 +212,11 @@ export function decodePrefixes(
   addPath: boolean,
   fail: (reason: string) => BgpNotification,
 ): PrefixList {
+  if (end <= off) return EMPTY[(afi - 1) * 2 + (addPath ? 1 : 0)] as PrefixList;
   const max = end - off; // every prefix takes at least one byte
   const w = afi === 1 ? 1 : 4;
   growScratch(max, w);
+  if (afi === 1 && !addPath) return decodeIpv4(b, off, end, fail);
   const addrs = scratchAddrs;
   const lens = scratchLens;
   const ids = scratchIds;

@@ -43,6 +43,51 @@ const v4Unicast = (ctx: CodecContext) => hasAddPath(ctx, Afi.Ipv4, Safi.Unicast)
 
 /** Decodes an UPDATE body (after the header). Throws BgpNotification only for a session reset. */
 export function decodeUpdate(body: Uint8Array, ctx: CodecContext): UpdateMessage {
+  const r = decodeUpdateParts(body, ctx, true);
+  const base = {
+    type: 'update',
+    withdrawnRoutes: r.withdrawnRoutes,
+    pathAttributes: r.attributes,
+    nlri: r.nlri,
+  } as const;
+  return r.malformed === undefined ? base : { ...base, malformed: r.malformed };
+}
+
+/**
+ * What a RIB needs from an UPDATE without building attribute objects: every check of
+ * decodeUpdate is made (the same errors, the same RFC 7606 action), prefixes are decoded,
+ * and the path attribute field is handed over as bytes to intern by. `decodePathAttributes`
+ * builds the objects for a set not seen before.
+ */
+export interface UpdateScan {
+  readonly withdrawnRoutes: PrefixList;
+  readonly nlri: PrefixList;
+  readonly mpReachNlri?: MpReachNlri;
+  readonly mpUnreachNlri?: MpUnreachNlri;
+  /** The Path Attributes field as received: a view into the message. */
+  readonly attributeBytes: Uint8Array;
+  readonly malformed?: UpdateMessage['malformed'];
+}
+
+export function scanUpdate(body: Uint8Array, ctx: CodecContext): UpdateScan {
+  const r = decodeUpdateParts(body, ctx, false);
+  const scan: { -readonly [K in keyof UpdateScan]: UpdateScan[K] } = {
+    withdrawnRoutes: r.withdrawnRoutes,
+    nlri: r.nlri,
+    attributeBytes: r.attributeBytes,
+  };
+  if (r.attributes.mpReachNlri !== undefined) scan.mpReachNlri = r.attributes.mpReachNlri;
+  if (r.attributes.mpUnreachNlri !== undefined) scan.mpUnreachNlri = r.attributes.mpUnreachNlri;
+  if (r.malformed !== undefined) scan.malformed = r.malformed;
+  return scan;
+}
+
+/** Builds the attribute objects of a scanned UPDATE's `attributeBytes`. */
+export function decodePathAttributes(attributeBytes: Uint8Array, ctx: CodecContext): PathAttributes {
+  return decodeAttributes(attributeBytes, 0, attributeBytes.length, ctx, false, true).attributes;
+}
+
+function decodeUpdateParts(body: Uint8Array, ctx: CodecContext, build: boolean) {
   const n = body.length;
   const wrLen = readU16(body, 0);
   // RFC 4271 §6.3: "If the Withdrawn Routes Length or Total Attribute Length is too large
@@ -69,22 +114,28 @@ export function decodeUpdate(body: Uint8Array, ctx: CodecContext): UpdateMessage
   const addPath = v4Unicast(ctx);
   // RFC 7606 §5.3: a syntactically wrong prefix field means session reset;
   // RFC 4271 §6.3 names it Invalid Network Field.
-  const badField = (field: string) => (why: string) =>
-    updateError(UpdateSubcode.InvalidNetworkField, `${field}: ${why}`, 'session-reset');
-  const withdrawnRoutes = decodePrefixes(body, 2, 2 + wrLen, Afi.Ipv4, addPath, badField('withdrawn routes'));
-  const nlri = decodePrefixes(body, nlriStart, n, Afi.Ipv4, addPath, badField('NLRI'));
-  const { attributes, errors } = decodeAttributes(body, attrStart, nlriStart, ctx, nlri.length > 0);
-  if (errors.length === 0) return { type: 'update', withdrawnRoutes, pathAttributes: attributes, nlri };
-  let action: ErrorAction = 'attribute-discard';
-  for (const e of errors) action = strongerAction(action, e.action);
+  const withdrawnRoutes = decodePrefixes(body, 2, 2 + wrLen, Afi.Ipv4, addPath, badWithdrawn);
+  const nlri = decodePrefixes(body, nlriStart, n, Afi.Ipv4, addPath, badNlri);
+  const { attributes, errors } = decodeAttributes(body, attrStart, nlriStart, ctx, nlri.length > 0, build);
+  let malformed: UpdateMessage['malformed'];
+  if (errors.length > 0) {
+    let action: ErrorAction = 'attribute-discard';
+    for (const e of errors) action = strongerAction(action, e.action);
+    malformed = { action: action as Exclude<ErrorAction, 'session-reset'>, errors };
+  }
   return {
-    type: 'update',
     withdrawnRoutes,
-    pathAttributes: attributes,
     nlri,
-    malformed: { action: action as Exclude<ErrorAction, 'session-reset'>, errors },
+    attributes,
+    malformed,
+    attributeBytes: body.subarray(attrStart, nlriStart),
   };
 }
+
+const badWithdrawn = (why: string) =>
+  updateError(UpdateSubcode.InvalidNetworkField, `withdrawn routes: ${why}`, 'session-reset');
+const badNlri = (why: string) =>
+  updateError(UpdateSubcode.InvalidNetworkField, `NLRI: ${why}`, 'session-reset');
 
 /**
  * Every prefix the UPDATE takes away: its Withdrawn Routes and MP_UNREACH_NLRI, and,
