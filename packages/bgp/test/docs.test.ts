@@ -11,7 +11,7 @@ const doc = readFileSync(new URL('../../../../docs/errors.md', import.meta.url),
 describe('docs/errors.md', () => {
   const rows = new Map<string, { code: string; sub: string }>();
   for (const line of doc.split('\n')) {
-    const m = /^\| (\d+) \| (\d+) \| ([^|]+) \| ([^|]+) \|/.exec(line);
+    const m = /^\|\s*(\d+)\s*\|\s*(\d+)\s*\|([^|]+)\|([^|]+)\|/.exec(line);
     if (m !== null) rows.set(`${m[1]}/${m[2]}`, { code: m[3]!.trim(), sub: m[4]!.trim() });
   }
   it('names every code and subcode of the catalogue as the catalogue does', () => {

@@ -5,7 +5,14 @@
 import { Writer } from './buffer.js';
 import type { CodecContext } from './context.js';
 import { hasAddPath } from './context.js';
-import type { Aggregator, AsPathSegment, MpReachNlri, MpUnreachNlri, PathAttributes } from './attributes.js';
+import type {
+  Aggregator,
+  AsPathSegment,
+  MpReachNlri,
+  MpUnreachNlri,
+  PathAttributes,
+  UnknownAttribute,
+} from './attributes.js';
 import { AttrFlag, AttrType, SEGMENT_TYPES } from './attributes.js';
 import { encodePrefixes } from './prefix.js';
 import { AS_TRANS, ipv4OrThrow, ipv6OrThrow } from './types.js';
@@ -27,12 +34,19 @@ export function writeAttrHeader(w: Writer, flags: number, type: number, len: num
       .u8(len);
 }
 
-function attr(w: Writer, flags: number, type: number, value: (v: Writer) => void): void {
-  const v = new Writer(64);
-  value(v);
-  const bytes = v.finish();
-  writeAttrHeader(w, flags, type, bytes.length);
-  w.bytes(bytes);
+/** Writes one attribute whose value length is known up front, without a scratch buffer. */
+function attr(w: Writer, flags: number, type: number, len: number, value: (v: Writer) => void): void {
+  writeAttrHeader(w, flags, type, len);
+  const start = w.pos;
+  value(w);
+  if (w.pos - start !== len)
+    throw new Error(`attribute ${type}: wrote ${w.pos - start} bytes, announced ${len}`);
+}
+
+function asPathLength(path: readonly AsPathSegment[], asnSize: 2 | 4): number {
+  let n = 0;
+  for (const seg of path) n += 2 * Math.ceil(seg.asns.length / 255) + asnSize * seg.asns.length;
+  return n;
 }
 
 function u32Attr(w: Writer, flags: number, type: number, value: number, what: string): void {
@@ -127,7 +141,7 @@ export function encodeAttributes(
   ctx: CodecContext,
   w: Writer = new Writer(128),
 ): Uint8Array {
-  const unknown = [...(a.unknown ?? [])].sort((x, y) => x.typeCode - y.typeCode);
+  const unknown = a.unknown === undefined ? NONE : [...a.unknown].sort((x, y) => x.typeCode - y.typeCode);
   let u = 0;
   const unknownBelow = (code: number) => {
     for (; u < unknown.length && (unknown[u]?.typeCode ?? 256) < code; u++) {
@@ -151,7 +165,10 @@ export function encodeAttributes(
     w.u8(WK).u8(AttrType.Origin).u8(1).u8(o);
   }
   unknownBelow(AttrType.AsPath);
-  if (a.asPath !== undefined) attr(w, WK, AttrType.AsPath, (v) => writeAsPath(v, a.asPath!, asnSize, true));
+  if (a.asPath !== undefined) {
+    const path = a.asPath;
+    attr(w, WK, AttrType.AsPath, asPathLength(path, asnSize), (v) => writeAsPath(v, path, asnSize, true));
+  }
   unknownBelow(AttrType.NextHop);
   if (a.nextHop !== undefined) w.u8(WK).u8(AttrType.NextHop).u8(4).u32(ipv4OrThrow(a.nextHop, 'nextHop'));
   unknownBelow(AttrType.MultiExitDisc);
@@ -165,8 +182,9 @@ export function encodeAttributes(
   if (a.aggregator !== undefined) writeAggregator(w, AttrType.Aggregator, a.aggregator, asnSize);
   unknownBelow(AttrType.Communities);
   if (a.communities !== undefined && a.communities.length > 0) {
-    attr(w, OPT_T, AttrType.Communities, (v) => {
-      for (const c of a.communities!) v.u32(c);
+    const cs = a.communities;
+    attr(w, OPT_T, AttrType.Communities, 4 * cs.length, (v) => {
+      for (const c of cs) v.u32(c);
     });
   }
   unknownBelow(AttrType.OriginatorId);
@@ -175,14 +193,16 @@ export function encodeAttributes(
   }
   unknownBelow(AttrType.ClusterList);
   if (a.clusterList !== undefined && a.clusterList.length > 0) {
-    attr(w, OPT, AttrType.ClusterList, (v) => {
-      for (const id of a.clusterList!) v.u32(ipv4OrThrow(id, 'clusterList'));
+    const ids = a.clusterList;
+    attr(w, OPT, AttrType.ClusterList, 4 * ids.length, (v) => {
+      for (const id of ids) v.u32(ipv4OrThrow(id, 'clusterList'));
     });
   }
   unknownBelow(AttrType.ExtendedCommunities);
   if (a.extendedCommunities !== undefined && a.extendedCommunities.length > 0) {
-    attr(w, OPT_T, AttrType.ExtendedCommunities, (v) => {
-      for (const c of a.extendedCommunities!) {
+    const xs = a.extendedCommunities;
+    attr(w, OPT_T, AttrType.ExtendedCommunities, 8 * xs.length, (v) => {
+      for (const c of xs) {
         if (c < 0n || c > 0xffffffffffffffffn) throw new RangeError(`extended community out of range: ${c}`);
         v.u32(Number(c >> 32n)).u32(Number(c & 0xffffffffn));
       }
@@ -191,14 +211,15 @@ export function encodeAttributes(
   unknownBelow(AttrType.As4Path);
   if (sendAs4Path) {
     const noConfed = a.asPath!.filter((s) => s.type === 'sequence' || s.type === 'set');
-    attr(w, OPT_T, AttrType.As4Path, (v) => writeAsPath(v, noConfed, 4, false));
+    attr(w, OPT_T, AttrType.As4Path, asPathLength(noConfed, 4), (v) => writeAsPath(v, noConfed, 4, false));
   }
   unknownBelow(AttrType.As4Aggregator);
   if (sendAs4Aggregator) writeAggregator(w, AttrType.As4Aggregator, a.aggregator, 4);
   unknownBelow(AttrType.LargeCommunities);
   if (a.largeCommunities !== undefined && a.largeCommunities.length > 0) {
-    attr(w, OPT_T, AttrType.LargeCommunities, (v) => {
-      for (const c of a.largeCommunities!) v.u32(c.globalAdministrator).u32(c.localData1).u32(c.localData2);
+    const ls = a.largeCommunities;
+    attr(w, OPT_T, AttrType.LargeCommunities, 12 * ls.length, (v) => {
+      for (const c of ls) v.u32(c.globalAdministrator).u32(c.localData1).u32(c.localData2);
     });
   }
   unknownBelow(256);
@@ -206,3 +227,4 @@ export function encodeAttributes(
 }
 
 const EXPECTED_CODES = new Set<number>(Object.values(AttrType));
+const NONE: readonly UnknownAttribute[] = [];

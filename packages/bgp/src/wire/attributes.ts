@@ -302,7 +302,7 @@ export function decodeAttributes(
   build = true,
 ): DecodedAttributes {
   const a: Mutable<PathAttributes> = {};
-  const errors: BgpNotification[] = [];
+  const errors: BgpNotification[] = []; // V8 allocates no backing store until the first push
   if (++stamp === 0xffffffff) {
     seenStamp.fill(0);
     stamp = 1;

@@ -31,12 +31,12 @@ const MIN_LENGTH: Record<MessageType, number> = { 1: 29, 2: 23, 3: 21, 4: 19, 5:
  * Returns the declared length. Throws the RFC 4271 §6.1 NOTIFICATION.
  */
 export function checkHeader(b: Uint8Array, off: number, maxLength: number): number {
-  for (let i = 0; i < MARKER_LENGTH; i++) {
-    // RFC 4271 §6.1: "If the Marker field of the message header is not as expected,
-    // then a synchronization error has occurred" -> Connection Not Synchronized.
-    if (b[off + i] !== 0xff) {
-      throw headerError(HeaderSubcode.ConnectionNotSynchronized, new Uint8Array(0), 'marker is not all ones');
-    }
+  // RFC 4271 §6.1: "If the Marker field of the message header is not as expected,
+  // then a synchronization error has occurred" -> Connection Not Synchronized.
+  let m = 0xff;
+  for (let i = 0; i < MARKER_LENGTH; i++) m &= b[off + i] as number;
+  if (m !== 0xff) {
+    throw headerError(HeaderSubcode.ConnectionNotSynchronized, new Uint8Array(0), 'marker is not all ones');
   }
   const length = ((b[off + 16] as number) << 8) | (b[off + 17] as number);
   const type = b[off + 18] as number;

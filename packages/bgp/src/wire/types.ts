@@ -59,18 +59,37 @@ export function formatIpv4(v: number): string {
   return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
 }
 
-/** Parses dotted-quad IPv4 to a uint32; undefined when it is not one. */
+/**
+ * Parses dotted-quad IPv4 to a uint32; undefined when it is not one. Strict: four decimal
+ * parts of 0..255 without leading zeros (so "010.0.0.1" is rejected, not read as octal).
+ */
 export function parseIpv4(s: string): number | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
+  const n = s.length;
+  if (n < 7 || n > 15) return undefined;
   let v = 0;
-  for (const p of parts) {
-    if (!/^(0|[1-9]\d{0,2})$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    v = v * 256 + n;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  let lead0 = false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return undefined;
+      v = v * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits === 0) lead0 = c === 48;
+      else if (lead0) return undefined;
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return undefined;
+    } else {
+      return undefined;
+    }
   }
-  return v >>> 0;
+  if (dots !== 3 || digits === 0) return undefined;
+  return (v * 256 + part) >>> 0;
 }
 
 export function ipv4OrThrow(s: string, what: string): number {
