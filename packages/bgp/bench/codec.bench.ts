@@ -83,33 +83,31 @@ function encodeEvery10(p: PrefixList): Uint8Array[] {
   return out;
 }
 
-/** Frames the stream (64 KiB chunks, as a socket delivers) and decodes every message to objects. */
-function decodeStream(stream: Uint8Array): number {
+/** Frames the stream in 64 KiB chunks, as a socket delivers it; counts what `read` returns. */
+function framed(stream: Uint8Array, read: (frame: Uint8Array) => number): number {
   let prefixes = 0;
   const framer = new MessageFramer();
   for (let o = 0; o < stream.length; o += 65536) {
-    framer.push(stream.subarray(o, o + 65536), (_t, frame) => {
-      const m = decodeFrame(frame, ctx);
-      if (m.type === 'update') prefixes += m.nlri.length;
+    framer.push(stream.subarray(o, o + 65536), (type, frame) => {
+      if (type === 2) prefixes += read(frame);
     });
   }
   return prefixes;
 }
 
+/** Every message decoded to objects. */
+const decodeStream = (stream: Uint8Array) =>
+  framed(stream, (frame) => {
+    const m = decodeFrame(frame, ctx);
+    return m.type === 'update' ? m.nlri.length : 0;
+  });
+
 /**
- * The same with scanUpdate, as the RIB will read UPDATEs: every check made, prefixes
- * decoded, attributes left as bytes to intern (objects are built once per new set).
+ * Every message scanned, as the RIB will read UPDATEs: every check made, prefixes decoded,
+ * attributes left as bytes to intern (objects are built once per new set).
  */
-function scanStream(stream: Uint8Array): number {
-  let prefixes = 0;
-  const framer = new MessageFramer();
-  for (let o = 0; o < stream.length; o += 65536) {
-    framer.push(stream.subarray(o, o + 65536), (type, frame) => {
-      if (type === 2) prefixes += scanUpdate(frame.subarray(19), ctx).nlri.length;
-    });
-  }
-  return prefixes;
-}
+const scanStream = (stream: Uint8Array) =>
+  framed(stream, (frame) => scanUpdate(frame.subarray(19), ctx).nlri.length);
 
 /**
  * The floor: walk the same bytes the same way (header, withdrawn, each attribute header,
