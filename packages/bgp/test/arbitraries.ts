@@ -33,6 +33,8 @@ const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const u16 = fc.integer({ min: 0, max: 0xffff });
 const u8 = fc.integer({ min: 0, max: 255 });
 const ipv4 = u32.map(formatIpv4);
+/** A NEXT_HOP must be a host address (RFC 4271 §6.3): first octet 1..223. */
+const hostIpv4 = fc.integer({ min: 0x01000000, max: 0xdfffffff }).map(formatIpv4);
 const ipv6 = fc.tuple(u32, u32, u32, u32).map(([a, b, c, d]) => formatIpv6Words(a, b, c, d));
 
 export const contextArb: fc.Arbitrary<CodecContext> = fc
@@ -156,7 +158,7 @@ function attributesArb(
     .record({
       origin: fc.constantFrom<'igp' | 'egp' | 'incomplete'>('igp', 'egp', 'incomplete'),
       asPath: asPathArb(ctx.as4),
-      nextHop: fc.option(ipv4, { nil: undefined }),
+      nextHop: fc.option(hostIpv4, { nil: undefined }),
       multiExitDisc: fc.option(u32, { nil: undefined }),
       localPref: fc.option(u32, { nil: undefined }),
       atomicAggregate: fc.option(fc.constant(true as const), { nil: undefined }),

@@ -287,6 +287,25 @@ describe('RFC 7606 error handling', () => {
       UpdateSubcode.AttributeLengthError,
     ],
     [
+      'NEXT_HOP 0.0.0.0 (RFC 4271 §6.3)',
+      [...ORIGIN, ...AS_PATH_EMPTY, ...attr(0x40, 3, [0, 0, 0, 0])],
+      'treat-as-withdraw',
+      UpdateSubcode.InvalidNextHopAttribute,
+      [0x40, 3, 4, 0, 0, 0, 0],
+    ],
+    [
+      'NEXT_HOP 224.0.0.5, multicast (RFC 4271 §6.3)',
+      [...ORIGIN, ...AS_PATH_EMPTY, ...attr(0x40, 3, [224, 0, 0, 5])],
+      'treat-as-withdraw',
+      UpdateSubcode.InvalidNextHopAttribute,
+    ],
+    [
+      'NEXT_HOP 255.255.255.255 (RFC 4271 §6.3)',
+      [...ORIGIN, ...AS_PATH_EMPTY, ...attr(0x40, 3, [255, 255, 255, 255])],
+      'treat-as-withdraw',
+      UpdateSubcode.InvalidNextHopAttribute,
+    ],
+    [
       'MULTI_EXIT_DISC of length 3 (§7.4)',
       [...MANDATORY, ...attr(0x80, 4, [0, 0, 1])],
       'treat-as-withdraw',

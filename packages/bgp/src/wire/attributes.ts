@@ -460,11 +460,33 @@ export function decodeAttributes(
         if (build) a.asPath = path;
         break;
       }
-      case AttrType.NextHop:
+      case AttrType.NextHop: {
         // RFC 7606 §7.3: length other than 4: treat-as-withdraw.
-        if (len !== 4) errors.push(lengthError(type, len, 'treat-as-withdraw', '4', b.slice(as, ve)));
-        else if (build) a.nextHop = formatIpv4(readU32(b, vs));
+        if (len !== 4) {
+          errors.push(lengthError(type, len, 'treat-as-withdraw', '4', b.slice(as, ve)));
+          break;
+        }
+        const nh = readU32(b, vs);
+        // RFC 4271 §6.3: a NEXT_HOP that is not a valid IP host address is semantically
+        // incorrect and the route "SHOULD be ignored"; RFC 7606 §7.3 makes that
+        // treat-as-withdraw. 0.0.0.0/8, multicast and class E (with broadcast) can never be
+        // a host; checks that need the session (our own address, a shared subnet) are the
+        // session's.
+        if (nh >>> 24 === 0 || nh >>> 28 >= 0xe) {
+          errors.push(
+            updateError(
+              UpdateSubcode.InvalidNextHopAttribute,
+              `NEXT_HOP ${formatIpv4(nh)} is not a host address`,
+              'treat-as-withdraw',
+              b.slice(as, ve),
+              type,
+            ),
+          );
+          break;
+        }
+        if (build) a.nextHop = formatIpv4(nh);
         break;
+      }
       case AttrType.MultiExitDisc:
         // RFC 7606 §7.4.
         if (len !== 4) errors.push(lengthError(type, len, 'treat-as-withdraw', '4', b.slice(as, ve)));
