@@ -1,0 +1,2 @@
+// Harness for tests and benchmarks: reference daemons and fast test peers.
+export {};

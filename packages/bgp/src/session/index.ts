@@ -1,0 +1,2 @@
+// The session driver over node:net.
+export {};
