@@ -1,0 +1,5 @@
+/**
+ * Routing information bases and the decision process.
+ * @packageDocumentation
+ */
+export * from './decision.js';
