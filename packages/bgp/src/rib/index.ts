@@ -3,3 +3,6 @@
  * @packageDocumentation
  */
 export * from './decision.js';
+export * from './prefix-table.js';
+export * from './attr-store.js';
+export * from './loc-rib.js';

@@ -1,0 +1,333 @@
+// Adj-RIB-In per peer and the Loc-RIB of one address family, over typed arrays.
+//
+// Routes live in a pool of parallel typed arrays (peer, attribute set, path id, entry, next
+// in the entry's list); each prefix has an entry whose list holds every candidate route.
+// A change re-runs the decision for that prefix only, and emits an event when the best
+// route or its ECMP group changed. A prefix with one route (the common case in a cluster)
+// never builds a candidate object.
+
+import type { PathAttributes, PrefixAfi, PrefixList } from '../wire/index.js';
+import { formatIpv4, formatIpv6Words } from '../wire/index.js';
+import type { AttrStore } from './attr-store.js';
+import type { Candidate, DecisionOptions, RouteSource, StepName } from './decision.js';
+import { decide } from './decision.js';
+import { PrefixTable } from './prefix-table.js';
+
+export interface RibRoute {
+  readonly peer: number;
+  readonly pathId: number;
+  readonly attributes: PathAttributes;
+}
+
+/** A best-path change, for felix-lite and for export. */
+export type BestPathEvent =
+  | {
+      readonly type: 'add' | 'replace';
+      readonly afi: PrefixAfi;
+      readonly prefix: string;
+      readonly best: RibRoute;
+      /** Every route of the ECMP group (best first): their next hops share the traffic. */
+      readonly multipath: readonly RibRoute[];
+      readonly decidedBy: StepName;
+    }
+  | { readonly type: 'withdraw'; readonly afi: PrefixAfi; readonly prefix: string };
+
+export interface LocRibOptions extends DecisionOptions {
+  readonly onChange?: (e: BestPathEvent) => void;
+}
+
+class Pool {
+  cap = 0;
+  peer = new Int32Array(0);
+  attr = new Int32Array(0);
+  pathId = new Uint32Array(0);
+  entry = new Int32Array(0);
+  next = new Int32Array(0);
+  private free: number[] = [];
+  private top = 0;
+
+  alloc(): number {
+    const r = this.free.pop();
+    if (r !== undefined) return r;
+    if (this.top === this.cap) this.grow();
+    return this.top++;
+  }
+
+  release(r: number): void {
+    this.free.push(r);
+  }
+
+  get live(): number {
+    return this.top - this.free.length;
+  }
+
+  private grow(): void {
+    const cap = Math.max(1024, this.cap * 2);
+    const g = <T extends Int32Array | Uint32Array>(a: T, make: (n: number) => T): T => {
+      const b = make(cap);
+      b.set(a);
+      return b;
+    };
+    this.peer = g(this.peer, (n) => new Int32Array(n));
+    this.attr = g(this.attr, (n) => new Int32Array(n));
+    this.pathId = g(this.pathId, (n) => new Uint32Array(n));
+    this.entry = g(this.entry, (n) => new Int32Array(n));
+    this.next = g(this.next, (n) => new Int32Array(n));
+    this.cap = cap;
+  }
+}
+
+export class LocRib {
+  private readonly w: number;
+  private readonly table: PrefixTable;
+  private readonly routes = new Pool();
+  // Entries: one per prefix with at least one route.
+  private eCap = 0;
+  private eHead = new Int32Array(0);
+  private eBest = new Int32Array(0);
+  private eBestAttr = new Int32Array(0);
+  private eGroup = new Int32Array(0); // a digest of the ECMP group, to see it change
+  private eAddr = new Uint32Array(0);
+  private eLen = new Uint8Array(0);
+  private eFree: number[] = [];
+  private eTop = 0;
+  private readonly adjIn = new Map<number, PrefixTable>();
+  private readonly sources = new Map<number, RouteSource>();
+
+  constructor(
+    readonly afi: PrefixAfi,
+    private readonly attrs: AttrStore,
+    private readonly options: LocRibOptions = {},
+  ) {
+    this.w = afi === 1 ? 1 : 4;
+    this.table = new PrefixTable(afi, 1024);
+  }
+
+  /** Prefixes with at least one route. */
+  get size(): number {
+    return this.table.size;
+  }
+
+  /** Routes held, all peers. */
+  get routeCount(): number {
+    return this.routes.live;
+  }
+
+  addPeer(peer: number, source: RouteSource): void {
+    this.sources.set(peer, source);
+    if (!this.adjIn.has(peer)) this.adjIn.set(peer, new PrefixTable(this.afi, 64));
+  }
+
+  /** Routes in this peer's Adj-RIB-In. */
+  received(peer: number): number {
+    return this.adjIn.get(peer)?.size ?? 0;
+  }
+
+  /** Announces prefixes from a peer with one (interned, post-policy) attribute set. */
+  announce(peer: number, prefixes: PrefixList, attrId: number): void {
+    const adj = this.adjIn.get(peer);
+    if (adj === undefined) throw new RangeError(`peer ${peer} is not known to the RIB`);
+    const rt = this.routes;
+    for (let i = 0; i < prefixes.length; i++) {
+      const pathId = prefixes.pathIds?.[i] ?? 0;
+      const existing = adj.get(prefixes, i, pathId);
+      if (existing >= 0) {
+        const old = rt.attr[existing] as number;
+        if (old === attrId) continue;
+        this.attrs.retain(attrId);
+        rt.attr[existing] = attrId;
+        this.attrs.release(old);
+        this.redecide(rt.entry[existing] as number);
+        continue;
+      }
+      let e = this.table.get(prefixes, i, 0);
+      if (e < 0) {
+        e = this.newEntry(prefixes, i);
+        this.table.set(prefixes, i, 0, e);
+      }
+      const r = rt.alloc();
+      rt.peer[r] = peer;
+      rt.attr[r] = attrId;
+      rt.pathId[r] = pathId;
+      rt.entry[r] = e;
+      rt.next[r] = this.eHead[e] as number;
+      this.eHead[e] = r;
+      this.attrs.retain(attrId);
+      adj.set(prefixes, i, pathId, r);
+      this.redecide(e);
+    }
+  }
+
+  /** Withdraws prefixes a peer announced; unknown ones are ignored (RFC 4271 §9.1.2). */
+  withdraw(peer: number, prefixes: PrefixList): void {
+    const adj = this.adjIn.get(peer);
+    if (adj === undefined) return;
+    for (let i = 0; i < prefixes.length; i++) {
+      const r = adj.delete(prefixes, i, prefixes.pathIds?.[i] ?? 0);
+      if (r >= 0) this.removeRoute(r);
+    }
+  }
+
+  /** Every route of a peer goes (session down without graceful restart). */
+  dropPeer(peer: number): void {
+    const adj = this.adjIn.get(peer);
+    if (adj === undefined) return;
+    const rs: number[] = [];
+    adj.forEach((r) => rs.push(r));
+    this.adjIn.set(peer, new PrefixTable(this.afi, 64));
+    for (const r of rs) this.removeRoute(r);
+  }
+
+  /** The best route of a prefix (text form), with the deciding step; for `bgp-ts rib`. */
+  lookup(
+    list: PrefixList,
+    i: number,
+  ): { best: RibRoute; routes: RibRoute[]; decidedBy: StepName } | undefined {
+    const e = this.table.get(list, i, 0);
+    if (e < 0) return undefined;
+    const routes = this.routesOf(e);
+    const d = this.decideEntry(e);
+    if (d === undefined) return undefined;
+    return {
+      best: this.ribRoute(d.best),
+      routes: routes.map((r) => this.ribRoute(r)),
+      decidedBy: d.decidedBy,
+    };
+  }
+
+  private ribRoute(r: number): RibRoute {
+    return {
+      peer: this.routes.peer[r] as number,
+      pathId: this.routes.pathId[r] as number,
+      attributes: this.attrs.get(this.routes.attr[r] as number),
+    };
+  }
+
+  private routesOf(e: number): number[] {
+    const out: number[] = [];
+    for (let r = this.eHead[e] as number; r >= 0; r = this.routes.next[r] as number) out.push(r);
+    return out;
+  }
+
+  private removeRoute(r: number): void {
+    const rt = this.routes;
+    const e = rt.entry[r] as number;
+    // Unlink from the entry's list (short: one route per peer offering the prefix).
+    if (this.eHead[e] === r) this.eHead[e] = rt.next[r] as number;
+    else {
+      let p = this.eHead[e] as number;
+      while (rt.next[p] !== r) p = rt.next[p] as number;
+      rt.next[p] = rt.next[r] as number;
+    }
+    this.attrs.release(rt.attr[r] as number);
+    rt.release(r);
+    this.redecide(e);
+  }
+
+  private newEntry(list: PrefixList, i: number): number {
+    let e = this.eFree.pop();
+    if (e === undefined) {
+      if (this.eTop === this.eCap) this.growEntries();
+      e = this.eTop++;
+    }
+    for (let k = 0; k < this.w; k++) this.eAddr[e * this.w + k] = list.addrs[i * this.w + k] as number;
+    this.eLen[e] = list.lens[i] as number;
+    this.eHead[e] = -1;
+    this.eBest[e] = -1;
+    this.eBestAttr[e] = -1;
+    this.eGroup[e] = 0;
+    return e;
+  }
+
+  private growEntries(): void {
+    const cap = Math.max(1024, this.eCap * 2);
+    const i32 = (a: Int32Array) => {
+      const b = new Int32Array(cap);
+      b.set(a);
+      return b;
+    };
+    this.eHead = i32(this.eHead);
+    this.eBest = i32(this.eBest);
+    this.eBestAttr = i32(this.eBestAttr);
+    this.eGroup = i32(this.eGroup);
+    const addr = new Uint32Array(cap * this.w);
+    addr.set(this.eAddr);
+    this.eAddr = addr;
+    const len = new Uint8Array(cap);
+    len.set(this.eLen);
+    this.eLen = len;
+    this.eCap = cap;
+  }
+
+  private prefixText(e: number): string {
+    const a = this.eAddr;
+    const o = e * this.w;
+    const len = this.eLen[e] as number;
+    return this.w === 1
+      ? `${formatIpv4(a[o] as number)}/${len}`
+      : `${formatIpv6Words(a[o] as number, a[o + 1] as number, a[o + 2] as number, a[o + 3] as number)}/${len}`;
+  }
+
+  private decideEntry(e: number): { best: number; group: number[]; decidedBy: StepName } | undefined {
+    const head = this.eHead[e] as number;
+    if (head < 0) return undefined;
+    const rt = this.routes;
+    if (rt.next[head] === -1) return { best: head, group: [head], decidedBy: 'onlyCandidate' };
+    const cands: (Candidate & { r: number })[] = [];
+    for (let r = head; r >= 0; r = rt.next[r] as number) {
+      cands.push({
+        r,
+        source: this.sources.get(rt.peer[r] as number)!,
+        attrs: this.attrs.decision(rt.attr[r] as number),
+        igpCost: 0,
+        pathId: rt.pathId[r] as number,
+      });
+    }
+    const d = decide(cands, this.options);
+    return { best: d.best.r, group: d.multipath.map((c) => c.r), decidedBy: d.decidedBy };
+  }
+
+  private redecide(e: number): void {
+    const d = this.decideEntry(e);
+    const onChange = this.options.onChange;
+    if (d === undefined) {
+      // No route left: the prefix goes.
+      const had = (this.eBest[e] as number) >= 0;
+      if (onChange !== undefined && had)
+        onChange({ type: 'withdraw', afi: this.afi, prefix: this.prefixText(e) });
+      this.dropEntry(e);
+      return;
+    }
+    const rt = this.routes;
+    const bestAttr = rt.attr[d.best] as number;
+    let digest = 0;
+    for (const r of d.group) digest = (Math.imul(digest ^ r, 0x9e3779b1) + (rt.attr[r] as number)) | 0;
+    const was = this.eBest[e] as number;
+    if (was === d.best && this.eBestAttr[e] === bestAttr && this.eGroup[e] === digest) return;
+    this.eBest[e] = d.best;
+    this.eBestAttr[e] = bestAttr;
+    this.eGroup[e] = digest;
+    onChange?.({
+      type: was < 0 ? 'add' : 'replace',
+      afi: this.afi,
+      prefix: this.prefixText(e),
+      best: this.ribRoute(d.best),
+      multipath: d.group.map((r) => this.ribRoute(r)),
+      decidedBy: d.decidedBy,
+    });
+  }
+
+  private dropEntry(e: number): void {
+    // Remove the table's key through a one-prefix view of the entry.
+    const view = {
+      afi: this.afi,
+      addrs: this.eAddr.subarray(e * this.w, e * this.w + this.w),
+      lens: this.eLen.subarray(e, e + 1),
+      pathIds: null,
+    } as unknown as PrefixList;
+    this.table.delete(view, 0, 0);
+    this.eBest[e] = -1;
+    this.eHead[e] = -1;
+    this.eFree.push(e);
+  }
+}

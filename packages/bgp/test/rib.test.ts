@@ -1,0 +1,208 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import type { BestPathEvent, RouteSource } from '../src/rib/index.js';
+import { AttrStore, LocRib, PrefixTable } from '../src/rib/index.js';
+import type { Asn, PathAttributes } from '../src/wire/index.js';
+import { PrefixList } from '../src/wire/index.js';
+
+const v4 = (...p: string[]) => PrefixList.parse(1, p);
+const src = (id: number, internal = false): RouteSource => ({
+  local: false,
+  internal,
+  routerId: id,
+  address: Uint8Array.of(10, 0, 0, id),
+});
+const path = (...asns: number[]): PathAttributes => ({
+  origin: 'igp',
+  asPath: [{ type: 'sequence', asns: asns as Asn[] }],
+  nextHop: `10.0.0.${asns[0]! % 250}`,
+});
+
+describe('PrefixTable', () => {
+  it('agrees with a Map through random inserts, updates and deletes (tombstones and rehash)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            op: fc.constantFrom('set', 'delete', 'get'),
+            a: fc.integer({ min: 0, max: 63 }),
+            len: fc.constantFrom(8, 16, 24, 32),
+            pathId: fc.integer({ min: 0, max: 2 }),
+            v: fc.integer({ min: 0, max: 1e6 }),
+          }),
+          { maxLength: 600 },
+        ),
+        (ops) => {
+          const t = new PrefixTable(1, 4);
+          const m = new Map<string, number>();
+          for (const o of ops) {
+            const addr = ((o.a << 24) >>> 0) & (o.len === 8 ? 0xff000000 : 0xffffffff);
+            const list = new PrefixList(1, Uint32Array.of(addr >>> 0), Uint8Array.of(o.len));
+            const k = `${addr}/${o.len}#${o.pathId}`;
+            if (o.op === 'set') (assert.equal(t.set(list, 0, o.pathId, o.v), m.get(k) ?? -1), m.set(k, o.v));
+            else if (o.op === 'delete')
+              (assert.equal(t.delete(list, 0, o.pathId), m.get(k) ?? -1), m.delete(k));
+            else assert.equal(t.get(list, 0, o.pathId), m.get(k) ?? -1);
+          }
+          assert.equal(t.size, m.size);
+          let n = 0;
+          t.forEach(() => n++);
+          assert.equal(n, m.size);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('holds IPv6 keys and a million IPv4 keys', () => {
+    const t6 = new PrefixTable(2);
+    const p6 = PrefixList.parse(2, ['2001:db8::/32', '2001:db8::/48', 'fd00::/8']);
+    for (let i = 0; i < 3; i++) t6.set(p6, i, 0, i);
+    assert.deepEqual(
+      [0, 1, 2].map((i) => t6.get(p6, i)),
+      [0, 1, 2],
+    );
+    const n = 1_000_000;
+    const addrs = new Uint32Array(n);
+    const lens = new Uint8Array(n).fill(24);
+    for (let i = 0; i < n; i++) addrs[i] = (0x01000000 + i * 256) >>> 0;
+    const big = new PrefixList(1, addrs, lens);
+    const t = new PrefixTable(1);
+    for (let i = 0; i < n; i++) t.set(big, i, 0, i);
+    assert.equal(t.size, n);
+    for (let i = 0; i < n; i += 9973) assert.equal(t.get(big, i), i);
+  });
+});
+
+describe('LocRib', () => {
+  function rib() {
+    const attrs = new AttrStore();
+    const events: BestPathEvent[] = [];
+    const r = new LocRib(1, attrs, { onChange: (e) => events.push(e) });
+    r.addPeer(1, src(1));
+    r.addPeer(2, src(2));
+    r.addPeer(3, src(3, true));
+    return { attrs, events, r };
+  }
+
+  it('emits add, replace and withdraw as routes come and go, and nothing for a repeat', () => {
+    const { attrs, events, r } = rib();
+    const a = attrs.intern(path(65001));
+    r.announce(1, v4('10.0.0.0/24', '10.0.1.0/24'), a);
+    attrs.release(a); // the RIB holds its own references
+    assert.deepEqual(
+      events.map((e) => [e.type, e.prefix]),
+      [
+        ['add', '10.0.0.0/24'],
+        ['add', '10.0.1.0/24'],
+      ],
+    );
+    const again = attrs.intern(path(65001));
+    r.announce(1, v4('10.0.0.0/24'), again);
+    attrs.release(again);
+    assert.equal(events.length, 2, 'the same route again changes nothing');
+    const b = attrs.intern(path(65001, 65005));
+    r.announce(1, v4('10.0.0.0/24'), b);
+    attrs.release(b);
+    assert.deepEqual(events.at(-1)?.type, 'replace');
+    r.withdraw(1, v4('10.0.0.0/24', '10.9.9.0/24'));
+    assert.deepEqual(events.at(-1), { type: 'withdraw', afi: 1, prefix: '10.0.0.0/24' });
+    r.withdraw(1, v4('10.0.1.0/24'));
+    assert.equal(r.size, 0);
+    assert.equal(attrs.size, 0, 'every attribute set released');
+    assert.equal(r.routeCount, 0);
+  });
+
+  it('chooses across peers with the decision process, and fails over on withdraw', () => {
+    const { attrs, events, r } = rib();
+    const long = attrs.intern(path(65001, 65009, 65010));
+    const short = attrs.intern(path(65002, 65010));
+    r.announce(1, v4('192.0.2.0/24'), long);
+    r.announce(2, v4('192.0.2.0/24'), short);
+    const last = events.at(-1);
+    assert.ok(last?.type === 'replace');
+    assert.equal(last.best.peer, 2);
+    assert.equal(last.decidedBy, 'asPathLength');
+    assert.equal(r.lookup(v4('192.0.2.0/24'), 0)?.routes.length, 2);
+    r.withdraw(2, v4('192.0.2.0/24'));
+    const fail = events.at(-1);
+    assert.ok(fail?.type === 'replace');
+    assert.equal(fail.best.peer, 1);
+    assert.equal(fail.decidedBy, 'onlyCandidate');
+  });
+
+  it('reports the ECMP group and a change in it', () => {
+    const { attrs, events, r } = rib();
+    const x = attrs.intern({ ...path(65001), nextHop: '10.0.0.1' });
+    const y = attrs.intern({ ...path(65001), nextHop: '10.0.0.2' });
+    r.announce(1, v4('10.65.0.0/26'), x);
+    r.announce(2, v4('10.65.0.0/26'), y);
+    const e = events.at(-1);
+    assert.ok(e?.type === 'replace');
+    assert.deepEqual(e.multipath.map((m) => m.attributes.nextHop).sort(), ['10.0.0.1', '10.0.0.2']);
+    assert.equal(e.best.peer, 1, 'lower router ID among equals');
+  });
+
+  it('keeps ADD-PATH paths from one peer apart by path identifier', () => {
+    const { attrs, r } = rib();
+    const p = attrs.intern(path(65001));
+    const q = attrs.intern(path(65001, 65002));
+    r.announce(1, PrefixList.parse(1, ['10.1.0.0/16'], [1]), p);
+    r.announce(1, PrefixList.parse(1, ['10.1.0.0/16'], [2]), q);
+    assert.equal(r.lookup(v4('10.1.0.0/16'), 0)?.routes.length, 2);
+    assert.equal(r.received(1), 2);
+    r.withdraw(1, PrefixList.parse(1, ['10.1.0.0/16'], [1]));
+    assert.equal(r.lookup(v4('10.1.0.0/16'), 0)?.best.attributes.asPath?.[0]?.asns.length, 2);
+  });
+
+  it("drops all of a peer's routes when its session goes down", () => {
+    const { attrs, events, r } = rib();
+    const a = attrs.intern(path(65001));
+    r.announce(1, v4('10.0.0.0/24', '10.0.1.0/24', '10.0.2.0/24'), a);
+    r.announce(2, v4('10.0.1.0/24'), a);
+    r.dropPeer(1);
+    assert.equal(r.size, 1);
+    assert.equal(r.received(1), 0);
+    assert.deepEqual(
+      events
+        .filter((e) => e.type === 'withdraw')
+        .map((e) => e.prefix)
+        .sort(),
+      ['10.0.0.0/24', '10.0.2.0/24'],
+    );
+  });
+
+  it('interns equal attribute sets once, and IPv6 next hops apart', () => {
+    const attrs = new AttrStore();
+    const a = attrs.intern(path(65001));
+    const b = attrs.intern(path(65001));
+    assert.equal(a, b);
+    assert.equal(attrs.references(a), 2);
+    const six = (nh: string): PathAttributes => ({
+      origin: 'igp',
+      asPath: [],
+      mpReachNlri: {
+        kind: 'prefixes',
+        afi: 2,
+        safi: 1,
+        nextHop: nh,
+        nlri: PrefixList.parse(2, ['2001:db8::/32']),
+      },
+    });
+    assert.notEqual(attrs.intern(six('2001:db8::1')), attrs.intern(six('2001:db8::2')));
+    assert.equal(
+      attrs.intern(six('2001:db8::1')),
+      attrs.intern({
+        ...six('2001:db8::1'),
+        mpReachNlri: {
+          kind: 'prefixes',
+          afi: 2,
+          safi: 1,
+          nextHop: '2001:db8::1',
+          nlri: PrefixList.parse(2, ['fd00::/8']),
+        },
+      }),
+    );
+  });
+});
