@@ -40,10 +40,15 @@ describe('PrefixTable', () => {
             const addr = ((o.a << 24) >>> 0) & (o.len === 8 ? 0xff000000 : 0xffffffff);
             const list = new PrefixList(1, Uint32Array.of(addr >>> 0), Uint8Array.of(o.len));
             const k = `${addr}/${o.len}#${o.pathId}`;
-            if (o.op === 'set') (assert.equal(t.set(list, 0, o.pathId, o.v), m.get(k) ?? -1), m.set(k, o.v));
-            else if (o.op === 'delete')
-              (assert.equal(t.delete(list, 0, o.pathId), m.get(k) ?? -1), m.delete(k));
-            else assert.equal(t.get(list, 0, o.pathId), m.get(k) ?? -1);
+            if (o.op === 'set') {
+              assert.equal(t.set(list, 0, o.pathId, o.v), m.get(k) ?? -1);
+              m.set(k, o.v);
+            } else if (o.op === 'delete') {
+              assert.equal(t.delete(list, 0, o.pathId), m.get(k) ?? -1);
+              m.delete(k);
+            } else {
+              assert.equal(t.get(list, 0, o.pathId), m.get(k) ?? -1);
+            }
           }
           assert.equal(t.size, m.size);
           let n = 0;
