@@ -55,7 +55,7 @@ export function demo(io: Out): number {
         origin: 'igp',
         asPath: [{ type: 'sequence', asns: [local, 64512 as Asn] }],
         nextHop: '192.0.2.1',
-        communities: [(64512 << 16) | 100],
+        communities: [((64512 << 16) | 100) >>> 0],
         largeCommunities: [{ globalAdministrator: 4200000001, localData1: 1, localData2: 2 }],
       },
       prefixes: PrefixList.parse(1, blocks),

@@ -184,7 +184,11 @@ export function encodeAttributes(
   if (a.communities !== undefined && a.communities.length > 0) {
     const cs = a.communities;
     attr(w, OPT_T, AttrType.Communities, 4 * cs.length, (v) => {
-      for (const c of cs) v.u32(c);
+      for (const c of cs) {
+        if (!Number.isInteger(c) || c < 0 || c > 0xffffffff)
+          throw new RangeError(`community out of range: ${c}`);
+        v.u32(c);
+      }
     });
   }
   unknownBelow(AttrType.OriginatorId);

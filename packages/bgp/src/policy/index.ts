@@ -1,0 +1,5 @@
+/**
+ * Import and export policy: ordered rules, first match wins.
+ * @packageDocumentation
+ */
+export * from './policy.js';
