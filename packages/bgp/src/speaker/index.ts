@@ -1,0 +1,5 @@
+/**
+ * The speaker: sessions, RIB and policy put together.
+ * @packageDocumentation
+ */
+export * from './rules.js';

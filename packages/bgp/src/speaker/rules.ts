@@ -1,0 +1,174 @@
+// What may be imported from a peer and what is sent to one: the iBGP/eBGP rules of RFC 4271
+// (§5, §9.1.3), route reflection (RFC 4456) and route-server mode (RFC 7947), as pure
+// functions of the route and the two peers. The speaker applies policy around these.
+
+import type { Asn, PathAttributes } from '../wire/index.js';
+import { forReadvertisement } from '../wire/index.js';
+
+export type NextHopMode = 'auto' | 'self' | 'keep';
+
+/** A peer as the routing rules see it. */
+export interface PeerRole {
+  /** Our AS towards this peer (a per-peer local AS is allowed). */
+  readonly localAsn: Asn;
+  readonly peerAsn: Asn;
+  /** Our address on the session: the next hop we advertise as "self" for its family. */
+  readonly localAddress: string;
+  /** Our next hop for the other family (an IPv6 address for IPv6 routes over an IPv4 session). */
+  readonly otherFamilyNextHop?: string;
+  /** RFC 4456: this peer is one of our route-reflector clients. */
+  readonly reflectorClient: boolean;
+  /** RFC 7947: we are a route server for this peer (no own AS, next hop untouched). */
+  readonly routeServerClient: boolean;
+  readonly nextHop: NextHopMode;
+  /** Accept routes whose AS_PATH holds our AS up to this many times (allowas-in). */
+  readonly allowAsIn: number;
+}
+
+export interface LocalIdentity {
+  readonly routerId: string;
+  /** RFC 4456 §7: the cluster ID; the router ID when not configured. */
+  readonly clusterId: string;
+}
+
+export type ImportVerdict =
+  | { readonly accept: true; readonly attributes: PathAttributes }
+  | { readonly accept: false; readonly reason: string };
+
+function isInternal(p: PeerRole): boolean {
+  return p.peerAsn === p.localAsn;
+}
+
+function countAs(a: PathAttributes, asn: number): number {
+  let n = 0;
+  for (const s of a.asPath ?? []) for (const x of s.asns) if (x === asn) n++;
+  return n;
+}
+
+/**
+ * The checks and clean-up on a route received from `from`, before import policy.
+ */
+export function importRoute(a: PathAttributes, from: PeerRole, me: LocalIdentity): ImportVerdict {
+  // RFC 4271 §9.1.2: a route whose AS_PATH contains our AS is a loop (allowas-in relaxes it).
+  if (countAs(a, from.localAsn) > from.allowAsIn)
+    return { accept: false, reason: `AS_PATH contains our AS ${from.localAsn}` };
+  if (isInternal(from)) {
+    // RFC 4456 §8: "a router that recognizes the ORIGINATOR_ID attribute SHOULD ignore a
+    // route received with its BGP Identifier as the ORIGINATOR_ID", and a route whose
+    // CLUSTER_LIST contains our cluster ID is a reflection loop (checked on import, not
+    // only on export: GoBGP #3586 kept stale reflected copies for want of it).
+    if (a.originatorId === me.routerId) return { accept: false, reason: 'ORIGINATOR_ID is our router ID' };
+    if (a.clusterList?.includes(me.clusterId) === true)
+      return { accept: false, reason: 'CLUSTER_LIST holds our cluster ID' };
+    return { accept: true, attributes: a };
+  }
+  // eBGP. RFC 4271 §6.3: the leftmost AS should be the peer's (not for a route server,
+  // RFC 7947 §2.2, which does not prepend itself).
+  const first = a.asPath?.find((s) => s.type === 'sequence' || s.type === 'set');
+  if (
+    !from.routeServerClient &&
+    first !== undefined &&
+    first.type === 'sequence' &&
+    first.asns[0] !== from.peerAsn
+  ) {
+    // A route server in front of the peer is the known exception; it is configured as such.
+    return { accept: false, reason: `first AS ${first.asns[0]} is not the peer's ${from.peerAsn}` };
+  }
+  // RFC 4271 §5.1.5: LOCAL_PREF from an external peer is ignored; RFC 4456 §8: ORIGINATOR_ID
+  // and CLUSTER_LIST are not for external peers either.
+  if (a.localPref === undefined && a.originatorId === undefined && a.clusterList === undefined) {
+    return { accept: true, attributes: a };
+  }
+  const { localPref: _l, originatorId: _o, clusterList: _c, ...rest } = a;
+  return { accept: true, attributes: rest };
+}
+
+/** Where a route in the Loc-RIB came from. */
+export type RouteOrigin =
+  | { readonly kind: 'local' }
+  | { readonly kind: 'peer'; readonly role: PeerRole; readonly routerId: string; readonly id: number };
+
+/**
+ * The attributes to send `to` for a best route, or undefined when the rules say it is not
+ * advertised there. `a` is the route's Loc-RIB attributes; policy runs after this.
+ */
+export function exportRoute(
+  a: PathAttributes,
+  origin: RouteOrigin,
+  to: PeerRole & { readonly id: number },
+  me: LocalIdentity,
+): PathAttributes | undefined {
+  // Never back to the peer it came from (split horizon).
+  if (origin.kind === 'peer' && origin.id === to.id) return undefined;
+  const fromInternal = origin.kind === 'peer' && isInternal(origin.role);
+  const toInternal = isInternal(to);
+  let reflect = false;
+  if (fromInternal && toInternal) {
+    // RFC 4271 §9.1.3: routes learned from an internal peer are not sent to internal peers,
+    // except by a route reflector (RFC 4456 §6): from a client to every peer; from a
+    // non-client to clients only.
+    const fromClient = origin.kind === 'peer' && origin.role.reflectorClient;
+    if (!fromClient && !to.reflectorClient) return undefined;
+    reflect = true;
+  }
+  let out: { -readonly [K in keyof PathAttributes]: PathAttributes[K] } = { ...forReadvertisement(a) };
+  if (toInternal) {
+    // RFC 4271 §5.1.5: LOCAL_PREF goes to internal peers.
+    out.localPref ??= 100;
+    if (reflect && origin.kind === 'peer') {
+      // RFC 4456 §8: the reflector sets ORIGINATOR_ID to the originator's router ID if
+      // absent, and prepends its CLUSTER_ID to the CLUSTER_LIST.
+      out.originatorId ??= origin.routerId;
+      out.clusterList = [me.clusterId, ...(a.clusterList ?? [])];
+    }
+    // Reflected routes keep their next hop (RFC 4456 §10); "self" applies to what we learned
+    // over eBGP or originate ourselves.
+    if ((to.nextHop === 'self' && !reflect) || (origin.kind === 'local' && to.nextHop !== 'keep')) {
+      out = withNextHop(out, to);
+    }
+    return out;
+  }
+  // To an external peer.
+  delete out.localPref;
+  delete out.originatorId;
+  delete out.clusterList;
+  // RFC 4271 §5.1.4: a MED received from a neighbouring AS is not passed to another one.
+  if (origin.kind === 'peer' && !isInternal(origin.role)) delete out.multiExitDisc;
+  if (to.routeServerClient) {
+    // RFC 7947 §2.2: a route server does not prepend its AS and leaves NEXT_HOP alone.
+    return to.nextHop === 'self' ? withNextHop(out, to) : out;
+  }
+  out.asPath = prepend(a, to.localAsn);
+  return to.nextHop === 'keep' ? out : withNextHop(out, to);
+}
+
+function prepend(a: PathAttributes, asn: Asn): NonNullable<PathAttributes['asPath']> {
+  const path = (a.asPath ?? []).filter((s) => s.type === 'sequence' || s.type === 'set'); // RFC 5065 §5.3: confed segments stay inside
+  const first = path[0];
+  if (first?.type === 'sequence' && first.asns.length < 255)
+    return [{ type: 'sequence', asns: [asn, ...first.asns] }, ...path.slice(1)];
+  return [{ type: 'sequence', asns: [asn] }, ...path];
+}
+
+/**
+ * Our next hop on a route: NEXT_HOP for IPv4 NLRI, the MP_REACH_NLRI next hop otherwise
+ * (an IPv6 one for IPv6 NLRI and for RFC 8950 IPv4 NLRI). Without an address of the needed
+ * family the route keeps its next hop.
+ */
+export function withNextHop(
+  a: PathAttributes,
+  to: Pick<PeerRole, 'localAddress' | 'otherFamilyNextHop'>,
+): PathAttributes {
+  const pick = (v6: boolean) =>
+    [to.localAddress, to.otherFamilyNextHop].find((x) => x !== undefined && x.includes(':') === v6);
+  const m = a.mpReachNlri;
+  if (m?.kind === 'prefixes') {
+    const v6 = m.afi === 2 || m.nextHop.includes(':');
+    const nh = pick(v6);
+    if (nh === undefined) return a;
+    const { linkLocalNextHop: _ll, ...mp } = m;
+    return { ...a, mpReachNlri: { ...mp, nextHop: nh } };
+  }
+  const nh = pick(false);
+  return nh === undefined ? a : { ...a, nextHop: nh };
+}
