@@ -7,7 +7,7 @@
 // never builds a candidate object.
 
 import type { PathAttributes, PrefixAfi, PrefixList } from '../wire/index.js';
-import { formatIpv4, formatIpv6Words } from '../wire/index.js';
+import { PrefixList as PrefixListCtor, formatIpv4, formatIpv6Words } from '../wire/index.js';
 import type { AttrStore } from './attr-store.js';
 import type { Candidate, DecisionOptions, RouteSource, StepName } from './decision.js';
 import { decide } from './decision.js';
@@ -176,6 +176,20 @@ export class LocRib {
     adj.forEach((r) => rs.push(r));
     this.adjIn.set(peer, new PrefixTable(this.afi, 64));
     for (const r of rs) this.removeRoute(r);
+  }
+
+  /** Calls fn with each prefix's best route; `list` is a reused one-prefix view (copy what you keep). */
+  forEachBest(fn: (list: PrefixList, i: number, best: RibRoute) => void): void {
+    const addrs = new Uint32Array(this.w);
+    const lens = new Uint8Array(1);
+    const view = new PrefixListCtor(this.afi, addrs, lens);
+    for (let e = 0; e < this.eTop; e++) {
+      const b = this.eBest[e] as number;
+      if (b < 0) continue;
+      for (let k = 0; k < this.w; k++) addrs[k] = this.eAddr[e * this.w + k] as number;
+      lens[0] = this.eLen[e] as number;
+      fn(view, 0, this.ribRoute(b));
+    }
   }
 
   /** The best route of a prefix (text form), with the deciding step; for `bgp-ts rib`. */

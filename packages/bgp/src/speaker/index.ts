@@ -3,3 +3,5 @@
  * @packageDocumentation
  */
 export * from './rules.js';
+export * from './adj-rib-out.js';
+export * from './speaker.js';

@@ -1,0 +1,591 @@
+// The speaker: peers (session/), one Loc-RIB per family (rib/), policy (policy/) and the
+// routing rules (rules.ts), wired together.
+//
+// Flow: an UPDATE from a peer goes through importRoute and the import policy, is interned
+// and put in the Loc-RIB; each best-path change is exported to every Established peer
+// through exportRoute and its export policy (computed once per class of peer) into that
+// peer's Adj-RIB-Out, which sends when the socket can take it. Work is done in bounded
+// slices with a yield between them, so keepalives never wait behind routes.
+
+import type { NegotiatedSession, State, TransitionReason } from '../fsm/index.js';
+import type { CompiledPolicy, Policy } from '../policy/index.js';
+import { ACCEPT_ALL, compilePolicy } from '../policy/index.js';
+import type { BestPathEvent, RouteSource } from '../rib/index.js';
+import { AttrStore, LocRib } from '../rib/index.js';
+import type { Clock, Transport } from '../session/index.js';
+import { Listener, Peer, dialTcp, systemClock } from '../session/index.js';
+import type {
+  Asn,
+  BgpMessage,
+  Capability,
+  NotificationMessage,
+  PathAttributes,
+  PrefixAfi,
+  UpdateMessage,
+} from '../wire/index.js';
+import {
+  CeaseSubcode,
+  ErrorCode,
+  IPV4_UNICAST,
+  IPV6_UNICAST,
+  PrefixList,
+  encodeMessage,
+  makeEndOfRib,
+  parseIpv4,
+  parseIpv6,
+  parsePrefix,
+  withdrawnBy,
+} from '../wire/index.js';
+import { AdjRibOut } from './adj-rib-out.js';
+import type { LocalIdentity, NextHopMode, PeerRole, RouteOrigin } from './rules.js';
+import { exportRoute, importRoute } from './rules.js';
+
+export type Family = 'ipv4-unicast' | 'ipv6-unicast';
+
+export interface PeerSettings {
+  readonly name: string;
+  readonly address: string;
+  readonly port?: number;
+  readonly asn: Asn;
+  readonly localAsn?: Asn;
+  /** Our address for this session (bind before connecting; next hop self). */
+  readonly localAddress?: string;
+  /** Our next hop for the other family's routes. */
+  readonly otherFamilyNextHop?: string;
+  readonly passive?: boolean;
+  readonly holdTime?: number;
+  readonly keepaliveTime?: number;
+  readonly connectRetryTime?: number;
+  readonly families?: readonly Family[];
+  readonly reflectorClient?: boolean;
+  readonly routeServerClient?: boolean;
+  readonly nextHop?: NextHopMode;
+  readonly allowAsIn?: number;
+  /** Cease / Maximum Number of Prefixes Reached (RFC 4486) past this many accepted routes. */
+  readonly maxPrefixes?: number;
+  readonly importPolicy?: Policy;
+  readonly exportPolicy?: Policy;
+  /** RFC 7911: receive (and/or send) several paths per prefix. */
+  readonly addPath?: 'receive' | 'send' | 'both';
+}
+
+export interface Origination {
+  readonly prefix: string;
+  readonly attributes?: Omit<PathAttributes, 'mpReachNlri' | 'mpUnreachNlri' | 'nextHop'>;
+}
+
+export interface SpeakerConfig {
+  readonly routerId: string;
+  readonly localAsn: Asn;
+  /** RFC 4456: defaults to the router ID. */
+  readonly clusterId?: string;
+  readonly listen?: { readonly host: string; readonly port: number };
+  readonly peers: readonly PeerSettings[];
+  readonly originate?: readonly Origination[];
+}
+
+export interface SpeakerDeps {
+  readonly clock?: Clock;
+  readonly random?: () => number;
+  /** Opens a transport to a peer; default TCP. */
+  readonly dial?: (p: PeerSettings) => Promise<Transport>;
+}
+
+export interface PeerStatus {
+  readonly name: string;
+  readonly address: string;
+  readonly state: State;
+  /** Milliseconds (clock time) of the last state change. */
+  readonly since: number;
+  readonly lastError: string | undefined;
+  readonly received: number;
+  readonly accepted: number;
+  readonly advertised: number;
+}
+
+export interface SpeakerEvents {
+  bestPath?(e: BestPathEvent): void;
+  peerState?(name: string, from: State, to: State, reason: TransitionReason): void;
+  /** RFC 4724: a peer finished sending its initial table for a family. */
+  endOfRib?(name: string, family: Family): void;
+  message?(name: string, direction: 'in' | 'out', m: BgpMessage, bytes: number): void;
+}
+
+const LOCAL_PEER = 0;
+/** Prefixes encoded per slice before yielding to the event loop. */
+const SLICE = 2048;
+
+interface PeerRuntime {
+  readonly index: number;
+  readonly settings: PeerSettings;
+  readonly role: PeerRole;
+  readonly peer: Peer;
+  readonly importPolicy: CompiledPolicy;
+  readonly exportPolicy: CompiledPolicy;
+  readonly exportClass: string;
+  session: NegotiatedSession | undefined;
+  out: Map<PrefixAfi, AdjRibOut>;
+  /** Families whose End-of-RIB we still owe after the initial dump. */
+  eorPending: Set<PrefixAfi>;
+  since: number;
+  lastError: string | undefined;
+  accepted: number;
+  flushing: boolean;
+}
+
+function familyOf(afi: PrefixAfi): Family {
+  return afi === 1 ? 'ipv4-unicast' : 'ipv6-unicast';
+}
+
+export class Speaker {
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  readonly attrs = new AttrStore();
+  /** Exported attribute sets (after rules and export policy), shared by all peers. */
+  private readonly outAttrs = new AttrStore();
+  readonly ribs: Record<PrefixAfi, LocRib>;
+  private readonly peers = new Map<number, PeerRuntime>();
+  private readonly byAddress = new Map<string, PeerRuntime>();
+  private listener: Listener | undefined;
+  private readonly me: LocalIdentity;
+  /** Where each Loc-RIB route came from, by peer index (0: our own). */
+  private readonly origins = new Map<number, RouteOrigin>();
+
+  constructor(
+    readonly config: SpeakerConfig,
+    private readonly deps: SpeakerDeps = {},
+    private readonly events: SpeakerEvents = {},
+  ) {
+    this.clock = deps.clock ?? systemClock;
+    this.random = deps.random ?? Math.random;
+    this.me = { routerId: config.routerId, clusterId: config.clusterId ?? config.routerId };
+    const onChange = (e: BestPathEvent) => this.bestPathChanged(e);
+    this.ribs = { 1: new LocRib(1, this.attrs, { onChange }), 2: new LocRib(2, this.attrs, { onChange }) };
+    const local: RouteSource = { local: true, internal: false, routerId: 0, address: new Uint8Array(0) };
+    for (const rib of Object.values(this.ribs)) rib.addPeer(LOCAL_PEER, local);
+    this.origins.set(LOCAL_PEER, { kind: 'local' });
+    config.peers.forEach((p, i) => this.addPeer(p, i + 1));
+  }
+
+  // ---- lifecycle ----
+
+  async start(): Promise<void> {
+    const l = this.config.listen;
+    if (l !== undefined) {
+      this.listener = new Listener({
+        host: l.host,
+        port: l.port,
+        route: (remote) => {
+          const p = this.byAddress.get(remote);
+          return p === undefined ? undefined : (t) => p.peer.acceptIncoming(t);
+        },
+      });
+      await this.listener.listen();
+    }
+    for (const o of this.config.originate ?? []) this.originate(o);
+    for (const p of this.peers.values()) p.peer.start();
+  }
+
+  /** The bound listen port (after start; useful with port 0). */
+  get port(): number {
+    return this.listener?.port ?? 0;
+  }
+
+  /** Stops every peer with Cease / Administrative Shutdown (and the given text). */
+  async stop(notification?: NotificationMessage): Promise<void> {
+    for (const p of this.peers.values()) p.peer.stop(notification);
+    await this.listener?.close();
+    this.listener = undefined;
+  }
+
+  status(): PeerStatus[] {
+    return [...this.peers.values()].map((p) => ({
+      name: p.settings.name,
+      address: p.settings.address,
+      state: p.peer.state,
+      since: p.since,
+      lastError: p.lastError,
+      received: this.ribs[1].received(p.index) + this.ribs[2].received(p.index),
+      accepted: p.accepted,
+      advertised: [...p.out.values()].reduce((n, o) => n + o.advertised, 0),
+    }));
+  }
+
+  // ---- peers ----
+
+  private addPeer(s: PeerSettings, index: number): void {
+    const localAsn = s.localAsn ?? this.config.localAsn;
+    const families =
+      s.families ?? (s.address.includes(':') ? ['ipv6-unicast'] : ['ipv4-unicast', 'ipv6-unicast']);
+    const caps: Capability[] = [
+      ...families.map((f): Capability => ({
+        kind: 'multiprotocol',
+        afi: f === 'ipv4-unicast' ? 1 : 2,
+        safi: 1,
+      })),
+      { kind: 'routeRefresh' },
+      { kind: 'enhancedRouteRefresh' },
+      { kind: 'fourOctetAs', asn: localAsn },
+    ];
+    if (s.addPath !== undefined) {
+      caps.push({
+        kind: 'addPath',
+        families: families.map((f) => ({ afi: f === 'ipv4-unicast' ? 1 : 2, safi: 1, mode: s.addPath! })),
+      });
+    }
+    const role: PeerRole = {
+      localAsn,
+      peerAsn: s.asn,
+      localAddress: s.localAddress ?? (s.address.includes(':') ? '::' : '0.0.0.0'),
+      ...(s.otherFamilyNextHop === undefined ? {} : { otherFamilyNextHop: s.otherFamilyNextHop }),
+      reflectorClient: s.reflectorClient ?? false,
+      routeServerClient: s.routeServerClient ?? false,
+      nextHop: s.nextHop ?? 'auto',
+      allowAsIn: s.allowAsIn ?? 0,
+    };
+    const dial =
+      this.deps.dial ??
+      ((p: PeerSettings) =>
+        dialTcp({
+          host: p.address,
+          port: p.port ?? 179,
+          ...(p.localAddress === undefined ? {} : { localAddress: p.localAddress }),
+          timeoutMs: 5000,
+        }));
+    const rt: PeerRuntime = {
+      index,
+      settings: s,
+      role,
+      peer: undefined as unknown as Peer,
+      importPolicy: compilePolicy(s.importPolicy ?? ACCEPT_ALL, `peers.${s.name}.importPolicy`),
+      exportPolicy: compilePolicy(s.exportPolicy ?? ACCEPT_ALL, `peers.${s.name}.exportPolicy`),
+      exportClass: JSON.stringify([role, s.exportPolicy ?? null]),
+      session: undefined,
+      out: new Map(),
+      eorPending: new Set(),
+      since: this.clock.now(),
+      lastError: undefined,
+      accepted: 0,
+      flushing: false,
+    };
+    const peer = new Peer(
+      {
+        localAsn,
+        localBgpIdentifier: this.config.routerId,
+        peerAsn: s.asn,
+        holdTime: s.holdTime ?? 90,
+        ...(s.keepaliveTime === undefined ? {} : { keepaliveTime: s.keepaliveTime }),
+        capabilities: caps,
+        passive: s.passive ?? false,
+        connectRetryTime: s.connectRetryTime ?? 30,
+        delayOpenTime: 0,
+        openHoldTime: 240,
+        idleHoldTime: 1,
+        maxIdleHoldTime: 60,
+        random: this.random,
+      },
+      { clock: this.clock, dial: () => dial(s) },
+      {
+        stateChanged: (from, to, reason) => {
+          rt.since = this.clock.now();
+          if (
+            reason.kind === 'errorSent' ||
+            reason.kind === 'notificationReceived' ||
+            reason.kind === 'tcpFailed'
+          ) {
+            rt.lastError = describeReason(reason);
+          }
+          this.events.peerState?.(s.name, from, to, reason);
+        },
+        established: (session) => this.established(rt, session),
+        update: (u) => this.received(rt, u),
+        down: () => this.down(rt),
+        writable: () => this.flush(rt),
+        message: (dir, m, bytes) => this.events.message?.(s.name, dir, m, bytes),
+      },
+    );
+    (rt as { peer: Peer }).peer = peer;
+    this.peers.set(index, rt);
+    this.byAddress.set(s.address, rt);
+    this.origins.set(index, { kind: 'peer', role, routerId: '0.0.0.0', id: index });
+    const address = s.address.includes(':')
+      ? (parseIpv6(s.address) ?? new Uint8Array(16))
+      : ipv4Bytes(s.address);
+    const source = (routerId: number): RouteSource => ({
+      local: false,
+      internal: s.asn === localAsn,
+      routerId,
+      address,
+    });
+    for (const rib of Object.values(this.ribs)) rib.addPeer(index, source(0));
+  }
+
+  private established(rt: PeerRuntime, session: NegotiatedSession): void {
+    rt.session = session;
+    rt.lastError = undefined;
+    const routerId = parseIpv4(session.peerBgpIdentifier) ?? 0;
+    const address = rt.settings.address.includes(':')
+      ? (parseIpv6(rt.settings.address) ?? new Uint8Array(16))
+      : ipv4Bytes(rt.settings.address);
+    for (const rib of Object.values(this.ribs)) {
+      rib.addPeer(rt.index, { local: false, internal: session.internal, routerId, address });
+    }
+    this.origins.set(rt.index, {
+      kind: 'peer',
+      role: rt.role,
+      routerId: session.peerBgpIdentifier,
+      id: rt.index,
+    });
+    // The initial dump: every best route this peer may have, then End-of-RIB per family.
+    for (const afi of [1, 2] as const) {
+      if (!session.families.has(afi === 1 ? IPV4_UNICAST : IPV6_UNICAST)) continue;
+      const out = new AdjRibOut(afi, this.outAttrs, session.sendContext);
+      rt.out.set(afi, out);
+      rt.eorPending.add(afi);
+      this.ribs[afi].forEachBest((list, i, route) =>
+        this.exportTo(rt, out, list, i, route.peer, route.attributes),
+      );
+    }
+    this.flush(rt);
+  }
+
+  private down(rt: PeerRuntime): void {
+    rt.session = undefined;
+    for (const o of rt.out.values()) o.clear();
+    rt.out.clear();
+    rt.eorPending.clear();
+    rt.accepted = 0;
+    // Without graceful restart, every route from the peer goes now.
+    for (const rib of Object.values(this.ribs)) rib.dropPeer(rt.index);
+  }
+
+  // ---- import ----
+
+  private received(rt: PeerRuntime, u: UpdateMessage): void {
+    const a = u.pathAttributes;
+    // End-of-RIB (RFC 4724 §2).
+    if (u.nlri.length === 0 && u.withdrawnRoutes.length === 0 && u.malformed === undefined) {
+      const keys = Object.keys(a);
+      if (keys.length === 0) return void this.events.endOfRib?.(rt.settings.name, 'ipv4-unicast');
+      if (
+        keys.length === 1 &&
+        a.mpUnreachNlri !== undefined &&
+        a.mpUnreachNlri.withdrawnRoutes.length === 0
+      ) {
+        const un = a.mpUnreachNlri;
+        if (un.afi === 1 || un.afi === 2)
+          return void this.events.endOfRib?.(rt.settings.name, familyOf(un.afi));
+      }
+    }
+    for (const list of withdrawnBy(u)) this.ribs[list.afi].withdraw(rt.index, list);
+    if (u.malformed?.action === 'treat-as-withdraw') return;
+    const v = importRoute(a, rt.role, this.me);
+    const announce = (list: PrefixList, attrs: PathAttributes) => {
+      if (list.length === 0) return;
+      if (!v.accept) {
+        this.ribs[list.afi].withdraw(rt.index, list);
+        return;
+      }
+      if (rt.importPolicy.acceptsAll) {
+        this.accept(rt, list, attrs);
+        return;
+      }
+      // Policy decides per prefix; prefixes with the same outcome share one set.
+      const groups = new Map<string, { attrs: PathAttributes; idx: number[] }>();
+      const rejected: number[] = [];
+      const w = list.afi === 1 ? 1 : 4;
+      for (let i = 0; i < list.length; i++) {
+        const r = rt.importPolicy.evaluate(
+          { afi: list.afi, words: list.addrs, offset: i * w, len: list.lens[i] as number },
+          attrs,
+        );
+        if (r.verdict === 'reject') rejected.push(i);
+        else {
+          const key =
+            r.attributes === attrs
+              ? ''
+              : JSON.stringify(r.attributes, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+          const g = groups.get(key) ?? { attrs: r.attributes, idx: [] };
+          g.idx.push(i);
+          groups.set(key, g);
+        }
+      }
+      if (rejected.length > 0) this.ribs[list.afi].withdraw(rt.index, pick(list, rejected));
+      for (const g of groups.values()) this.accept(rt, pick(list, g.idx), g.attrs);
+    };
+    if (v.accept || u.nlri.length > 0) announce(u.nlri, v.accept ? v.attributes : a);
+    const mp = a.mpReachNlri;
+    if (mp?.kind === 'prefixes') announce(mp.nlri, v.accept ? v.attributes : a);
+  }
+
+  private accept(rt: PeerRuntime, list: PrefixList, attrs: PathAttributes): void {
+    const rib = this.ribs[list.afi];
+    const before = rib.received(rt.index);
+    const id = this.attrs.intern(attrs);
+    rib.announce(rt.index, list, id);
+    this.attrs.release(id);
+    rt.accepted += rib.received(rt.index) - before;
+    const max = rt.settings.maxPrefixes;
+    if (max !== undefined && rt.accepted > max) {
+      // RFC 4486 §4: Cease / Maximum Number of Prefixes Reached, data AFI, SAFI, the limit.
+      const d = new Uint8Array(7);
+      d[1] = list.afi;
+      d[2] = 1;
+      new DataView(d.buffer).setUint32(3, max);
+      rt.peer.reset({
+        type: 'notification',
+        code: ErrorCode.Cease,
+        subcode: CeaseSubcode.MaximumNumberOfPrefixesReached,
+        data: d,
+      });
+    }
+  }
+
+  // ---- origination ----
+
+  private originate(o: Origination): void {
+    const p = parsePrefix(o.prefix);
+    if (p === undefined) throw new TypeError(`originate: not a prefix: ${JSON.stringify(o.prefix)}`);
+    const list = PrefixList.parse(p.afi, [o.prefix]);
+    const base: PathAttributes = { origin: 'igp', asPath: [], ...o.attributes };
+    const attrs: PathAttributes =
+      p.afi === 2
+        ? {
+            ...base,
+            mpReachNlri: { kind: 'prefixes', afi: 2, safi: 1, nextHop: '::', nlri: PrefixList.empty(2) },
+          }
+        : base;
+    const id = this.attrs.intern(attrs);
+    this.ribs[p.afi].announce(LOCAL_PEER, list, id);
+    this.attrs.release(id);
+  }
+
+  /** Adds or replaces a route we originate (the node daemon's blocks). */
+  announceLocal(o: Origination): void {
+    this.originate(o);
+  }
+
+  withdrawLocal(prefix: string): void {
+    const p = parsePrefix(prefix);
+    if (p === undefined) throw new TypeError(`not a prefix: ${JSON.stringify(prefix)}`);
+    this.ribs[p.afi].withdraw(LOCAL_PEER, PrefixList.parse(p.afi, [prefix]));
+  }
+
+  // ---- export ----
+
+  private bestPathChanged(e: BestPathEvent): void {
+    this.events.bestPath?.(e);
+    const list = PrefixList.parse(e.afi, [e.prefix]);
+    // One export computation per class of peer (same role and policy) for this change.
+    const perClass = new Map<string, PathAttributes | null>();
+    for (const rt of this.peers.values()) {
+      const out = rt.out.get(e.afi);
+      if (out === undefined) continue;
+      if (e.type === 'withdraw') {
+        out.enqueue(list, 0, -1);
+      } else {
+        this.exportTo(rt, out, list, 0, e.best.peer, e.best.attributes, perClass);
+      }
+      this.flush(rt);
+    }
+  }
+
+  private exportTo(
+    rt: PeerRuntime,
+    out: AdjRibOut,
+    list: PrefixList,
+    i: number,
+    fromPeer: number,
+    attrs: PathAttributes,
+    perClass?: Map<string, PathAttributes | null>,
+  ): void {
+    const origin = this.origins.get(fromPeer)!;
+    if (fromPeer === rt.index) {
+      out.enqueue(list, i, -1); // split horizon
+      return;
+    }
+    // Whether the source is this peer matters only for split horizon, handled above; the
+    // rest depends on the class of peer, so a change is computed once per class.
+    const key = `${rt.exportClass}|${origin.kind === 'peer' ? `${origin.role.peerAsn === origin.role.localAsn ? 'i' : 'e'}${origin.role.reflectorClient ? 'c' : ''}` : 'l'}|${fromPeer}`;
+    let result = perClass?.get(key);
+    if (result === undefined) {
+      const exported = exportRoute(attrs, origin, { ...rt.role, id: rt.index }, this.me);
+      if (exported === undefined) result = null;
+      else {
+        const w = list.afi === 1 ? 1 : 4;
+        const r = rt.exportPolicy.evaluate(
+          { afi: list.afi, words: list.addrs, offset: i * w, len: list.lens[i] as number },
+          exported,
+        );
+        result = r.verdict === 'accept' ? r.attributes : null;
+      }
+      // Policy may look at the prefix: only cache when it cannot.
+      if (rt.exportPolicy.acceptsAll) perClass?.set(key, result);
+    }
+    if (result === null) {
+      out.enqueue(list, i, -1);
+      return;
+    }
+    out.enqueue(list, i, this.outAttrs.intern(result));
+  }
+
+  /** Sends what the peer's Adj-RIB-Outs hold while its socket takes it, a slice at a time. */
+  private flush(rt: PeerRuntime): void {
+    if (rt.flushing || rt.session === undefined) return;
+    rt.flushing = true;
+    const step = () => {
+      rt.flushing = false;
+      if (rt.session === undefined) return;
+      let sent = 0;
+      for (const [afi, out] of rt.out) {
+        while (out.waiting > 0 && rt.peer.writable && sent < SLICE) {
+          sent += out.build(SLICE - sent, (bytes) => rt.peer.send(bytes));
+        }
+        if (out.waiting === 0 && rt.eorPending.has(afi) && rt.peer.writable) {
+          rt.eorPending.delete(afi);
+          rt.peer.send(encodeMessage(makeEndOfRib(afi, 1), rt.session.sendContext));
+        }
+      }
+      const more = [...rt.out.values()].some((o) => o.waiting > 0) || rt.eorPending.size > 0;
+      // More to send and the socket still takes it: yield to the event loop first (timers,
+      // keepalives, other peers), then go on. Otherwise the 'writable' event restarts us.
+      if (more && rt.peer.writable) {
+        rt.flushing = true;
+        setImmediate(step);
+      }
+    };
+    setImmediate(step);
+  }
+}
+
+function pick(list: PrefixList, idx: number[]): PrefixList {
+  if (idx.length === list.length) return list;
+  const w = list.afi === 1 ? 1 : 4;
+  const addrs = new Uint32Array(idx.length * w);
+  const lens = new Uint8Array(idx.length);
+  const ids = list.pathIds === null ? null : new Uint32Array(idx.length);
+  idx.forEach((i, k) => {
+    for (let j = 0; j < w; j++) addrs[k * w + j] = list.addrs[i * w + j] as number;
+    lens[k] = list.lens[i] as number;
+    if (ids !== null) ids[k] = list.pathIds![i] as number;
+  });
+  return new PrefixList(list.afi, addrs, lens, ids);
+}
+
+function ipv4Bytes(s: string): Uint8Array {
+  const v = parseIpv4(s) ?? 0;
+  return Uint8Array.of(v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
+}
+
+function describeReason(r: TransitionReason): string {
+  switch (r.kind) {
+    case 'errorSent':
+      return `sent ${r.notification.code}/${r.notification.subcode}: ${r.detail}`;
+    case 'notificationReceived':
+      return `received ${r.notification.code}/${r.notification.subcode}`;
+    case 'tcpFailed':
+      return r.detail;
+    default:
+      return r.kind;
+  }
+}

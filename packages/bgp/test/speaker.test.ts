@@ -1,0 +1,212 @@
+// Speakers over loopback TCP: a route reflector (127.0.0.10) with two clients (127.0.0.11,
+// .12) and an external peer (127.0.0.13). Routes reflect with ORIGINATOR_ID and
+// CLUSTER_LIST, go to the external peer with our AS prepended and our next hop, come and
+// go in both families, and import policy and max-prefix take effect.
+
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import type { BestPathEvent } from '../src/rib/index.js';
+import type { PeerSettings, SpeakerConfig } from '../src/speaker/index.js';
+import { Speaker } from '../src/speaker/index.js';
+import { dialTcp } from '../src/session/index.js';
+import type { Asn, BgpMessage } from '../src/wire/index.js';
+import { asn } from '../src/wire/index.js';
+
+function until(f: () => boolean, what: string, ms = 8000): Promise<void> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const tick = () => {
+      if (f()) resolve();
+      else if (Date.now() - t0 > ms) reject(new Error(`timed out waiting for: ${what}`));
+      else setTimeout(tick, 10);
+    };
+    tick();
+  });
+}
+
+const ports = new Map<string, number>();
+const dial = (p: PeerSettings) =>
+  dialTcp({
+    host: p.address,
+    port: ports.get(p.address) ?? 1,
+    ...(p.localAddress === undefined ? {} : { localAddress: p.localAddress }),
+    timeoutMs: 1000,
+  });
+
+class Node {
+  readonly best = new Map<string, BestPathEvent & { type: 'add' | 'replace' }>();
+  readonly eor = new Set<string>();
+  readonly received: BgpMessage[] = [];
+  readonly speaker: Speaker;
+  constructor(
+    readonly address: string,
+    config: Omit<SpeakerConfig, 'listen'>,
+  ) {
+    this.speaker = new Speaker(
+      { ...config, listen: { host: address, port: 0 } },
+      { dial },
+      {
+        bestPath: (e) => {
+          if (e.type === 'withdraw') this.best.delete(e.prefix);
+          else this.best.set(e.prefix, e);
+        },
+        endOfRib: (name, family) => this.eor.add(`${name}/${family}`),
+        message: (_name, dir, m) => {
+          if (dir === 'in' && m.type === 'notification') this.received.push(m);
+        },
+      },
+    );
+  }
+  async start() {
+    await this.speaker.start();
+    ports.set(this.address, this.speaker.port);
+  }
+}
+
+const peer = (
+  name: string,
+  address: string,
+  localAddress: string,
+  a: number,
+  extra: Partial<PeerSettings> = {},
+): PeerSettings => ({
+  name,
+  address,
+  localAddress,
+  asn: asn(a),
+  holdTime: 9,
+  connectRetryTime: 1,
+  ...extra,
+});
+
+describe('speaker over loopback TCP', () => {
+  const nodes: Node[] = [];
+  after(async () => {
+    for (const n of nodes) await n.speaker.stop();
+  });
+
+  it('reflects routes between clients, exports to eBGP, withdraws, in both families', async () => {
+    const AS = 64512;
+    const rr = new Node('127.0.0.10', {
+      routerId: '10.0.0.10',
+      localAsn: asn(AS),
+      clusterId: '10.0.0.10',
+      peers: [
+        peer('c1', '127.0.0.11', '127.0.0.10', AS, { reflectorClient: true, otherFamilyNextHop: 'fd00::10' }),
+        peer('c2', '127.0.0.12', '127.0.0.10', AS, { reflectorClient: true, otherFamilyNextHop: 'fd00::10' }),
+        peer('ext', '127.0.0.13', '127.0.0.10', 65001, {
+          otherFamilyNextHop: 'fd00::10',
+          importPolicy: {
+            rules: [{ match: [{ prefix: [{ prefix: '192.0.2.0/24' }] }], then: { verdict: 'reject' } }],
+            default: 'accept',
+          },
+        }),
+      ],
+    });
+    const c1 = new Node('127.0.0.11', {
+      routerId: '10.0.0.11',
+      localAsn: asn(AS),
+      peers: [peer('rr', '127.0.0.10', '127.0.0.11', AS, { passive: true, otherFamilyNextHop: 'fd00::11' })],
+      originate: [
+        {
+          prefix: '10.65.1.0/26',
+          attributes: {
+            communities: [0xfde80001],
+            largeCommunities: [{ globalAdministrator: AS, localData1: 1, localData2: 1 }],
+          },
+        },
+        { prefix: 'fd00:65:1::/122' },
+      ],
+    });
+    const c2 = new Node('127.0.0.12', {
+      routerId: '10.0.0.12',
+      localAsn: asn(AS),
+      peers: [peer('rr', '127.0.0.10', '127.0.0.12', AS, { otherFamilyNextHop: 'fd00::12' })],
+      originate: [{ prefix: '10.65.2.0/26' }],
+    });
+    const ext = new Node('127.0.0.13', {
+      routerId: '10.0.0.13',
+      localAsn: asn(65001),
+      peers: [peer('rr', '127.0.0.10', '127.0.0.13', AS, { otherFamilyNextHop: 'fd00::13' })],
+      originate: [{ prefix: '198.51.100.0/24' }, { prefix: '192.0.2.0/24' }],
+    });
+    nodes.push(rr, c1, c2, ext);
+    for (const n of nodes) await n.start();
+
+    await until(
+      () => c2.best.has('10.65.1.0/26') && ext.best.has('10.65.2.0/26') && c1.best.has('198.51.100.0/24'),
+      'routes everywhere',
+    );
+    // Reflected to c2: ORIGINATOR_ID c1, CLUSTER_LIST [rr], next hop c1's, communities intact.
+    const r = c2.best.get('10.65.1.0/26')!;
+    assert.equal(r.best.attributes.originatorId, '10.0.0.11');
+    assert.deepEqual(r.best.attributes.clusterList, ['10.0.0.10']);
+    assert.equal(r.best.attributes.nextHop, '127.0.0.11');
+    assert.deepEqual(r.best.attributes.communities, [0xfde80001]);
+    assert.deepEqual(r.best.attributes.largeCommunities, [
+      { globalAdministrator: AS, localData1: 1, localData2: 1 },
+    ]);
+    assert.equal(r.best.attributes.localPref, 100);
+    // To the external peer: our AS prepended, our next hop, no LOCAL_PREF or RR attributes.
+    const e = ext.best.get('10.65.2.0/26')!;
+    assert.deepEqual(e.best.attributes.asPath, [{ type: 'sequence', asns: [AS] as Asn[] }]);
+    assert.equal(e.best.attributes.nextHop, '127.0.0.10');
+    assert.equal(e.best.attributes.originatorId, undefined);
+    assert.equal(e.best.attributes.localPref, undefined);
+    // The external route reached the clients, the rejected one did not.
+    assert.deepEqual(c1.best.get('198.51.100.0/24')!.best.attributes.asPath, [
+      { type: 'sequence', asns: [65001] as Asn[] },
+    ]);
+    assert.equal(c1.best.has('192.0.2.0/24'), false, 'import policy rejected it at the reflector');
+    // IPv6 over the IPv4 sessions, with the reflector keeping c1's next hop.
+    await until(() => c2.best.has('fd00:65:1::/122') && ext.best.has('fd00:65:1::/122'), 'IPv6 routes');
+    const six = ext.best.get('fd00:65:1::/122')!.best.attributes.mpReachNlri;
+    assert.ok(six?.kind === 'prefixes');
+    assert.equal(six.nextHop, 'fd00::10', 'next hop self to eBGP, our IPv6 address');
+    // End-of-RIB from every session.
+    await until(() => c2.eor.has('rr/ipv4-unicast') && c2.eor.has('rr/ipv6-unicast'), 'End-of-RIB');
+    // The reflector itself: its status table.
+    const st = rr.speaker.status();
+    assert.deepEqual(
+      st.map((s) => [s.name, s.state]),
+      [
+        ['c1', 'established'],
+        ['c2', 'established'],
+        ['ext', 'established'],
+      ],
+    );
+    assert.ok(st.find((s) => s.name === 'ext')!.advertised >= 3);
+
+    // Withdraw from c1: gone everywhere.
+    c1.speaker.withdrawLocal('10.65.1.0/26');
+    await until(() => !c2.best.has('10.65.1.0/26') && !ext.best.has('10.65.1.0/26'), 'withdrawal');
+    // c1 never got its own route back (split horizon; and it would reject it by ORIGINATOR_ID).
+    assert.equal(c1.best.get('10.65.1.0/26'), undefined);
+  });
+
+  it('sends Cease/1 when a peer exceeds max-prefix, with AFI, SAFI and the limit', async () => {
+    const a = new Node('127.0.0.20', {
+      routerId: '10.0.0.20',
+      localAsn: asn(65020),
+      peers: [peer('b', '127.0.0.21', '127.0.0.20', 65021, { maxPrefixes: 2 })],
+    });
+    const b = new Node('127.0.0.21', {
+      routerId: '10.0.0.21',
+      localAsn: asn(65021),
+      peers: [peer('a', '127.0.0.20', '127.0.0.21', 65020, { passive: true })],
+      originate: [{ prefix: '10.1.0.0/16' }, { prefix: '10.2.0.0/16' }, { prefix: '10.3.0.0/16' }],
+    });
+    const seen: string[] = [];
+    nodes.push(a, b);
+    await a.start();
+    await b.start();
+    const s = b.speaker;
+    await until(() => s.status()[0]?.lastError?.startsWith('received 6/1') === true, 'Cease/1 at the peer');
+    seen.push(s.status()[0]!.lastError!);
+    assert.match(seen[0]!, /received 6\/1/);
+    // RFC 4486 §4: AFI (2), SAFI (1), upper bound (4).
+    const n = b.received.find((m) => m.type === 'notification');
+    assert.ok(n?.type === 'notification');
+    assert.deepEqual([...n.data], [0, 1, 1, 0, 0, 0, 2]);
+  });
+});
