@@ -22,6 +22,7 @@ import {
   toHex,
 } from '../wire/index.js';
 import { demo } from './demo.js';
+import { ConfigError, ask, loadConfig, startDaemon } from '../daemon/index.js';
 
 export interface CliIo {
   readonly argv: readonly string[];
@@ -46,6 +47,15 @@ const USAGE = `usage:
       argument or stdin, printed as hex, one message per line.
   bgp-ts demo
       Encodes a small sample session, then decodes it back and prints both.
+  bgp-ts run --config FILE
+      Runs the speaker described by the YAML FILE (docs/bgp-speaker.md). SIGHUP reloads
+      it; SIGTERM stops every session with Cease / Administrative Shutdown.
+  bgp-ts check --config FILE
+      Checks FILE and exits; errors name the file, field and reason.
+  bgp-ts status [--socket PATH] [-o json]
+      The peer table of a running speaker: name, address, AS, state, since, prefixes, last error.
+  bgp-ts rib [PREFIX] [--socket PATH]
+      Routes held for PREFIX, best first, with the decision step that chose it.
 
   --add-path[=F,...]   path identifiers present for families F (ipv4-unicast,
                        ipv6-unicast; default both)
@@ -230,6 +240,12 @@ export async function run(io: CliIo): Promise<number> {
         return await encodeCommand(parseOptions(args), io);
       case 'demo':
         return demo(io);
+      case 'run':
+      case 'check':
+        return await runCommand(cmd, args, io);
+      case 'status':
+      case 'rib':
+        return await controlCommand(cmd, args, io);
       case undefined:
       case 'help':
       case '--help':
@@ -246,4 +262,102 @@ export async function run(io: CliIo): Promise<number> {
     }
     throw e;
   }
+}
+
+function flag(args: readonly string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+async function runCommand(cmd: 'run' | 'check', args: readonly string[], io: CliIo): Promise<number> {
+  const file = flag(args, '--config');
+  if (file === undefined) throw new UsageError(`${cmd} needs --config FILE`);
+  try {
+    if (cmd === 'check') {
+      const c = await loadConfig(file);
+      io.stdout(`${file}: ok (${c.peers.length} peers, ${c.originate?.length ?? 0} originated prefixes)\n`);
+      return EXIT_OK;
+    }
+    await startDaemon(file, { signals: true });
+    return await new Promise<number>(() => {}); // runs until a signal stops the process
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      io.stderr(`bgp-ts: ${e.message}\n`);
+      return EXIT_MALFORMED;
+    }
+    throw e;
+  }
+}
+
+async function controlCommand(cmd: 'status' | 'rib', args: readonly string[], io: CliIo): Promise<number> {
+  const socket = flag(args, '--socket') ?? '/run/bgp-ts.sock';
+  const json = flag(args, '-o') === 'json';
+  const prefix = args.find(
+    (a, i) => !a.startsWith('-') && args[i - 1] !== '--socket' && args[i - 1] !== '-o',
+  );
+  let reply: unknown;
+  try {
+    reply = await ask(
+      socket,
+      cmd === 'status'
+        ? { command: 'status' }
+        : prefix === undefined
+          ? { command: 'rib' }
+          : { command: 'rib', prefix },
+    );
+  } catch (e) {
+    io.stderr(`bgp-ts: ${(e as Error).message}\n`);
+    return EXIT_MALFORMED;
+  }
+  if (json || cmd === 'rib') {
+    io.stdout(`${JSON.stringify(reply, null, json ? 0 : 2)}\n`);
+    return EXIT_OK;
+  }
+  const peers = (
+    reply as {
+      peers: {
+        name: string;
+        address: string;
+        asn: number;
+        state: string;
+        seconds: number;
+        received: number;
+        accepted: number;
+        advertised: number;
+        lastError?: string;
+      }[];
+    }
+  ).peers;
+  const rows = [
+    ['Name', 'Address', 'AS', 'State', 'Since', 'Received', 'Accepted', 'Advertised', 'Last error'],
+  ];
+  for (const p of peers) {
+    rows.push([
+      p.name,
+      p.address,
+      String(p.asn),
+      p.state,
+      ago(p.seconds * 1000),
+      String(p.received),
+      String(p.accepted),
+      String(p.advertised),
+      p.lastError ?? '',
+    ]);
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const r of rows)
+    io.stdout(
+      `${r
+        .map((x, c) => x.padEnd(widths[c]!))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
+  return EXIT_OK;
+}
+
+function ago(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.floor(s / 60)}m`;
+  return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
 }

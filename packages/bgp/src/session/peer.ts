@@ -75,7 +75,8 @@ export class Peer {
 
   /** The most advanced state among this peer's connections. */
   get state(): State {
-    let s: State = 'idle';
+    // RFC 4271 §8.2.2: a passive start waits in Active for the peer to connect.
+    let s: State = this.up && this.config.passive ? 'active' : 'idle';
     for (const c of this.conns) if (ORDER[c.state] > ORDER[s]) s = c.state;
     return s;
   }

@@ -94,6 +94,9 @@ export interface SpeakerDeps {
 export interface PeerStatus {
   readonly name: string;
   readonly address: string;
+  readonly asn: number;
+  /** NOTIFICATION code of the last error, sent or received; 0 for none. */
+  readonly lastErrorCode: number;
   readonly state: State;
   /** Milliseconds (clock time) of the last state change. */
   readonly since: number;
@@ -109,6 +112,8 @@ export interface SpeakerEvents {
   /** RFC 4724: a peer finished sending its initial table for a family. */
   endOfRib?(name: string, family: Family): void;
   message?(name: string, direction: 'in' | 'out', m: BgpMessage, bytes: number): void;
+  /** Seconds one received UPDATE took: import, policy, decision, export queueing. */
+  updateProcessed?(name: string, seconds: number): void;
 }
 
 const LOCAL_PEER = 0;
@@ -129,6 +134,7 @@ interface PeerRuntime {
   eorPending: Set<PrefixAfi>;
   since: number;
   lastError: string | undefined;
+  lastErrorCode: number;
   accepted: number;
   flushing: boolean;
 }
@@ -164,7 +170,7 @@ export class Speaker {
     const local: RouteSource = { local: true, internal: false, routerId: 0, address: new Uint8Array(0) };
     for (const rib of Object.values(this.ribs)) rib.addPeer(LOCAL_PEER, local);
     this.origins.set(LOCAL_PEER, { kind: 'local' });
-    config.peers.forEach((p, i) => this.addPeer(p, i + 1));
+    for (const p of config.peers) this.addPeer(p, ++this.nextIndex);
   }
 
   // ---- lifecycle ----
@@ -182,7 +188,9 @@ export class Speaker {
       });
       await this.listener.listen();
     }
-    for (const o of this.config.originate ?? []) this.originate(o);
+    this.currentOriginate = this.config.originate ?? [];
+    for (const o of this.currentOriginate) this.originate(o);
+    this.started = true;
     for (const p of this.peers.values()) p.peer.start();
   }
 
@@ -198,10 +206,17 @@ export class Speaker {
     this.listener = undefined;
   }
 
+  /** The configured name of a peer index (0 is our own routes). */
+  peerName(index: number): string {
+    return index === LOCAL_PEER ? 'local' : (this.peers.get(index)?.settings.name ?? `#${index}`);
+  }
+
   status(): PeerStatus[] {
     return [...this.peers.values()].map((p) => ({
       name: p.settings.name,
       address: p.settings.address,
+      asn: p.settings.asn,
+      lastErrorCode: p.lastErrorCode,
       state: p.peer.state,
       since: p.since,
       lastError: p.lastError,
@@ -213,7 +228,58 @@ export class Speaker {
 
   // ---- peers ----
 
-  private addPeer(s: PeerSettings, index: number): void {
+  private nextIndex = 0;
+
+  /**
+   * Applies a new configuration's peers and originated routes: peers that are new start,
+   * removed ones stop with Cease / Peer De-configured, changed ones restart with Cease /
+   * Other Configuration Change; every other session is left alone.
+   */
+  reconfigure(next: Pick<SpeakerConfig, 'peers' | 'originate'>): {
+    added: string[];
+    removed: string[];
+    changed: string[];
+  } {
+    const byName = new Map([...this.peers.values()].map((p) => [p.settings.name, p]));
+    const wanted = new Map(next.peers.map((p) => [p.name, p]));
+    const result = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
+    for (const [name, rt] of byName) {
+      const w = wanted.get(name);
+      if (w === undefined) {
+        this.removePeer(rt, CeaseSubcode.PeerDeconfigured);
+        result.removed.push(name);
+      } else if (JSON.stringify(w) !== JSON.stringify(rt.settings)) {
+        this.removePeer(rt, CeaseSubcode.OtherConfigurationChange);
+        result.changed.push(name);
+      }
+    }
+    for (const [name, w] of wanted) {
+      const had = byName.get(name);
+      if (had !== undefined && !result.changed.includes(name)) continue;
+      const rt = this.addPeer(w, ++this.nextIndex);
+      if (this.started) rt.peer.start();
+      if (had === undefined) result.added.push(name);
+    }
+    const before = new Set((this.currentOriginate ?? []).map((o) => JSON.stringify(o)));
+    const after = new Set((next.originate ?? []).map((o) => JSON.stringify(o)));
+    for (const o of this.currentOriginate ?? [])
+      if (!after.has(JSON.stringify(o))) this.withdrawLocal(o.prefix);
+    for (const o of next.originate ?? []) if (!before.has(JSON.stringify(o))) this.originate(o);
+    this.currentOriginate = next.originate ?? [];
+    return result;
+  }
+
+  private started = false;
+  private currentOriginate: readonly Origination[] | undefined;
+
+  private removePeer(rt: PeerRuntime, subcode: number): void {
+    rt.peer.stop({ type: 'notification', code: ErrorCode.Cease, subcode, data: new Uint8Array(0) });
+    this.down(rt);
+    this.peers.delete(rt.index);
+    this.byAddress.delete(rt.settings.address);
+  }
+
+  private addPeer(s: PeerSettings, index: number): PeerRuntime {
     const localAsn = s.localAsn ?? this.config.localAsn;
     const families =
       s.families ?? (s.address.includes(':') ? ['ipv6-unicast'] : ['ipv4-unicast', 'ipv6-unicast']);
@@ -265,6 +331,7 @@ export class Speaker {
       eorPending: new Set(),
       since: this.clock.now(),
       lastError: undefined,
+      lastErrorCode: 0,
       accepted: 0,
       flushing: false,
     };
@@ -318,6 +385,7 @@ export class Speaker {
       address,
     });
     for (const rib of Object.values(this.ribs)) rib.addPeer(index, source(0));
+    return rt;
   }
 
   private established(rt: PeerRuntime, session: NegotiatedSession): void {
@@ -362,6 +430,15 @@ export class Speaker {
   // ---- import ----
 
   private received(rt: PeerRuntime, u: UpdateMessage): void {
+    const t0 = performance.now();
+    try {
+      this.receivedInner(rt, u);
+    } finally {
+      this.events.updateProcessed?.(rt.settings.name, (performance.now() - t0) / 1000);
+    }
+  }
+
+  private receivedInner(rt: PeerRuntime, u: UpdateMessage): void {
     const a = u.pathAttributes;
     // End-of-RIB (RFC 4724 §2).
     if (u.nlri.length === 0 && u.withdrawnRoutes.length === 0 && u.malformed === undefined) {

@@ -1,0 +1,204 @@
+// The standalone daemon: configuration errors that name file, field and reason; two daemons
+// from YAML on loopback; the control socket (status, rib); /metrics; reload that adds and
+// removes a peer without touching the other session.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { run } from '../src/cli/main.js';
+import type { RunningDaemon } from '../src/daemon/index.js';
+import { ConfigError, ask, checkConfig, startDaemon } from '../src/daemon/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'bgp-ts-daemon-'));
+const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+
+function until(f: () => boolean | Promise<boolean>, what: string, ms = 8000): Promise<void> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const tick = async () => {
+      if (await f()) resolve();
+      else if (Date.now() - t0 > ms) reject(new Error(`timed out: ${what}`));
+      else setTimeout(() => void tick(), 20);
+    };
+    void tick();
+  });
+}
+
+describe('daemon configuration', () => {
+  const base = {
+    routerId: '10.0.0.1',
+    asn: 64512,
+    peers: [{ name: 'tor', address: '192.0.2.1', asn: 65001 }],
+  };
+  const bad: [unknown, string, RegExp][] = [
+    [{ ...base, routerId: '10.0.0' }, 'routerId', /not an IPv4 address/],
+    [{ ...base, asn: 0 }, 'asn', /integer from 1/],
+    [
+      { ...base, peers: [{ name: 'tor', address: '192.0.2.1', asn: 65001, holdTime: 2 }] },
+      'peers[0].holdTime',
+      /0 or at least 3/,
+    ],
+    [
+      { ...base, peers: [{ name: 'tor', address: 'x', asn: 65001 }] },
+      'peers[0].address',
+      /not an IP address/,
+    ],
+    [
+      { ...base, peers: [{ name: 'tor', address: '192.0.2.1', asn: 65001, colour: 'red' }] },
+      'peers[0].colour',
+      /unknown field/,
+    ],
+    [{ ...base, peers: [base.peers[0], base.peers[0]] }, 'peers[1].name', /duplicate peer name/],
+    [{ ...base, originate: [{ prefix: '10.0.0.1/24' }] }, 'originate[0].prefix', /zero host bits/],
+    [
+      {
+        ...base,
+        peers: [
+          {
+            name: 'tor',
+            address: '192.0.2.1',
+            asn: 65001,
+            import: { rules: [{ match: [{ prefix: ['10.0.0.0/33'] }], then: {} }] },
+          },
+        ],
+      },
+      'peers[0].import',
+      /not a prefix/,
+    ],
+    [
+      { ...base, peers: [{ name: 'tor', address: '192.0.2.1', asn: 65001, password: 'x'.repeat(81) }] },
+      'peers[0].password',
+      /1 to 80 bytes/,
+    ],
+  ];
+  for (const [doc, path, reason] of bad) {
+    it(`names ${path}`, () => {
+      assert.throws(
+        () => checkConfig(doc, 'speaker.yaml'),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.file === 'speaker.yaml' &&
+          e.path.startsWith(path) &&
+          reason.test(e.reason),
+      );
+    });
+  }
+
+  it('reports YAML syntax errors with their line, and `bgp-ts check` exits 1 naming them', async () => {
+    const f = join(dir, 'broken.yaml');
+    writeFileSync(f, 'routerId: 10.0.0.1\npeers: [\n');
+    let err = '';
+    const code = await run({
+      argv: ['check', '--config', f],
+      readStdin: () => Promise.resolve(''),
+      stdout: () => {},
+      stderr: (s) => (err += s),
+    });
+    assert.equal(code, 1);
+    assert.match(err, /broken\.yaml: line \d+/);
+  });
+});
+
+describe('daemon', () => {
+  const running: RunningDaemon[] = [];
+  after(async () => {
+    for (const d of running) await d.stop();
+  });
+
+  it('runs from YAML, answers status and rib on its socket, serves metrics, and reloads peers', async () => {
+    const aSock = join(dir, 'a.sock');
+    const aFile = join(dir, 'a.yaml');
+    const bFile = join(dir, 'b.yaml');
+    const aConfig = (extra: string) => `
+routerId: 10.0.0.30
+asn: 65030
+listen: { address: 127.0.0.30, port: 17930 }
+controlSocket: ${aSock}
+metrics: { address: 127.0.0.30, port: 0 }
+logLevel: warn
+peers:
+  - name: b
+    address: 127.0.0.31
+    asn: 65031
+    passive: true
+    holdTime: 9
+${extra}`;
+    writeFileSync(aFile, aConfig(''));
+    writeFileSync(
+      bFile,
+      `
+routerId: 10.0.0.31
+asn: 65031
+listen: false
+controlSocket: ${join(dir, 'b.sock')}
+logLevel: warn
+peers:
+  - { name: a, address: 127.0.0.30, port: 17930, localAddress: 127.0.0.31, asn: 65030, holdTime: 9, connectRetryTime: 1 }
+originate:
+  - { prefix: 10.65.31.0/26, communities: ["65031:100"] }
+`,
+    );
+    const a = await startDaemon(aFile, { logDestination: sink });
+    running.push(a);
+    const b = await startDaemon(bFile, { logDestination: sink });
+    running.push(b);
+    await until(async () => {
+      const s = (await ask(aSock, { command: 'status' })) as { peers: { state: string }[] };
+      return s.peers[0]?.state === 'established';
+    }, 'session up');
+    await until(() => a.speaker.ribs[1].size === 1, 'route learned');
+    const rib = (await ask(aSock, { command: 'rib', prefix: '10.65.31.0/26' })) as {
+      best: { peer: string; attributes: { communities: string[]; asPath: unknown } };
+      decidedBy: string;
+    };
+    assert.equal(rib.best.peer, 'b');
+    assert.deepEqual(rib.best.attributes.communities, ['65031:100']);
+    assert.equal(rib.decidedBy, 'onlyCandidate');
+
+    // The status table over the socket, as an operator runs it.
+    let out = '';
+    const code = await run({
+      argv: ['status', '--socket', aSock],
+      readStdin: () => Promise.resolve(''),
+      stdout: (s) => (out += s),
+      stderr: () => {},
+    });
+    assert.equal(code, 0);
+    assert.match(out, /^Name\s+Address\s+AS\s+State/m);
+    assert.match(out, /^b\s+127\.0\.0\.31\s+65031\s+established/m);
+
+    const metrics = await (await fetch(`http://127.0.0.30:${a.metricsPort}/metrics`)).text();
+    assert.match(metrics, /bgp_ts_peer_session_state\{peer="b",peer_asn="65031"\} 6/);
+    assert.match(metrics, /bgp_ts_peer_prefixes\{peer="b",peer_asn="65031",kind="received"\} 1/);
+    assert.match(
+      metrics,
+      /bgp_ts_peer_messages_total\{peer="b",peer_asn="65031",direction="in",type="update"\} \d+/,
+    );
+    assert.match(metrics, /bgp_ts_peer_established_transitions_total\{peer="b",peer_asn="65031"\} 1/);
+    assert.match(metrics, /bgp_ts_nodejs_eventloop_lag_seconds/);
+
+    // Reload with one more peer: it is added, b's session is not touched.
+    writeFileSync(aFile, aConfig('  - { name: c, address: 127.0.0.32, asn: 65032, passive: true }\n'));
+    assert.deepEqual(await a.reload(), { added: ['c'], removed: [], changed: [] });
+    const st = a.speaker.status();
+    assert.deepEqual(
+      st.map((s) => [s.name, s.state]),
+      [
+        ['b', 'established'],
+        ['c', 'active'],
+      ],
+    );
+    writeFileSync(aFile, aConfig(''));
+    assert.deepEqual(await a.reload(), { added: [], removed: ['c'], changed: [] });
+    assert.equal(a.speaker.status()[0]?.state, 'established');
+    const after = await (await fetch(`http://127.0.0.30:${a.metricsPort}/metrics`)).text();
+    assert.match(
+      after,
+      /bgp_ts_peer_established_transitions_total\{peer="b",peer_asn="65031"\} 1/,
+      'no reconnect',
+    );
+    assert.doesNotMatch(after, /peer="c"/, 'the removed peer has no series left');
+  });
+});
