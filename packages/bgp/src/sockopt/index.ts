@@ -1,0 +1,2 @@
+// Native socket options (TCP-MD5, GTSM): filled in by the sockopt work.
+export {};
