@@ -42,9 +42,10 @@ class Node {
     readonly address: string,
     config: Omit<SpeakerConfig, 'listen'>,
   ) {
+    const secure = config.peers.some((p) => p.password !== undefined || p.ttlSecurity !== undefined);
     this.speaker = new Speaker(
-      { ...config, listen: { host: address, port: 0 } },
-      { dial },
+      { ...config, listen: { host: address, port: secure ? 17940 : 0 } },
+      secure ? {} : { dial },
       {
         bestPath: (e) => {
           if (e.type === 'withdraw') this.best.delete(e.prefix);
@@ -208,5 +209,46 @@ describe('speaker over loopback TCP', () => {
     const n = b.received.find((m) => m.type === 'notification');
     assert.ok(n?.type === 'notification');
     assert.deepEqual([...n.data], [0, 1, 1, 0, 0, 0, 2]);
+  });
+
+  it('runs a session with TCP-MD5 and GTSM, and never with a wrong password', async () => {
+    const a = new Node('127.0.0.40', {
+      routerId: '10.0.0.40',
+      localAsn: asn(65040),
+      peers: [
+        peer('b', '127.0.0.41', '127.0.0.40', 65041, {
+          password: 's3cret',
+          ttlSecurity: 1,
+          passive: true,
+          port: 17940,
+        }),
+        peer('c', '127.0.0.42', '127.0.0.40', 65042, { password: 's3cret', passive: true, port: 17940 }),
+      ],
+    });
+    const b = new Node('127.0.0.41', {
+      routerId: '10.0.0.41',
+      localAsn: asn(65041),
+      peers: [
+        peer('a', '127.0.0.40', '127.0.0.41', 65040, { password: 's3cret', ttlSecurity: 1, port: 17940 }),
+      ],
+      originate: [{ prefix: '10.41.0.0/16' }],
+    });
+    const c = new Node('127.0.0.42', {
+      routerId: '10.0.0.42',
+      localAsn: asn(65042),
+      peers: [peer('a', '127.0.0.40', '127.0.0.42', 65040, { password: 'wrong', port: 17940 })],
+    });
+    nodes.push(a, b, c);
+    await a.start();
+    await b.start();
+    await c.start();
+    await until(() => a.best.has('10.41.0.0/16'), 'route over the MD5 + GTSM session');
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(
+      a.speaker.status().find((s) => s.name === 'c')?.state,
+      'active',
+      'wrong key: never past TCP',
+    );
+    assert.notEqual(c.speaker.status()[0]?.state, 'established');
   });
 });

@@ -21,10 +21,8 @@ export class ConfigError extends Error {
   }
 }
 
-/** A peer setting only the daemon knows about (MD5 needs the native addon). */
-export interface DaemonPeerSettings extends PeerSettings {
-  readonly password?: string;
-}
+/** The daemon's peer settings are the speaker's. */
+export type DaemonPeerSettings = PeerSettings;
 
 export interface DaemonConfig extends SpeakerConfig {
   readonly peers: readonly DaemonPeerSettings[];
@@ -221,6 +219,7 @@ const PEER_FIELDS = [
   'allowAsIn',
   'maxPrefixes',
   'addPath',
+  'ttlSecurity',
   'import',
   'export',
 ] as const;

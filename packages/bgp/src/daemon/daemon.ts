@@ -46,11 +46,6 @@ export async function startDaemon(file: string, opts: DaemonOptions = {}): Promi
   );
   const registry = new Registry();
   const asnOf = new Map(config.peers.map((p) => [p.name, p.asn as number]));
-  for (const p of config.peers) {
-    if (p.password !== undefined) {
-      throw new Error(`${file}: peers.${p.name}.password: TCP-MD5 is not available in this build`);
-    }
-  }
   const speaker = new Speaker(
     config,
     {},

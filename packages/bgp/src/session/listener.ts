@@ -13,6 +13,8 @@ export interface ListenerOptions {
   readonly route: (remoteAddress: string) => ((t: Transport) => void) | undefined;
   /** Called for each refused connection, for logs and counters. */
   readonly refused?: (remoteAddress: string) => void;
+  /** Per-peer socket options on an accepted connection (GTSM), before BGP starts. */
+  readonly configure?: (remoteAddress: string, socket: net.Socket) => void;
 }
 
 /** Strips the IPv4-mapped prefix Node gives IPv4 peers of a dual-stack socket. */
@@ -43,6 +45,12 @@ export class Listener {
         // Not a configured peer: closed before OPEN (a reset, not a polite FIN).
         s.resetAndDestroy();
         this.opts.refused?.(remote);
+        return;
+      }
+      try {
+        this.opts.configure?.(remote, s);
+      } catch {
+        s.resetAndDestroy();
         return;
       }
       accept(socketTransport(s));

@@ -13,7 +13,8 @@ import { ACCEPT_ALL, compilePolicy } from '../policy/index.js';
 import type { BestPathEvent, RouteSource } from '../rib/index.js';
 import { AttrStore, LocRib } from '../rib/index.js';
 import type { Clock, Transport } from '../session/index.js';
-import { Listener, Peer, dialTcp, systemClock } from '../session/index.js';
+import { Listener, Peer, dialTcp, socketTransport, systemClock } from '../session/index.js';
+import { GTSM_TTL, connectTcp, gtsmMinTtl, setMd5Key, setMinTtl, setTtl } from '../sockopt/index.js';
 import type {
   Asn,
   BgpMessage,
@@ -67,6 +68,13 @@ export interface PeerSettings {
   readonly exportPolicy?: Policy;
   /** RFC 7911: receive (and/or send) several paths per prefix. */
   readonly addPath?: 'receive' | 'send' | 'both';
+  /** RFC 2385 TCP-MD5 key (1..80 bytes), on our dials and on the listener for this peer. */
+  readonly password?: string;
+  /**
+   * RFC 5082 GTSM: the peer is at most this many hops away; we send with TTL 255 and drop
+   * what arrives with less than 256 - hops (Calico's ttlSecurity).
+   */
+  readonly ttlSecurity?: number;
 }
 
 export interface Origination {
@@ -185,13 +193,31 @@ export class Speaker {
           const p = this.byAddress.get(remote);
           return p === undefined ? undefined : (t) => p.peer.acceptIncoming(t);
         },
+        configure: (remote, socket) => {
+          const hops = this.byAddress.get(remote)?.settings.ttlSecurity;
+          if (hops !== undefined) {
+            setTtl(socket, GTSM_TTL);
+            setMinTtl(socket, gtsmMinTtl(hops));
+          }
+        },
       });
       await this.listener.listen();
+      // RFC 2385: a peer's key must be on the listener before its SYN arrives.
+      for (const p of this.peers.values()) this.installKey(p.settings);
     }
     this.currentOriginate = this.config.originate ?? [];
     for (const o of this.currentOriginate) this.originate(o);
     this.started = true;
     for (const p of this.peers.values()) p.peer.start();
+  }
+
+  private installKey(s: PeerSettings, remove = false): void {
+    const server = this.listener?.handle;
+    if (server === undefined) return;
+    if (s.password !== undefined) setMd5Key(server, s.address, remove ? null : s.password);
+    // RFC 5082 §3: a GTSM peer drops anything below its minimum TTL, our SYN-ACK included,
+    // so the listening socket (whose TTL accepted sockets inherit) sends with 255.
+    if (!remove && s.ttlSecurity !== undefined) setTtl(server, GTSM_TTL);
   }
 
   /** The bound listen port (after start; useful with port 0). */
@@ -257,6 +283,7 @@ export class Speaker {
       const had = byName.get(name);
       if (had !== undefined && !result.changed.includes(name)) continue;
       const rt = this.addPeer(w, ++this.nextIndex);
+      this.installKey(w);
       if (this.started) rt.peer.start();
       if (had === undefined) result.added.push(name);
     }
@@ -274,6 +301,7 @@ export class Speaker {
 
   private removePeer(rt: PeerRuntime, subcode: number): void {
     rt.peer.stop({ type: 'notification', code: ErrorCode.Cease, subcode, data: new Uint8Array(0) });
+    this.installKey(rt.settings, true);
     this.down(rt);
     this.peers.delete(rt.index);
     this.byAddress.delete(rt.settings.address);
@@ -309,15 +337,7 @@ export class Speaker {
       nextHop: s.nextHop ?? 'auto',
       allowAsIn: s.allowAsIn ?? 0,
     };
-    const dial =
-      this.deps.dial ??
-      ((p: PeerSettings) =>
-        dialTcp({
-          host: p.address,
-          port: p.port ?? 179,
-          ...(p.localAddress === undefined ? {} : { localAddress: p.localAddress }),
-          timeoutMs: 5000,
-        }));
+    const dial = this.deps.dial ?? dialPeer;
     const rt: PeerRuntime = {
       index,
       settings: s,
@@ -633,6 +653,28 @@ export class Speaker {
     };
     setImmediate(step);
   }
+}
+
+/** Dials a peer: plain TCP, or through the addon when MD5 or GTSM is configured. */
+async function dialPeer(p: PeerSettings): Promise<Transport> {
+  const port = p.port ?? 179;
+  if (p.password === undefined && p.ttlSecurity === undefined) {
+    return dialTcp({
+      host: p.address,
+      port,
+      ...(p.localAddress === undefined ? {} : { localAddress: p.localAddress }),
+      timeoutMs: 5000,
+    });
+  }
+  const socket = await connectTcp({
+    host: p.address,
+    port,
+    timeoutMs: 5000,
+    ...(p.localAddress === undefined ? {} : { localAddress: p.localAddress }),
+    ...(p.password === undefined ? {} : { md5Key: p.password }),
+    ...(p.ttlSecurity === undefined ? {} : { ttl: GTSM_TTL, minTtl: gtsmMinTtl(p.ttlSecurity) }),
+  });
+  return socketTransport(socket);
 }
 
 function pick(list: PrefixList, idx: number[]): PrefixList {
