@@ -210,4 +210,17 @@ describe('LocRib', () => {
       }),
     );
   });
+
+  it('keeps stale routes until re-announced or swept (RFC 4724, RFC 7313)', () => {
+    const { attrs, events, r } = rib();
+    const a = attrs.intern(path(65001));
+    r.announce(1, v4('10.0.0.0/24', '10.0.1.0/24', '10.0.2.0/24'), a);
+    assert.equal(r.markStale(1), 3);
+    r.announce(1, v4('10.0.0.0/24', '10.0.2.0/24'), a);
+    const before = events.length;
+    assert.equal(r.sweepStale(1), 1);
+    assert.deepEqual(events.slice(before), [{ type: 'withdraw', afi: 1, prefix: '10.0.1.0/24' }]);
+    assert.equal(r.sweepStale(1), 0, 'nothing left stale');
+    attrs.release(a);
+  });
 });

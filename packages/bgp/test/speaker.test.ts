@@ -37,6 +37,8 @@ class Node {
   readonly best = new Map<string, BestPathEvent & { type: 'add' | 'replace' }>();
   readonly eor = new Set<string>();
   readonly received: BgpMessage[] = [];
+  /** Every message in except KEEPALIVE, as "update", "rr1" (BoRR), "rr2" (EoRR)... */
+  readonly inbound: string[] = [];
   readonly speaker: Speaker;
   constructor(
     readonly address: string,
@@ -54,6 +56,8 @@ class Node {
         endOfRib: (name, family) => this.eor.add(`${name}/${family}`),
         message: (_name, dir, m) => {
           if (dir === 'in' && m.type === 'notification') this.received.push(m);
+          if (dir === 'in' && m.type !== 'keepalive')
+            this.inbound.push(m.type === 'routeRefresh' ? `rr${m.subtype}` : m.type);
         },
       },
     );
@@ -250,5 +254,33 @@ describe('speaker over loopback TCP', () => {
       'wrong key: never past TCP',
     );
     assert.notEqual(c.speaker.status()[0]?.state, 'established');
+  });
+
+  it('answers a route refresh with BoRR, the routes and EoRR (RFC 7313), and asks for one', async () => {
+    const a = new Node('127.0.0.50', {
+      routerId: '10.0.0.50',
+      localAsn: asn(65050),
+      peers: [peer('b', '127.0.0.51', '127.0.0.50', 65051, { passive: true })],
+    });
+    const b = new Node('127.0.0.51', {
+      routerId: '10.0.0.51',
+      localAsn: asn(65051),
+      peers: [peer('a', '127.0.0.50', '127.0.0.51', 65050)],
+      originate: [{ prefix: '10.51.0.0/16' }, { prefix: '10.52.0.0/16' }],
+    });
+    nodes.push(a, b);
+    await a.start();
+    await b.start();
+    await until(() => a.best.size === 2, 'routes');
+    const from = a.inbound.length;
+    assert.equal(a.speaker.refresh('b', 'ipv4-unicast'), true);
+    await until(() => a.inbound.slice(from).includes('rr2'), 'EoRR');
+    assert.deepEqual(
+      a.inbound.slice(from),
+      ['rr1', 'update', 'rr2'],
+      'BoRR, both routes in one UPDATE, EoRR',
+    );
+    assert.equal(a.best.size, 2, 'nothing lost over the refresh');
+    assert.equal(a.speaker.refresh('nobody', 'ipv4-unicast'), false);
   });
 });

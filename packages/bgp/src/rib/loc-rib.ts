@@ -43,6 +43,8 @@ class Pool {
   pathId = new Uint32Array(0);
   entry = new Int32Array(0);
   next = new Int32Array(0);
+  /** RFC 4724 / RFC 7313: kept from before a restart or refresh, not yet re-announced. */
+  stale = new Uint8Array(0);
   private free: number[] = [];
   private top = 0;
 
@@ -73,6 +75,9 @@ class Pool {
     this.pathId = g(this.pathId, (n) => new Uint32Array(n));
     this.entry = g(this.entry, (n) => new Int32Array(n));
     this.next = g(this.next, (n) => new Int32Array(n));
+    const st = new Uint8Array(cap);
+    st.set(this.stale);
+    this.stale = st;
     this.cap = cap;
   }
 }
@@ -132,6 +137,7 @@ export class LocRib {
       const pathId = prefixes.pathIds?.[i] ?? 0;
       const existing = adj.get(prefixes, i, pathId);
       if (existing >= 0) {
+        rt.stale[existing] = 0;
         const old = rt.attr[existing] as number;
         if (old === attrId) continue;
         this.attrs.retain(attrId);
@@ -150,6 +156,7 @@ export class LocRib {
       rt.attr[r] = attrId;
       rt.pathId[r] = pathId;
       rt.entry[r] = e;
+      rt.stale[r] = 0;
       rt.next[r] = this.eHead[e] as number;
       this.eHead[e] = r;
       this.attrs.retain(attrId);
@@ -166,6 +173,38 @@ export class LocRib {
       const r = adj.delete(prefixes, i, prefixes.pathIds?.[i] ?? 0);
       if (r >= 0) this.removeRoute(r);
     }
+  }
+
+  /**
+   * Marks every route of the peer stale (RFC 4724 §4.2 on a restart, RFC 7313 §4 at BoRR):
+   * they stay in use until re-announced or swept. Returns how many were marked.
+   */
+  markStale(peer: number): number {
+    const adj = this.adjIn.get(peer);
+    if (adj === undefined) return 0;
+    let n = 0;
+    adj.forEachKey((_l, _p, r) => {
+      this.routes.stale[r] = 1;
+      n++;
+    });
+    return n;
+  }
+
+  /** Removes the peer's routes still stale (End-of-RIB, EoRR, or the restart timer). */
+  sweepStale(peer: number): number {
+    const adj = this.adjIn.get(peer);
+    if (adj === undefined) return 0;
+    const gone: { list: PrefixList; pathId: number }[] = [];
+    adj.forEachKey((list, pathId, r) => {
+      if (this.routes.stale[r] === 1) {
+        gone.push({ list: new PrefixListCtor(this.afi, list.addrs.slice(), list.lens.slice(), Uint32Array.of(pathId)), pathId });
+      }
+    });
+    for (const g of gone) {
+      const r = adj.delete(g.list, 0, g.pathId);
+      if (r >= 0) this.removeRoute(r);
+    }
+    return gone.length;
   }
 
   /** Every route of a peer goes (session down without graceful restart). */

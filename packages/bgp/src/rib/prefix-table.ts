@@ -139,6 +139,24 @@ export class PrefixTable {
     }
   }
 
+  /**
+   * Calls fn for every entry with a one-prefix view of its key (reused: copy what you keep)
+   * and its path id and value. Entries must not be added or removed during the walk.
+   */
+  forEachKey(fn: (list: PrefixList, pathId: number, value: number) => void): void {
+    const w = this.kw - 2;
+    const addrs = new Uint32Array(w);
+    const lens = new Uint8Array(1);
+    const view = { afi: this.afi, addrs, lens, pathIds: null, length: 1 } as unknown as PrefixList;
+    for (let s = 0; s < this.cap; s++) {
+      if (this.state[s] !== FULL) continue;
+      const o = s * this.kw;
+      for (let k = 0; k < w; k++) addrs[k] = this.keys[o + k] as number;
+      lens[0] = this.keys[o + w] as number;
+      fn(view, this.keys[o + w + 1] as number, this.vals[s] as number);
+    }
+  }
+
   /** Calls fn for every entry: its value, and its prefix as text (for dumps and tests). */
   forEach(fn: (value: number, prefix: string, pathId: number) => void): void {
     const w = this.kw - 2;

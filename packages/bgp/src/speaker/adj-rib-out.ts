@@ -150,6 +150,22 @@ export class AdjRibOut {
     return new PrefixList(this.afi, addrs, lens);
   }
 
+  /**
+   * Queues everything the peer has again (a route refresh, RFC 2918): each advertised
+   * prefix goes back to pending with its set, and is sent again.
+   */
+  resendAll(): void {
+    const again: { list: PrefixList; attr: number }[] = [];
+    this.sent.forEachKey((list, _pathId, attr) => {
+      again.push({ list: new PrefixList(this.afi, list.addrs.slice(), list.lens.slice()), attr });
+    });
+    for (const { list, attr } of again) {
+      this.sent.delete(list, 0, 0);
+      // The reference the sent table held moves to the pending entry.
+      this.enqueue(list, 0, attr);
+    }
+  }
+
   /** Forgets everything (session down): the references it held are released. */
   clear(): void {
     this.pending.forEach((p) => {

@@ -22,6 +22,7 @@ import type {
   NotificationMessage,
   PathAttributes,
   PrefixAfi,
+  RouteRefreshMessage,
   UpdateMessage,
 } from '../wire/index.js';
 import {
@@ -30,6 +31,7 @@ import {
   IPV4_UNICAST,
   IPV6_UNICAST,
   PrefixList,
+  RouteRefreshSubtype,
   encodeMessage,
   makeEndOfRib,
   parseIpv4,
@@ -140,6 +142,8 @@ interface PeerRuntime {
   out: Map<PrefixAfi, AdjRibOut>;
   /** Families whose End-of-RIB we still owe after the initial dump. */
   eorPending: Set<PrefixAfi>;
+  /** Families whose EoRR (RFC 7313) we owe once a refresh has gone out. */
+  eorrPending: Set<PrefixAfi>;
   since: number;
   lastError: string | undefined;
   lastErrorCode: number;
@@ -349,6 +353,7 @@ export class Speaker {
       session: undefined,
       out: new Map(),
       eorPending: new Set(),
+      eorrPending: new Set(),
       since: this.clock.now(),
       lastError: undefined,
       lastErrorCode: 0,
@@ -386,6 +391,7 @@ export class Speaker {
         },
         established: (session) => this.established(rt, session),
         update: (u) => this.received(rt, u),
+        routeRefresh: (m) => this.refreshMessage(rt, m),
         down: () => this.down(rt),
         writable: () => this.flush(rt),
         message: (dir, m, bytes) => this.events.message?.(s.name, dir, m, bytes),
@@ -442,9 +448,54 @@ export class Speaker {
     for (const o of rt.out.values()) o.clear();
     rt.out.clear();
     rt.eorPending.clear();
+    rt.eorrPending.clear();
     rt.accepted = 0;
     // Without graceful restart, every route from the peer goes now.
     for (const rib of Object.values(this.ribs)) rib.dropPeer(rt.index);
+  }
+
+  // ---- route refresh (RFC 2918, RFC 7313) ----
+
+  /** Asks a peer to send its routes of a family again. False if it cannot refresh. */
+  refresh(name: string, family: Family): boolean {
+    const rt = [...this.peers.values()].find((p) => p.settings.name === name);
+    const s = rt?.session;
+    const afi = family === 'ipv4-unicast' ? 1 : 2;
+    if (rt === undefined || s === undefined || !s.routeRefresh || !s.families.has(afi === 1 ? IPV4_UNICAST : IPV6_UNICAST)) {
+      return false;
+    }
+    rt.peer.send(encodeMessage({ type: 'routeRefresh', afi, safi: 1, subtype: RouteRefreshSubtype.Normal }, s.sendContext));
+    return true;
+  }
+
+  private refreshMessage(rt: PeerRuntime, m: RouteRefreshMessage): void {
+    const s = rt.session;
+    if (s === undefined || m.safi !== 1 || (m.afi !== 1 && m.afi !== 2)) return;
+    const afi: PrefixAfi = m.afi;
+    switch (m.subtype) {
+      case RouteRefreshSubtype.Normal: {
+        // RFC 2918 §4: re-advertise the Adj-RIB-Out of that family; RFC 7313 §4: between
+        // BoRR and EoRR when enhanced route refresh was negotiated.
+        const out = rt.out.get(afi);
+        if (out === undefined) return; // a family we did not agree: ignored (RFC 2918 §4)
+        if (s.enhancedRouteRefresh) {
+          rt.peer.send(encodeMessage({ type: 'routeRefresh', afi, safi: 1, subtype: RouteRefreshSubtype.BeginningOfRouteRefresh }, s.sendContext));
+          rt.eorrPending.add(afi);
+        }
+        out.resendAll();
+        this.flush(rt);
+        return;
+      }
+      case RouteRefreshSubtype.BeginningOfRouteRefresh:
+        // RFC 7313 §4: the peer re-sends everything; what it does not re-send by EoRR goes.
+        if (s.enhancedRouteRefresh) this.ribs[afi].markStale(rt.index);
+        return;
+      case RouteRefreshSubtype.EndOfRouteRefresh:
+        if (s.enhancedRouteRefresh) this.ribs[afi].sweepStale(rt.index);
+        return;
+      default:
+        return; // RFC 7313 §5: other subtypes are ignored
+    }
   }
 
   // ---- import ----
@@ -642,8 +693,12 @@ export class Speaker {
           rt.eorPending.delete(afi);
           rt.peer.send(encodeMessage(makeEndOfRib(afi, 1), rt.session.sendContext));
         }
+        if (out.waiting === 0 && rt.eorrPending.has(afi) && rt.peer.writable) {
+          rt.eorrPending.delete(afi);
+          rt.peer.send(encodeMessage({ type: 'routeRefresh', afi, safi: 1, subtype: RouteRefreshSubtype.EndOfRouteRefresh }, rt.session.sendContext));
+        }
       }
-      const more = [...rt.out.values()].some((o) => o.waiting > 0) || rt.eorPending.size > 0;
+      const more = [...rt.out.values()].some((o) => o.waiting > 0) || rt.eorPending.size > 0 || rt.eorrPending.size > 0;
       // More to send and the socket still takes it: yield to the event loop first (timers,
       // keepalives, other peers), then go on. Otherwise the 'writable' event restarts us.
       if (more && rt.peer.writable) {
