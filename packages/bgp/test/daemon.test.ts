@@ -86,6 +86,37 @@ describe('daemon configuration', () => {
     });
   }
 
+  it('carries every peer field through to the speaker', () => {
+    const c = checkConfig(
+      {
+        ...base,
+        restarting: true,
+        peers: [
+          {
+            name: 'tor',
+            address: '192.0.2.1',
+            asn: 65001,
+            ttlSecurity: 1,
+            gracefulRestart: { restartTime: 90 },
+            password: 'k',
+            addPath: 'receive',
+          },
+        ],
+      },
+      'speaker.yaml',
+    );
+    assert.equal(c.restarting, true);
+    assert.deepEqual(
+      {
+        t: c.peers[0]?.ttlSecurity,
+        g: c.peers[0]?.gracefulRestart,
+        p: c.peers[0]?.password,
+        a: c.peers[0]?.addPath,
+      },
+      { t: 1, g: { restartTime: 90 }, p: 'k', a: 'receive' },
+    );
+  });
+
   it('reports YAML syntax errors with their line, and `bgp-ts check` exits 1 naming them', async () => {
     const f = join(dir, 'broken.yaml');
     writeFileSync(f, 'routerId: 10.0.0.1\npeers: [\n');

@@ -10,7 +10,7 @@ import type { PeerSettings, SpeakerConfig } from '../src/speaker/index.js';
 import { Speaker } from '../src/speaker/index.js';
 import { dialTcp } from '../src/session/index.js';
 import type { Asn, BgpMessage } from '../src/wire/index.js';
-import { asn } from '../src/wire/index.js';
+import { asn, shutdownNotification } from '../src/wire/index.js';
 
 function until(f: () => boolean, what: string, ms = 8000): Promise<void> {
   const t0 = Date.now();
@@ -282,5 +282,68 @@ describe('speaker over loopback TCP', () => {
     );
     assert.equal(a.best.size, 2, 'nothing lost over the refresh');
     assert.equal(a.speaker.refresh('nobody', 'ipv4-unicast'), false);
+  });
+
+  it("keeps a restarting peer's routes (RFC 4724 helper), sweeps at End-of-RIB, drops at the restart time", async () => {
+    const gr = { gracefulRestart: { restartTime: 2 } };
+    const a = new Node('127.0.0.60', {
+      routerId: '10.0.0.60',
+      localAsn: asn(65060),
+      peers: [peer('b', '127.0.0.61', '127.0.0.60', 65061, { passive: true, ...gr })],
+    });
+    const bConfig = (originate: string[], restarting: boolean): Omit<SpeakerConfig, 'listen'> => ({
+      routerId: '10.0.0.61',
+      localAsn: asn(65061),
+      restarting,
+      peers: [peer('a', '127.0.0.60', '127.0.0.61', 65060, gr)],
+      originate: originate.map((prefix) => ({ prefix })),
+    });
+    const b = new Node('127.0.0.61', bConfig(['10.61.0.0/16', '10.62.0.0/16'], false));
+    nodes.push(a, b);
+    await a.start();
+    await b.start();
+    await until(() => a.best.size === 2, 'routes from b');
+    // b goes away without a NOTIFICATION (a crash, or a restart of its daemon).
+    await b.speaker.stop(undefined, { keepRoutes: true });
+    await until(() => a.speaker.status()[0]?.state !== 'established', 'a sees b go');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(a.best.size, 2, 'routes kept while b restarts');
+    // b is back, restarting, with one route fewer: after its End-of-RIB the other goes.
+    const b2 = new Node('127.0.0.61', bConfig(['10.61.0.0/16'], true));
+    nodes.push(b2);
+    await b2.start();
+    await until(() => a.eor.has('b/ipv4-unicast') && a.best.size === 1, 'stale route swept at End-of-RIB');
+    assert.ok(a.best.has('10.61.0.0/16'));
+    // b goes again and does not come back: after its restart time (2 s) its routes go.
+    await b2.speaker.stop(undefined, { keepRoutes: true });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(a.best.size, 1, 'kept within the restart time');
+    await until(() => a.best.size === 0, 'dropped after the restart time', 5000);
+  });
+
+  it('tears a graceful-restart session down with Hard Reset on an administrative stop (RFC 8538)', async () => {
+    const gr = { gracefulRestart: { restartTime: 60 } };
+    const a = new Node('127.0.0.62', {
+      routerId: '10.0.0.62',
+      localAsn: asn(65062),
+      peers: [peer('b', '127.0.0.63', '127.0.0.62', 65063, { passive: true, ...gr })],
+    });
+    const b = new Node('127.0.0.63', {
+      routerId: '10.0.0.63',
+      localAsn: asn(65063),
+      peers: [peer('a', '127.0.0.62', '127.0.0.63', 65062, gr)],
+      originate: [{ prefix: '10.63.0.0/16' }],
+    });
+    nodes.push(a, b);
+    await a.start();
+    await b.start();
+    await until(() => a.best.size === 1, 'route');
+    await b.speaker.stop(shutdownNotification('decommissioned'));
+    await until(() => a.received.some((m) => m.type === 'notification'), 'the NOTIFICATION');
+    const n = a.received.find((m) => m.type === 'notification');
+    assert.ok(n?.type === 'notification');
+    assert.deepEqual([n.code, n.subcode], [6, 9], 'Hard Reset');
+    assert.deepEqual([...n.data.subarray(0, 2)], [6, 2], 'around Cease / Administrative Shutdown');
+    await until(() => a.best.size === 0, 'routes dropped at once');
   });
 });

@@ -220,6 +220,7 @@ const PEER_FIELDS = [
   'maxPrefixes',
   'addPath',
   'ttlSecurity',
+  'gracefulRestart',
   'import',
   'export',
 ] as const;
@@ -297,6 +298,18 @@ function peer(v: V): DaemonPeerSettings {
       'addPath',
       v.opt('addPath', (x) => x.oneOf(['receive', 'send', 'both'] as const)),
     ),
+    ...opt(
+      'ttlSecurity',
+      v.opt('ttlSecurity', (x) => x.int(1, 254)),
+    ),
+    ...opt(
+      'gracefulRestart',
+      v.opt('gracefulRestart', (g) => {
+        g.obj(['restartTime']);
+        // RFC 4724 §3: the Restart Time is a 12-bit number of seconds.
+        return { restartTime: g.opt('restartTime', (x) => x.int(0, 4095)) ?? 120 };
+      }),
+    ),
     ...opt('importPolicy', v.opt('import', policy)),
     ...opt('exportPolicy', v.opt('export', policy)),
   };
@@ -338,6 +351,7 @@ export function checkConfig(doc: unknown, file: string): DaemonConfig {
     'listen',
     'peers',
     'originate',
+    'restarting',
     'controlSocket',
     'metrics',
     'logLevel',
@@ -381,6 +395,10 @@ export function checkConfig(doc: unknown, file: string): DaemonConfig {
       : { listen }),
     peers,
     originate: (v.opt('originate', (o) => o.list()) ?? []).map(origination),
+    ...opt(
+      'restarting',
+      v.opt('restarting', (x) => x.bool()),
+    ),
     controlSocket: v.opt('controlSocket', (x) => x.str()) ?? '/run/bgp-ts.sock',
     ...opt('metrics', metrics),
     logLevel:

@@ -197,7 +197,10 @@ export class LocRib {
     const gone: { list: PrefixList; pathId: number }[] = [];
     adj.forEachKey((list, pathId, r) => {
       if (this.routes.stale[r] === 1) {
-        gone.push({ list: new PrefixListCtor(this.afi, list.addrs.slice(), list.lens.slice(), Uint32Array.of(pathId)), pathId });
+        gone.push({
+          list: new PrefixListCtor(this.afi, list.addrs.slice(), list.lens.slice(), Uint32Array.of(pathId)),
+          pathId,
+        });
       }
     });
     for (const g of gone) {

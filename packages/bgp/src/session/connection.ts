@@ -105,6 +105,19 @@ export class Connection {
     for (const o of this.fsm.handle(i)) this.run(o);
   }
 
+  /** Drops the transport without a word: the machine sees the connection fail. */
+  abort(): void {
+    const t = this.transport;
+    if (t === undefined) {
+      this.input({ type: 'manualStop' });
+      return;
+    }
+    this.transport = undefined;
+    this.dialGeneration++;
+    t.destroy();
+    this.input({ type: 'tcpConnectionFails', detail: 'closed without NOTIFICATION (graceful restart)' });
+  }
+
   /** Sends an encoded UPDATE (or any message) in Established; false means wait for onWritable. */
   sendRaw(bytes: Uint8Array): boolean {
     if (this.transport === undefined || this.fsm.state !== 'established') return false;

@@ -106,6 +106,17 @@ export class Peer {
       c.input(notification === undefined ? { type: 'manualStop' } : { type: 'manualStop', notification });
   }
 
+  /**
+   * Closes every connection without a NOTIFICATION, as a crash would (for a graceful
+   * restart of our own, RFC 4724), and does not restart.
+   */
+  abort(): void {
+    this.up = false;
+    this.restartCancel?.();
+    this.restartCancel = undefined;
+    for (const c of [...this.conns]) c.abort();
+  }
+
   /** An automatic stop (e.g. Cease/1 on max-prefix); restarts later with damping. */
   reset(notification: NotificationMessage): void {
     for (const c of [...this.conns]) c.input({ type: 'automaticStop', notification });

@@ -73,6 +73,11 @@ export interface PeerSettings {
   /** RFC 2385 TCP-MD5 key (1..80 bytes), on our dials and on the listener for this peer. */
   readonly password?: string;
   /**
+   * RFC 4724 graceful restart: advertise the capability with this restart time (seconds)
+   * and keep the peer's routes across its restarts (helper). Absent: no graceful restart.
+   */
+  readonly gracefulRestart?: { readonly restartTime: number };
+  /**
    * RFC 5082 GTSM: the peer is at most this many hops away; we send with TTL 255 and drop
    * what arrives with less than 256 - hops (Calico's ttlSecurity).
    */
@@ -92,6 +97,11 @@ export interface SpeakerConfig {
   readonly listen?: { readonly host: string; readonly port: number };
   readonly peers: readonly PeerSettings[];
   readonly originate?: readonly Origination[];
+  /**
+   * RFC 4724 §3: set the Restart State (R) bit in our OPENs: we have restarted and kept
+   * forwarding (the node daemon sets this when it adopts kernel routes on start).
+   */
+  readonly restarting?: boolean;
 }
 
 export interface SpeakerDeps {
@@ -144,6 +154,9 @@ interface PeerRuntime {
   eorPending: Set<PrefixAfi>;
   /** Families whose EoRR (RFC 7313) we owe once a refresh has gone out. */
   eorrPending: Set<PrefixAfi>;
+  /** RFC 4724 helper: families whose routes from this peer are kept stale, and the timer. */
+  staleFamilies: Set<PrefixAfi>;
+  staleTimer: (() => void) | undefined;
   since: number;
   lastError: string | undefined;
   lastErrorCode: number;
@@ -229,9 +242,17 @@ export class Speaker {
     return this.listener?.port ?? 0;
   }
 
-  /** Stops every peer with Cease / Administrative Shutdown (and the given text). */
-  async stop(notification?: NotificationMessage): Promise<void> {
-    for (const p of this.peers.values()) p.peer.stop(notification);
+  /**
+   * Stops every peer with Cease / Administrative Shutdown (and the given text); where the
+   * N bit was exchanged it goes inside a Hard Reset so the peer drops our routes (RFC 8538
+   * §5). With `keepRoutes`, the sessions close without any NOTIFICATION, as on a crash: a
+   * graceful-restart peer keeps our routes until we are back (a daemon restart).
+   */
+  async stop(notification?: NotificationMessage, opts: { keepRoutes?: boolean } = {}): Promise<void> {
+    for (const p of this.peers.values()) {
+      if (opts.keepRoutes === true) p.peer.abort();
+      else p.peer.stop(this.teardown(p, notification ?? cease(CeaseSubcode.AdministrativeShutdown)));
+    }
     await this.listener?.close();
     this.listener = undefined;
   }
@@ -303,8 +324,20 @@ export class Speaker {
   private started = false;
   private currentOriginate: readonly Origination[] | undefined;
 
+  /** RFC 8538 §5: a Cease meant to end the session travels inside a Hard Reset when N is on. */
+  private teardown(rt: PeerRuntime, n: NotificationMessage): NotificationMessage {
+    const s = rt.session;
+    const nBoth = s?.peerGracefulRestart?.notification === true && rt.settings.gracefulRestart !== undefined;
+    if (!nBoth || n.code !== ErrorCode.Cease || n.subcode === CeaseSubcode.HardReset) return n;
+    const data = new Uint8Array(2 + n.data.length);
+    data[0] = n.code;
+    data[1] = n.subcode;
+    data.set(n.data, 2);
+    return { type: 'notification', code: ErrorCode.Cease, subcode: CeaseSubcode.HardReset, data };
+  }
+
   private removePeer(rt: PeerRuntime, subcode: number): void {
-    rt.peer.stop({ type: 'notification', code: ErrorCode.Cease, subcode, data: new Uint8Array(0) });
+    rt.peer.stop(this.teardown(rt, cease(subcode)));
     this.installKey(rt.settings, true);
     this.down(rt);
     this.peers.delete(rt.index);
@@ -325,6 +358,21 @@ export class Speaker {
       { kind: 'enhancedRouteRefresh' },
       { kind: 'fourOctetAs', asn: localAsn },
     ];
+    if (s.gracefulRestart !== undefined) {
+      // RFC 4724 §3 with RFC 8538 §2 (N bit): we keep forwarding across our restarts (the
+      // kernel keeps the routes), so the F bit is set for every family we carry.
+      caps.push({
+        kind: 'gracefulRestart',
+        restarting: this.config.restarting ?? false,
+        notification: true,
+        restartTime: s.gracefulRestart.restartTime,
+        families: families.map((f) => ({
+          afi: f === 'ipv4-unicast' ? 1 : 2,
+          safi: 1,
+          forwardingPreserved: true,
+        })),
+      });
+    }
     if (s.addPath !== undefined) {
       caps.push({
         kind: 'addPath',
@@ -354,6 +402,8 @@ export class Speaker {
       out: new Map(),
       eorPending: new Set(),
       eorrPending: new Set(),
+      staleFamilies: new Set(),
+      staleTimer: undefined,
       since: this.clock.now(),
       lastError: undefined,
       lastErrorCode: 0,
@@ -392,7 +442,7 @@ export class Speaker {
         established: (session) => this.established(rt, session),
         update: (u) => this.received(rt, u),
         routeRefresh: (m) => this.refreshMessage(rt, m),
-        down: () => this.down(rt),
+        down: (reason) => this.down(rt, reason),
         writable: () => this.flush(rt),
         message: (dir, m, bytes) => this.events.message?.(s.name, dir, m, bytes),
       },
@@ -417,6 +467,24 @@ export class Speaker {
   private established(rt: PeerRuntime, session: NegotiatedSession): void {
     rt.session = session;
     rt.lastError = undefined;
+    if (rt.staleFamilies.size > 0) {
+      // RFC 4724 §4.2: back within the Restart Time. Without the capability now, or without
+      // the F bit for a family, its stale routes go at once; the rest go at End-of-RIB.
+      rt.staleTimer?.();
+      rt.staleTimer = undefined;
+      const cap = session.peerGracefulRestart;
+      for (const afi of [...rt.staleFamilies]) {
+        const f = cap?.families.find((x) => x.afi === afi && x.safi === 1);
+        if (f === undefined || !f.forwardingPreserved) this.sweep(rt, afi);
+      }
+      if (rt.staleFamilies.size > 0) {
+        // Not forever if End-of-RIB never comes (RFC 4724 §4.2 leaves the bound to us).
+        rt.staleTimer = this.clock.setTimer(STALE_PATH_TIME_MS, () => {
+          rt.staleTimer = undefined;
+          this.sweep(rt);
+        });
+      }
+    }
     const routerId = parseIpv4(session.peerBgpIdentifier) ?? 0;
     const address = rt.settings.address.includes(':')
       ? (parseIpv6(rt.settings.address) ?? new Uint8Array(16))
@@ -443,15 +511,55 @@ export class Speaker {
     this.flush(rt);
   }
 
-  private down(rt: PeerRuntime): void {
+  private down(rt: PeerRuntime, reason?: TransitionReason): void {
+    const session = rt.session;
     rt.session = undefined;
     for (const o of rt.out.values()) o.clear();
     rt.out.clear();
     rt.eorPending.clear();
     rt.eorrPending.clear();
     rt.accepted = 0;
-    // Without graceful restart, every route from the peer goes now.
-    for (const rib of Object.values(this.ribs)) rib.dropPeer(rt.index);
+    const gr =
+      session === undefined || reason === undefined
+        ? undefined
+        : retainOnRestart(session, reason, rt.settings);
+    if (gr === undefined) {
+      this.stopStale(rt);
+      for (const rib of Object.values(this.ribs)) rib.dropPeer(rt.index);
+      return;
+    }
+    // RFC 4724 §4.2: keep the routes of the families the peer listed, marked stale, for its
+    // Restart Time; drop the others now.
+    for (const afi of [1, 2] as const) {
+      if (gr.families.has(afi)) {
+        this.ribs[afi].markStale(rt.index);
+        rt.staleFamilies.add(afi);
+      } else {
+        this.ribs[afi].dropPeer(rt.index);
+      }
+    }
+    rt.staleTimer?.();
+    rt.staleTimer = this.clock.setTimer(gr.restartTime * 1000, () => {
+      // "If the session does not get re-established within the Restart Time ... the
+      // receiving speaker MUST delete all the stale routes from the peer".
+      rt.staleTimer = undefined;
+      this.sweep(rt);
+    });
+  }
+
+  private sweep(rt: PeerRuntime, only?: PrefixAfi): void {
+    for (const afi of [...rt.staleFamilies]) {
+      if (only !== undefined && afi !== only) continue;
+      this.ribs[afi].sweepStale(rt.index);
+      rt.staleFamilies.delete(afi);
+    }
+    if (rt.staleFamilies.size === 0) this.stopStale(rt);
+  }
+
+  private stopStale(rt: PeerRuntime): void {
+    rt.staleTimer?.();
+    rt.staleTimer = undefined;
+    rt.staleFamilies.clear();
   }
 
   // ---- route refresh (RFC 2918, RFC 7313) ----
@@ -461,10 +569,20 @@ export class Speaker {
     const rt = [...this.peers.values()].find((p) => p.settings.name === name);
     const s = rt?.session;
     const afi = family === 'ipv4-unicast' ? 1 : 2;
-    if (rt === undefined || s === undefined || !s.routeRefresh || !s.families.has(afi === 1 ? IPV4_UNICAST : IPV6_UNICAST)) {
+    if (
+      rt === undefined ||
+      s === undefined ||
+      !s.routeRefresh ||
+      !s.families.has(afi === 1 ? IPV4_UNICAST : IPV6_UNICAST)
+    ) {
       return false;
     }
-    rt.peer.send(encodeMessage({ type: 'routeRefresh', afi, safi: 1, subtype: RouteRefreshSubtype.Normal }, s.sendContext));
+    rt.peer.send(
+      encodeMessage(
+        { type: 'routeRefresh', afi, safi: 1, subtype: RouteRefreshSubtype.Normal },
+        s.sendContext,
+      ),
+    );
     return true;
   }
 
@@ -479,7 +597,12 @@ export class Speaker {
         const out = rt.out.get(afi);
         if (out === undefined) return; // a family we did not agree: ignored (RFC 2918 §4)
         if (s.enhancedRouteRefresh) {
-          rt.peer.send(encodeMessage({ type: 'routeRefresh', afi, safi: 1, subtype: RouteRefreshSubtype.BeginningOfRouteRefresh }, s.sendContext));
+          rt.peer.send(
+            encodeMessage(
+              { type: 'routeRefresh', afi, safi: 1, subtype: RouteRefreshSubtype.BeginningOfRouteRefresh },
+              s.sendContext,
+            ),
+          );
           rt.eorrPending.add(afi);
         }
         out.resendAll();
@@ -514,15 +637,21 @@ export class Speaker {
     // End-of-RIB (RFC 4724 §2).
     if (u.nlri.length === 0 && u.withdrawnRoutes.length === 0 && u.malformed === undefined) {
       const keys = Object.keys(a);
-      if (keys.length === 0) return void this.events.endOfRib?.(rt.settings.name, 'ipv4-unicast');
-      if (
+      let eor: PrefixAfi | undefined;
+      if (keys.length === 0) eor = 1;
+      else if (
         keys.length === 1 &&
         a.mpUnreachNlri !== undefined &&
         a.mpUnreachNlri.withdrawnRoutes.length === 0
       ) {
         const un = a.mpUnreachNlri;
-        if (un.afi === 1 || un.afi === 2)
-          return void this.events.endOfRib?.(rt.settings.name, familyOf(un.afi));
+        if ((un.afi === 1 || un.afi === 2) && un.safi === 1) eor = un.afi;
+      }
+      if (eor !== undefined) {
+        // RFC 4724 §4.2: End-of-RIB ends the wait: what is still stale goes.
+        if (rt.staleFamilies.has(eor)) this.sweep(rt, eor);
+        this.events.endOfRib?.(rt.settings.name, familyOf(eor));
+        return;
       }
     }
     for (const list of withdrawnBy(u)) this.ribs[list.afi].withdraw(rt.index, list);
@@ -695,10 +824,16 @@ export class Speaker {
         }
         if (out.waiting === 0 && rt.eorrPending.has(afi) && rt.peer.writable) {
           rt.eorrPending.delete(afi);
-          rt.peer.send(encodeMessage({ type: 'routeRefresh', afi, safi: 1, subtype: RouteRefreshSubtype.EndOfRouteRefresh }, rt.session.sendContext));
+          rt.peer.send(
+            encodeMessage(
+              { type: 'routeRefresh', afi, safi: 1, subtype: RouteRefreshSubtype.EndOfRouteRefresh },
+              rt.session.sendContext,
+            ),
+          );
         }
       }
-      const more = [...rt.out.values()].some((o) => o.waiting > 0) || rt.eorPending.size > 0 || rt.eorrPending.size > 0;
+      const more =
+        [...rt.out.values()].some((o) => o.waiting > 0) || rt.eorPending.size > 0 || rt.eorrPending.size > 0;
       // More to send and the socket still takes it: yield to the event loop first (timers,
       // keepalives, other peers), then go on. Otherwise the 'writable' event restarts us.
       if (more && rt.peer.writable) {
@@ -708,6 +843,57 @@ export class Speaker {
     };
     setImmediate(step);
   }
+}
+
+function cease(subcode: number): NotificationMessage {
+  return { type: 'notification', code: ErrorCode.Cease, subcode, data: new Uint8Array(0) };
+}
+
+/** How long stale routes wait for End-of-RIB after the peer is back (BIRD's default). */
+const STALE_PATH_TIME_MS = 360_000;
+
+/**
+ * Whether a session that went down keeps the peer's routes (RFC 4724 helper), and for
+ * which families and how long. A connection failure without a NOTIFICATION does (RFC 4724
+ * §4.2); a NOTIFICATION, sent or received (a hold timer expiry included), does only when
+ * both sides set the N bit and it is neither a Hard Reset (RFC 8538 §3) nor an
+ * administrative shutdown. We always set N.
+ */
+function retainOnRestart(
+  session: NegotiatedSession,
+  reason: TransitionReason,
+  settings: PeerSettings,
+): { families: Set<PrefixAfi>; restartTime: number } | undefined {
+  const cap = session.peerGracefulRestart;
+  if (cap === undefined || settings.gracefulRestart === undefined) return undefined;
+  let retain: boolean;
+  switch (reason.kind) {
+    case 'tcpFailed':
+    case 'sendHoldTimerExpired':
+      retain = true;
+      break;
+    case 'errorSent':
+    case 'notificationReceived': {
+      const n = reason.notification;
+      // RFC 8538 §3: with N exchanged, every NOTIFICATION but Hard Reset keeps the routes.
+      retain = cap.notification && !(n.code === ErrorCode.Cease && n.subcode === CeaseSubcode.HardReset);
+      break;
+    }
+    default:
+      retain = false;
+  }
+  if (!retain) return undefined;
+  const families = new Set<PrefixAfi>();
+  for (const f of cap.families) {
+    if (
+      (f.afi === 1 || f.afi === 2) &&
+      f.safi === 1 &&
+      session.families.has(f.afi === 1 ? IPV4_UNICAST : IPV6_UNICAST)
+    ) {
+      families.add(f.afi);
+    }
+  }
+  return { families, restartTime: cap.restartTime };
 }
 
 /** Dials a peer: plain TCP, or through the addon when MD5 or GTSM is configured. */
