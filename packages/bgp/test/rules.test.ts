@@ -11,6 +11,7 @@ function role(over: Partial<PeerRole> = {}): PeerRole {
     localAsn: asn(64512),
     peerAsn: asn(64512),
     localAddress: '192.0.2.1',
+    nextHopIpv4: '192.0.2.1',
     reflectorClient: false,
     routeServerClient: false,
     nextHop: 'auto',
@@ -49,10 +50,11 @@ describe('import rules', () => {
     assert.equal(importRoute({ ...A, asPath: [], clusterList: ['9.9.9.9'] }, role(), me).accept, true);
   });
   it('checks the first AS of eBGP routes and strips LOCAL_PREF, ORIGINATOR_ID, CLUSTER_LIST', () => {
-    assert.equal(importRoute({ ...A, asPath: seq(65099) }, ebgp(), me).accept, false);
+    assert.equal(importRoute({ ...A, asPath: seq(65099) }, ebgp({ enforceFirstAs: true }), me).accept, false);
     assert.equal(
-      importRoute({ ...A, asPath: seq(65099) }, ebgp({ routeServerClient: true }), me).accept,
+      importRoute({ ...A, asPath: seq(65099) }, ebgp(), me).accept,
       true,
+      'off by default: route servers do not prepend',
     );
     const r = importRoute(
       { ...A, localPref: 500, originatorId: '1.1.1.1', clusterList: ['2.2.2.2'] },
@@ -158,7 +160,7 @@ describe('export rules', () => {
     const out = exportRoute(
       v6,
       from(ebgp(), 1),
-      to(ebgp({ peerAsn: asn(65100), otherFamilyNextHop: '2001:db8::1' }), 2),
+      to(ebgp({ peerAsn: asn(65100), nextHopIpv6: '2001:db8::1' }), 2),
       me,
     )!;
     assert.ok(out.mpReachNlri?.kind === 'prefixes');

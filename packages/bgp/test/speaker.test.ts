@@ -97,10 +97,10 @@ describe('speaker over loopback TCP', () => {
       localAsn: asn(AS),
       clusterId: '10.0.0.10',
       peers: [
-        peer('c1', '127.0.0.11', '127.0.0.10', AS, { reflectorClient: true, otherFamilyNextHop: 'fd00::10' }),
-        peer('c2', '127.0.0.12', '127.0.0.10', AS, { reflectorClient: true, otherFamilyNextHop: 'fd00::10' }),
+        peer('c1', '127.0.0.11', '127.0.0.10', AS, { reflectorClient: true, nextHopIpv6: 'fd00::10' }),
+        peer('c2', '127.0.0.12', '127.0.0.10', AS, { reflectorClient: true, nextHopIpv6: 'fd00::10' }),
         peer('ext', '127.0.0.13', '127.0.0.10', 65001, {
-          otherFamilyNextHop: 'fd00::10',
+          nextHopIpv6: 'fd00::10',
           importPolicy: {
             rules: [{ match: [{ prefix: [{ prefix: '192.0.2.0/24' }] }], then: { verdict: 'reject' } }],
             default: 'accept',
@@ -111,7 +111,7 @@ describe('speaker over loopback TCP', () => {
     const c1 = new Node('127.0.0.11', {
       routerId: '10.0.0.11',
       localAsn: asn(AS),
-      peers: [peer('rr', '127.0.0.10', '127.0.0.11', AS, { passive: true, otherFamilyNextHop: 'fd00::11' })],
+      peers: [peer('rr', '127.0.0.10', '127.0.0.11', AS, { passive: true, nextHopIpv6: 'fd00::11' })],
       originate: [
         {
           prefix: '10.65.1.0/26',
@@ -126,13 +126,13 @@ describe('speaker over loopback TCP', () => {
     const c2 = new Node('127.0.0.12', {
       routerId: '10.0.0.12',
       localAsn: asn(AS),
-      peers: [peer('rr', '127.0.0.10', '127.0.0.12', AS, { otherFamilyNextHop: 'fd00::12' })],
+      peers: [peer('rr', '127.0.0.10', '127.0.0.12', AS, { nextHopIpv6: 'fd00::12' })],
       originate: [{ prefix: '10.65.2.0/26' }],
     });
     const ext = new Node('127.0.0.13', {
       routerId: '10.0.0.13',
       localAsn: asn(65001),
-      peers: [peer('rr', '127.0.0.10', '127.0.0.13', AS, { otherFamilyNextHop: 'fd00::13' })],
+      peers: [peer('rr', '127.0.0.10', '127.0.0.13', AS, { nextHopIpv6: 'fd00::13' })],
       originate: [{ prefix: '198.51.100.0/24' }, { prefix: '192.0.2.0/24' }],
     });
     nodes.push(rr, c1, c2, ext);

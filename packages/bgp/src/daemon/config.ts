@@ -77,6 +77,11 @@ class V {
     }
     return this.v;
   }
+  ipv6(): string {
+    const s = this.str();
+    if (parseIpv6(s) === undefined) this.fail(`not an IPv6 address: ${JSON.stringify(s)}`);
+    return s;
+  }
   ipv4(): string {
     const s = this.str();
     if (parseIpv4(s) === undefined) this.fail(`not an IPv4 address: ${JSON.stringify(s)}`);
@@ -206,7 +211,8 @@ const PEER_FIELDS = [
   'asn',
   'localAsn',
   'localAddress',
-  'otherFamilyNextHop',
+  'nextHopIpv4',
+  'nextHopIpv6',
   'passive',
   'holdTime',
   'keepaliveTime',
@@ -220,6 +226,7 @@ const PEER_FIELDS = [
   'maxPrefixes',
   'addPath',
   'ttlSecurity',
+  'enforceFirstAs',
   'gracefulRestart',
   'import',
   'export',
@@ -253,8 +260,12 @@ function peer(v: V): DaemonPeerSettings {
       v.opt('localAddress', (x) => x.ip()),
     ),
     ...opt(
-      'otherFamilyNextHop',
-      v.opt('otherFamilyNextHop', (x) => x.ip()),
+      'nextHopIpv4',
+      v.opt('nextHopIpv4', (x) => x.ipv4()),
+    ),
+    ...opt(
+      'nextHopIpv6',
+      v.opt('nextHopIpv6', (x) => x.ipv6()),
     ),
     ...opt(
       'passive',
@@ -297,6 +308,10 @@ function peer(v: V): DaemonPeerSettings {
     ...opt(
       'addPath',
       v.opt('addPath', (x) => x.oneOf(['receive', 'send', 'both'] as const)),
+    ),
+    ...opt(
+      'enforceFirstAs',
+      v.opt('enforceFirstAs', (x) => x.bool()),
     ),
     ...opt(
       'ttlSecurity',

@@ -12,10 +12,11 @@ export interface PeerRole {
   /** Our AS towards this peer (a per-peer local AS is allowed). */
   readonly localAsn: Asn;
   readonly peerAsn: Asn;
-  /** Our address on the session: the next hop we advertise as "self" for its family. */
+  /** Our address on the session. */
   readonly localAddress: string;
-  /** Our next hop for the other family (an IPv6 address for IPv6 routes over an IPv4 session). */
-  readonly otherFamilyNextHop?: string;
+  /** The next hops we advertise as "self", per family (default: the session address of that family). */
+  readonly nextHopIpv4?: string;
+  readonly nextHopIpv6?: string;
   /** RFC 4456: this peer is one of our route-reflector clients. */
   readonly reflectorClient: boolean;
   /** RFC 7947: we are a route server for this peer (no own AS, next hop untouched). */
@@ -23,6 +24,11 @@ export interface PeerRole {
   readonly nextHop: NextHopMode;
   /** Accept routes whose AS_PATH holds our AS up to this many times (allowas-in). */
   readonly allowAsIn: number;
+  /**
+   * RFC 4271 §6.3 (a MAY): reject eBGP routes whose first AS is not the peer's. Off by
+   * default, as in BIRD: a route server peer does not prepend itself (RFC 7947 §2.2).
+   */
+  readonly enforceFirstAs?: boolean;
 }
 
 export interface LocalIdentity {
@@ -62,17 +68,12 @@ export function importRoute(a: PathAttributes, from: PeerRole, me: LocalIdentity
       return { accept: false, reason: 'CLUSTER_LIST holds our cluster ID' };
     return { accept: true, attributes: a };
   }
-  // eBGP. RFC 4271 §6.3: the leftmost AS should be the peer's (not for a route server,
-  // RFC 7947 §2.2, which does not prepend itself).
-  const first = a.asPath?.find((s) => s.type === 'sequence' || s.type === 'set');
-  if (
-    !from.routeServerClient &&
-    first !== undefined &&
-    first.type === 'sequence' &&
-    first.asns[0] !== from.peerAsn
-  ) {
-    // A route server in front of the peer is the known exception; it is configured as such.
-    return { accept: false, reason: `first AS ${first.asns[0]} is not the peer's ${from.peerAsn}` };
+  // eBGP. RFC 4271 §6.3: the leftmost AS may be required to be the peer's (enforce-first-as).
+  if (from.enforceFirstAs === true) {
+    const first = a.asPath?.find((s) => s.type === 'sequence' || s.type === 'set');
+    if (first?.type === 'sequence' && first.asns[0] !== from.peerAsn) {
+      return { accept: false, reason: `first AS ${first.asns[0]} is not the peer's ${from.peerAsn}` };
+    }
   }
   // RFC 4271 §5.1.5: LOCAL_PREF from an external peer is ignored; RFC 4456 §8: ORIGINATOR_ID
   // and CLUSTER_LIST are not for external peers either.
@@ -157,10 +158,9 @@ function prepend(a: PathAttributes, asn: Asn): NonNullable<PathAttributes['asPat
  */
 export function withNextHop(
   a: PathAttributes,
-  to: Pick<PeerRole, 'localAddress' | 'otherFamilyNextHop'>,
+  to: Pick<PeerRole, 'nextHopIpv4' | 'nextHopIpv6'>,
 ): PathAttributes {
-  const pick = (v6: boolean) =>
-    [to.localAddress, to.otherFamilyNextHop].find((x) => x !== undefined && x.includes(':') === v6);
+  const pick = (v6: boolean) => (v6 ? to.nextHopIpv6 : to.nextHopIpv4);
   const m = a.mpReachNlri;
   if (m?.kind === 'prefixes') {
     const v6 = m.afi === 2 || m.nextHop.includes(':');

@@ -53,8 +53,13 @@ export interface PeerSettings {
   readonly localAsn?: Asn;
   /** Our address for this session (bind before connecting; next hop self). */
   readonly localAddress?: string;
-  /** Our next hop for the other family's routes. */
-  readonly otherFamilyNextHop?: string;
+  /**
+   * Our next hops as "self", per family: the node address peers should forward to (default:
+   * localAddress for its family). Needed for IPv6 routes over an IPv4 session, and where
+   * the session address is not one to forward to (FRR refuses 127/8 next hops).
+   */
+  readonly nextHopIpv4?: string;
+  readonly nextHopIpv6?: string;
   readonly passive?: boolean;
   readonly holdTime?: number;
   readonly keepaliveTime?: number;
@@ -64,6 +69,8 @@ export interface PeerSettings {
   readonly routeServerClient?: boolean;
   readonly nextHop?: NextHopMode;
   readonly allowAsIn?: number;
+  /** Reject eBGP routes whose first AS is not the peer's (off by default). */
+  readonly enforceFirstAs?: boolean;
   /** Cease / Maximum Number of Prefixes Reached (RFC 4486) past this many accepted routes. */
   readonly maxPrefixes?: number;
   readonly importPolicy?: Policy;
@@ -383,11 +390,12 @@ export class Speaker {
       localAsn,
       peerAsn: s.asn,
       localAddress: s.localAddress ?? (s.address.includes(':') ? '::' : '0.0.0.0'),
-      ...(s.otherFamilyNextHop === undefined ? {} : { otherFamilyNextHop: s.otherFamilyNextHop }),
+      ...nextHops(s),
       reflectorClient: s.reflectorClient ?? false,
       routeServerClient: s.routeServerClient ?? false,
       nextHop: s.nextHop ?? 'auto',
       allowAsIn: s.allowAsIn ?? 0,
+      enforceFirstAs: s.enforceFirstAs ?? false,
     };
     const dial = this.deps.dial ?? dialPeer;
     const rt: PeerRuntime = {
@@ -894,6 +902,17 @@ function retainOnRestart(
     }
   }
   return { families, restartTime: cap.restartTime };
+}
+
+/** The next hops a peer gets from us as "self": configured, or the session address. */
+function nextHops(s: PeerSettings): { nextHopIpv4?: string; nextHopIpv6?: string } {
+  const local = s.localAddress;
+  const v4 = s.nextHopIpv4 ?? (local !== undefined && !local.includes(':') ? local : undefined);
+  const v6 = s.nextHopIpv6 ?? (local?.includes(':') === true ? local : undefined);
+  return {
+    ...(v4 === undefined ? {} : { nextHopIpv4: v4 }),
+    ...(v6 === undefined ? {} : { nextHopIpv6: v6 }),
+  };
 }
 
 /** Dials a peer: plain TCP, or through the addon when MD5 or GTSM is configured. */
