@@ -52,7 +52,7 @@ function attrs(i: number): PathAttributes {
     asPath: [{ type: 'sequence', asns: [65001, 64512 + (i % 1000), 4200000000 + (i % 7)] as Asn[] }],
     nextHop: '192.0.2.1',
     multiExitDisc: i,
-    communities: [(65001 << 16) | (i & 0xffff)],
+    communities: [((65001 << 16) | (i & 0xffff)) >>> 0],
   };
 }
 
