@@ -7,6 +7,7 @@ import type { Asn, PathAttributes } from '../src/wire/index.js';
 import { PrefixList } from '../src/wire/index.js';
 
 const v4 = (...p: string[]) => PrefixList.parse(1, p);
+const brief = (e: BestPathEvent | undefined) => e && { type: e.type, afi: e.afi, prefix: e.prefix };
 const src = (id: number, internal = false): RouteSource => ({
   local: false,
   internal,
@@ -112,7 +113,7 @@ describe('LocRib', () => {
     attrs.release(b);
     assert.deepEqual(events.at(-1)?.type, 'replace');
     r.withdraw(1, v4('10.0.0.0/24', '10.9.9.0/24'));
-    assert.deepEqual(events.at(-1), { type: 'withdraw', afi: 1, prefix: '10.0.0.0/24' });
+    assert.deepEqual(brief(events.at(-1)), { type: 'withdraw', afi: 1, prefix: '10.0.0.0/24' });
     r.withdraw(1, v4('10.0.1.0/24'));
     assert.equal(r.size, 0);
     assert.equal(attrs.size, 0, 'every attribute set released');
@@ -219,7 +220,7 @@ describe('LocRib', () => {
     r.announce(1, v4('10.0.0.0/24', '10.0.2.0/24'), a);
     const before = events.length;
     assert.equal(r.sweepStale(1), 1);
-    assert.deepEqual(events.slice(before), [{ type: 'withdraw', afi: 1, prefix: '10.0.1.0/24' }]);
+    assert.deepEqual(events.slice(before).map(brief), [{ type: 'withdraw', afi: 1, prefix: '10.0.1.0/24' }]);
     assert.equal(r.sweepStale(1), 0, 'nothing left stale');
     attrs.release(a);
   });

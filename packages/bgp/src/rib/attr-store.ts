@@ -40,6 +40,8 @@ export class AttrStore {
   private hashes: number[] = [];
   private decisions: (DecisionAttributes | undefined)[] = [];
   private refs = new Int32Array(1024);
+  /** Bumped each time an id is reused, so caches keyed by id can tell old from new. */
+  private gens = new Int32Array(1024);
   private free: number[] = [];
   private buckets = new Map<number, number[]>();
 
@@ -69,7 +71,11 @@ export class AttrStore {
       const r = new Int32Array(this.refs.length * 2);
       r.set(this.refs);
       this.refs = r;
+      const g = new Int32Array(this.gens.length * 2);
+      g.set(this.gens);
+      this.gens = g;
     }
+    this.gens[id]!++;
     const stored: PathAttributes =
       a.mpReachNlri?.kind === 'prefixes'
         ? { ...a, mpReachNlri: { ...a.mpReachNlri, nlri: EMPTY_OF[a.mpReachNlri.afi] } }
@@ -109,6 +115,11 @@ export class AttrStore {
 
   decision(id: number): DecisionAttributes {
     return this.decisions[id]!;
+  }
+
+  /** Changes whenever the id is given to a new set. */
+  generation(id: number): number {
+    return this.gens[id] ?? 0;
   }
 
   references(id: number): number {

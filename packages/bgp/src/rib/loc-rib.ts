@@ -16,24 +16,41 @@ import { PrefixTable } from './prefix-table.js';
 export interface RibRoute {
   readonly peer: number;
   readonly pathId: number;
+  /** The interned attribute set (AttrStore id). */
+  readonly attrId: number;
   readonly attributes: PathAttributes;
 }
 
-/** A best-path change, for felix-lite and for export. */
+/**
+ * A best-path change, for felix-lite and for export. `prefixes` holds the one prefix
+ * (a list of one, owned by the event); `prefix` is its text, made when read.
+ */
 export type BestPathEvent =
   | {
       readonly type: 'add' | 'replace';
       readonly afi: PrefixAfi;
       readonly prefix: string;
+      readonly prefixes: PrefixList;
       readonly best: RibRoute;
       /** Every route of the ECMP group (best first): their next hops share the traffic. */
       readonly multipath: readonly RibRoute[];
       readonly decidedBy: StepName;
     }
-  | { readonly type: 'withdraw'; readonly afi: PrefixAfi; readonly prefix: string };
+  | {
+      readonly type: 'withdraw';
+      readonly afi: PrefixAfi;
+      readonly prefix: string;
+      readonly prefixes: PrefixList;
+    };
 
 export interface LocRibOptions extends DecisionOptions {
+  /** Each best-path change as an event (objects made per change). */
   readonly onChange?: (e: BestPathEvent) => void;
+  /**
+   * The fast path: the prefix as a reused one-prefix view (copy what you keep), the best
+   * route's peer and attribute set, or -1, -1 when the prefix is gone. No object per change.
+   */
+  readonly onBest?: (prefix: PrefixList, peer: number, attrId: number) => void;
 }
 
 class Pool {
@@ -252,10 +269,12 @@ export class LocRib {
   }
 
   private ribRoute(r: number): RibRoute {
+    const attrId = this.routes.attr[r] as number;
     return {
       peer: this.routes.peer[r] as number,
       pathId: this.routes.pathId[r] as number,
-      attributes: this.attrs.get(this.routes.attr[r] as number),
+      attrId,
+      attributes: this.attrs.get(attrId),
     };
   }
 
@@ -315,15 +334,6 @@ export class LocRib {
     this.eCap = cap;
   }
 
-  private prefixText(e: number): string {
-    const a = this.eAddr;
-    const o = e * this.w;
-    const len = this.eLen[e] as number;
-    return this.w === 1
-      ? `${formatIpv4(a[o] as number)}/${len}`
-      : `${formatIpv6Words(a[o] as number, a[o + 1] as number, a[o + 2] as number, a[o + 3] as number)}/${len}`;
-  }
-
   private decideEntry(e: number): { best: number; group: number[]; decidedBy: StepName } | undefined {
     const head = this.eHead[e] as number;
     if (head < 0) return undefined;
@@ -344,43 +354,86 @@ export class LocRib {
   }
 
   private redecide(e: number): void {
-    const d = this.decideEntry(e);
+    const rt = this.routes;
+    const head = this.eHead[e] as number;
+    const onBest = this.options.onBest;
     const onChange = this.options.onChange;
-    if (d === undefined) {
+    if (head < 0) {
       // No route left: the prefix goes.
-      const had = (this.eBest[e] as number) >= 0;
-      if (onChange !== undefined && had)
-        onChange({ type: 'withdraw', afi: this.afi, prefix: this.prefixText(e) });
+      if ((this.eBest[e] as number) >= 0) {
+        if (onBest !== undefined) onBest(this.view(e), -1, -1);
+        if (onChange !== undefined) {
+          const prefixes = this.entryPrefix(e);
+          onChange({
+            type: 'withdraw',
+            afi: this.afi,
+            prefixes,
+            get prefix() {
+              return prefixes.format(0);
+            },
+          });
+        }
+      }
       this.dropEntry(e);
       return;
     }
-    const rt = this.routes;
-    const bestAttr = rt.attr[d.best] as number;
+    // One route (the usual case): no candidates to build, nothing to decide.
+    const single = rt.next[head] === -1;
+    const d = single ? undefined : this.decideEntry(e)!;
+    const best = d === undefined ? head : d.best;
+    const bestAttr = rt.attr[best] as number;
     let digest = 0;
-    for (const r of d.group) digest = (Math.imul(digest ^ r, 0x9e3779b1) + (rt.attr[r] as number)) | 0;
+    if (d === undefined) digest = (Math.imul(head, 0x9e3779b1) + bestAttr) | 0;
+    else for (const r of d.group) digest = (Math.imul(digest ^ r, 0x9e3779b1) + (rt.attr[r] as number)) | 0;
     const was = this.eBest[e] as number;
-    if (was === d.best && this.eBestAttr[e] === bestAttr && this.eGroup[e] === digest) return;
-    this.eBest[e] = d.best;
+    const bestChanged = was !== best || this.eBestAttr[e] !== bestAttr;
+    if (!bestChanged && this.eGroup[e] === digest) return;
+    this.eBest[e] = best;
     this.eBestAttr[e] = bestAttr;
     this.eGroup[e] = digest;
-    onChange?.({
+    if (bestChanged && onBest !== undefined) onBest(this.view(e), rt.peer[best] as number, bestAttr);
+    if (onChange === undefined) return;
+    const prefixes = this.entryPrefix(e);
+    onChange({
       type: was < 0 ? 'add' : 'replace',
       afi: this.afi,
-      prefix: this.prefixText(e),
-      best: this.ribRoute(d.best),
-      multipath: d.group.map((r) => this.ribRoute(r)),
-      decidedBy: d.decidedBy,
+      prefixes,
+      get prefix() {
+        return prefixes.format(0);
+      },
+      best: this.ribRoute(best),
+      multipath: d === undefined ? [this.ribRoute(best)] : d.group.map((r) => this.ribRoute(r)),
+      decidedBy: d === undefined ? 'onlyCandidate' : d.decidedBy,
     });
   }
 
+  private viewOf: PrefixList | undefined;
+
+  /** A reused one-prefix view of the entry (valid until the next call). */
+  private view(e: number): PrefixList {
+    this.viewOf ??= new PrefixListCtor(this.afi, new Uint32Array(this.w), new Uint8Array(1));
+    const v = this.viewOf;
+    for (let k = 0; k < this.w; k++) v.addrs[k] = this.eAddr[e * this.w + k] as number;
+    v.lens[0] = this.eLen[e] as number;
+    return v;
+  }
+
+  /** The entry's prefix as a list of one, owned by the caller. */
+  private entryPrefix(e: number): PrefixList {
+    const o = e * this.w;
+    return new PrefixListCtor(this.afi, this.eAddr.slice(o, o + this.w), this.eLen.slice(e, e + 1));
+  }
+
+  private dropView = new PrefixListCtor(1, new Uint32Array(1), new Uint8Array(1));
+
   private dropEntry(e: number): void {
-    // Remove the table's key through a one-prefix view of the entry.
-    const view = {
-      afi: this.afi,
-      addrs: this.eAddr.subarray(e * this.w, e * this.w + this.w),
-      lens: this.eLen.subarray(e, e + 1),
-      pathIds: null,
-    } as unknown as PrefixList;
+    // Remove the table's key through a reused one-prefix view of the entry.
+    if (this.dropView.afi !== this.afi) {
+      this.dropView = new PrefixListCtor(this.afi, new Uint32Array(this.w), new Uint8Array(1));
+    }
+    const view = this.dropView;
+    for (let k = 0; k < this.w; k++) view.addrs[k] = this.eAddr[e * this.w + k] as number;
+    view.lens[0] = this.eLen[e] as number;
     this.table.delete(view, 0, 0);
     this.eBest[e] = -1;
     this.eHead[e] = -1;

@@ -197,8 +197,12 @@ export class Speaker {
     this.clock = deps.clock ?? systemClock;
     this.random = deps.random ?? Math.random;
     this.me = { routerId: config.routerId, clusterId: config.clusterId ?? config.routerId };
-    const onChange = (e: BestPathEvent) => this.bestPathChanged(e);
-    this.ribs = { 1: new LocRib(1, this.attrs, { onChange }), 2: new LocRib(2, this.attrs, { onChange }) };
+    // Export takes the allocation-free path; the event objects are made only for a listener.
+    const opts = (afi: PrefixAfi) => ({
+      onBest: (list: PrefixList, peer: number, attrId: number) => this.bestChanged(afi, list, peer, attrId),
+      ...(events.bestPath === undefined ? {} : { onChange: (e: BestPathEvent) => events.bestPath?.(e) }),
+    });
+    this.ribs = { 1: new LocRib(1, this.attrs, opts(1)), 2: new LocRib(2, this.attrs, opts(2)) };
     const local: RouteSource = { local: true, internal: false, routerId: 0, address: new Uint8Array(0) };
     for (const rib of Object.values(this.ribs)) rib.addPeer(LOCAL_PEER, local);
     this.origins.set(LOCAL_PEER, { kind: 'local' });
@@ -513,7 +517,7 @@ export class Speaker {
       rt.out.set(afi, out);
       rt.eorPending.add(afi);
       this.ribs[afi].forEachBest((list, i, route) =>
-        this.exportTo(rt, out, list, i, route.peer, route.attributes),
+        this.exportTo(rt, out, list, i, route.peer, route.attrId, route.attributes),
       );
     }
     this.flush(rt);
@@ -758,22 +762,23 @@ export class Speaker {
 
   // ---- export ----
 
-  private bestPathChanged(e: BestPathEvent): void {
-    this.events.bestPath?.(e);
-    const list = PrefixList.parse(e.afi, [e.prefix]);
-    // One export computation per class of peer (same role and policy) for this change.
-    const perClass = new Map<string, PathAttributes | null>();
+  private bestChanged(afi: PrefixAfi, list: PrefixList, peer: number, attrId: number): void {
     for (const rt of this.peers.values()) {
-      const out = rt.out.get(e.afi);
+      const out = rt.out.get(afi);
       if (out === undefined) continue;
-      if (e.type === 'withdraw') {
-        out.enqueue(list, 0, -1);
-      } else {
-        this.exportTo(rt, out, list, 0, e.best.peer, e.best.attributes, perClass);
-      }
+      if (peer < 0) out.enqueue(list, 0, -1);
+      else this.exportTo(rt, out, list, 0, peer, attrId, this.attrs.get(attrId));
       this.flush(rt);
     }
   }
+
+  /**
+   * Exported sets by class of peer (same role and export policy), keyed by the Loc-RIB set
+   * and the peer it came from: one export computation and one interning per distinct route
+   * and class, not per prefix and peer. Entries hold a reference to their exported set.
+   */
+  private readonly exportCache = new Map<string, Map<number, { gen: number; from: number; out: number }>>();
+  private exportCached = 0;
 
   private exportTo(
     rt: PeerRuntime,
@@ -781,37 +786,61 @@ export class Speaker {
     list: PrefixList,
     i: number,
     fromPeer: number,
+    attrId: number,
     attrs: PathAttributes,
-    perClass?: Map<string, PathAttributes | null>,
   ): void {
-    const origin = this.origins.get(fromPeer)!;
     if (fromPeer === rt.index) {
       out.enqueue(list, i, -1); // split horizon
       return;
     }
-    // Whether the source is this peer matters only for split horizon, handled above; the
-    // rest depends on the class of peer, so a change is computed once per class.
-    const key = `${rt.exportClass}|${origin.kind === 'peer' ? `${origin.role.peerAsn === origin.role.localAsn ? 'i' : 'e'}${origin.role.reflectorClient ? 'c' : ''}` : 'l'}|${fromPeer}`;
-    let result = perClass?.get(key);
-    if (result === undefined) {
-      const exported = exportRoute(attrs, origin, { ...rt.role, id: rt.index }, this.me);
-      if (exported === undefined) result = null;
+    const origin = this.origins.get(fromPeer)!;
+    const cacheable = rt.exportPolicy.acceptsAll; // a policy may look at the prefix
+    let byAttr = cacheable ? this.exportCache.get(rt.exportClass) : undefined;
+    const gen = this.attrs.generation(attrId);
+    const hit = byAttr?.get(attrId);
+    if (hit !== undefined && hit.gen === gen && hit.from === fromPeer) {
+      if (hit.out < 0) out.enqueue(list, i, -1);
       else {
-        const w = list.afi === 1 ? 1 : 4;
-        const r = rt.exportPolicy.evaluate(
-          { afi: list.afi, words: list.addrs, offset: i * w, len: list.lens[i] as number },
-          exported,
-        );
-        result = r.verdict === 'accept' ? r.attributes : null;
+        this.outAttrs.retain(hit.out);
+        out.enqueue(list, i, hit.out);
       }
-      // Policy may look at the prefix: only cache when it cannot.
-      if (rt.exportPolicy.acceptsAll) perClass?.set(key, result);
-    }
-    if (result === null) {
-      out.enqueue(list, i, -1);
       return;
     }
-    out.enqueue(list, i, this.outAttrs.intern(result));
+    let result: PathAttributes | undefined = exportRoute(
+      attrs,
+      origin,
+      { ...rt.role, id: rt.index },
+      this.me,
+    );
+    if (result !== undefined) {
+      const w = list.afi === 1 ? 1 : 4;
+      const r = rt.exportPolicy.evaluate(
+        { afi: list.afi, words: list.addrs, offset: i * w, len: list.lens[i] as number },
+        result,
+      );
+      result = r.verdict === 'accept' ? r.attributes : undefined;
+    }
+    const outId = result === undefined ? -1 : this.outAttrs.intern(result);
+    if (cacheable) {
+      if (this.exportCached > EXPORT_CACHE_MAX) this.clearExportCache();
+      if (byAttr === undefined) {
+        byAttr = new Map();
+        this.exportCache.set(rt.exportClass, byAttr);
+      }
+      const old = byAttr.get(attrId);
+      if (old !== undefined && old.out >= 0) this.outAttrs.release(old.out);
+      else this.exportCached++;
+      if (outId >= 0) this.outAttrs.retain(outId);
+      byAttr.set(attrId, { gen, from: fromPeer, out: outId });
+    }
+    out.enqueue(list, i, outId);
+  }
+
+  private clearExportCache(): void {
+    for (const m of this.exportCache.values())
+      for (const v of m.values()) if (v.out >= 0) this.outAttrs.release(v.out);
+    this.exportCache.clear();
+    this.exportCached = 0;
   }
 
   /** Sends what the peer's Adj-RIB-Outs hold while its socket takes it, a slice at a time. */
@@ -856,6 +885,9 @@ export class Speaker {
 function cease(subcode: number): NotificationMessage {
   return { type: 'notification', code: ErrorCode.Cease, subcode, data: new Uint8Array(0) };
 }
+
+/** Cached exports before the cache starts again (bounds its memory). */
+const EXPORT_CACHE_MAX = 200_000;
 
 /** How long stale routes wait for End-of-RIB after the peer is back (BIRD's default). */
 const STALE_PATH_TIME_MS = 360_000;
