@@ -7,7 +7,7 @@
 // never builds a candidate object.
 
 import type { PathAttributes, PrefixAfi, PrefixList } from '../wire/index.js';
-import { PrefixList as PrefixListCtor, formatIpv4, formatIpv6Words } from '../wire/index.js';
+import { PrefixList as PrefixListCtor } from '../wire/index.js';
 import type { AttrStore } from './attr-store.js';
 import type { Candidate, DecisionOptions, RouteSource, StepName } from './decision.js';
 import { decide } from './decision.js';
