@@ -16,6 +16,15 @@ import {
   shutdownNotification,
 } from '../src/wire/index.js';
 
+function until(f: () => boolean, ms = 5000): Promise<void> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const tick = () =>
+      f() ? resolve() : Date.now() - t0 > ms ? reject(new Error('timed out')) : setTimeout(tick, 5);
+    tick();
+  });
+}
+
 /** Lets microtasks and immediates run: in-memory bytes and dials settle. */
 async function settle(rounds = 30): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r));
@@ -335,5 +344,36 @@ describe('session layer', () => {
     assert.ok(seen.includes('established'), seen);
     t.diagnostic(`rules seen: ${seen}; ${restarts} of 60 runs needed a restart`);
     assert.ok(restarts <= 15, `${restarts} of 60 runs needed a restart`);
+  });
+
+  it('yields to timers while handling a flood of UPDATEs (keepalives never wait behind routes)', async () => {
+    const clock = new ManualClock();
+    const { A, B } = link(
+      clock,
+      { localAsn: 65001, peerAsn: 65002, id: '10.0.0.1' },
+      { localAsn: 65002, peerAsn: 65001, id: '10.0.0.2', passive: true },
+    );
+    B.peer.start();
+    A.peer.start();
+    await settle();
+    let handled = 0;
+    // Slow route handling: 1 ms of work per UPDATE, 400 UPDATEs.
+    const slow = (B.peer as unknown as { events: { update?: (u: UpdateMessage) => void } }).events;
+    slow.update = () => {
+      const t = performance.now();
+      while (performance.now() - t < 1);
+      handled++;
+    };
+    const [msg] = packAnnouncements(
+      {
+        attributes: { origin: 'igp', asPath: [], nextHop: '10.0.0.1' },
+        prefixes: PrefixList.parse(1, ['10.1.0.0/24']),
+      },
+      A.peer.session!.sendContext,
+    );
+    for (let i = 0; i < 400; i++) A.peer.send(msg!);
+    const firedAt = await new Promise<number>((resolve) => setTimeout(() => resolve(handled), 5));
+    assert.ok(firedAt < 400, `a timer fired after ${firedAt} of 400 UPDATEs: handling yields`);
+    await until(() => handled === 400);
   });
 });

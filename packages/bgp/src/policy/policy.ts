@@ -207,6 +207,8 @@ export interface CompiledPolicy {
   evaluate(p: PolicyPrefix, a: PathAttributes): PolicyResult;
   /** True when the policy accepts everything unchanged (the fast path can skip it). */
   readonly acceptsAll: boolean;
+  /** True when some rule looks at the prefix: results cannot be shared across prefixes. */
+  readonly usesPrefix: boolean;
 }
 
 /** Checks and compiles a policy; throws PolicyError naming the rule and field at fault. */
@@ -236,8 +238,11 @@ export function compilePolicy(policy: Policy, where = 'policy'): CompiledPolicy 
     return { name: r.name, match: r.match.map((c, j) => compileCondition(c, `${at}.match[${j}]`)), then: t };
   });
   const acceptsAll = rules.length === 0 && policy.default === 'accept';
+  const looksAtPrefix = (c: Compiled): boolean => c.k === 'prefix' || (c.k === 'not' && looksAtPrefix(c.c));
+  const usesPrefix = rules.some((r) => r.match.some(looksAtPrefix));
   return {
     acceptsAll,
+    usesPrefix,
     evaluate(p, a) {
       let attrs = a;
       for (const r of rules) {

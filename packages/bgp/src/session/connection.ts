@@ -26,6 +26,23 @@ import type { Transport } from './transport.js';
 
 export type Direction = 'outgoing' | 'incoming';
 
+/** Longest stretch of received-message handling per event-loop turn, all connections together. */
+const RECEIVE_BUDGET_MS = 8;
+
+let turnStart = -1;
+
+/** Whether this event-loop turn has used up its budget for received messages. */
+function overBudget(): boolean {
+  const now = performance.now();
+  if (turnStart < 0) {
+    turnStart = now;
+    // The next turn starts afresh.
+    setImmediate(() => (turnStart = -1));
+    return false;
+  }
+  return now - turnStart > RECEIVE_BUDGET_MS;
+}
+
 /** How long a closing transport may take to flush before it is destroyed. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -139,11 +156,14 @@ export class Connection {
     t.onData((chunk) => {
       if (this.transport !== t) return;
       try {
-        this.framer.push(chunk, (_type, frame) => this.receive(frame));
+        // Frames are views of the chunk: they stay valid while queued (the chunk is ours).
+        this.framer.push(chunk, (_type, frame) => this.inbox.push(frame));
       } catch (e) {
         if (!(e instanceof BgpNotification)) throw e;
         this.input({ type: 'messageError', error: e });
+        return;
       }
+      this.drainInbox(t);
     });
     t.onDrain(() => {
       if (this.transport !== t) return;
@@ -158,6 +178,36 @@ export class Connection {
       this.transport = undefined;
       this.input({ type: 'tcpConnectionFails', detail: e?.message ?? 'connection closed by peer' });
     });
+  }
+
+  private inbox: Uint8Array[] = [];
+  private inboxHead = 0;
+  private draining = false;
+
+  /**
+   * Handles queued messages while the turn's budget (RECEIVE_BUDGET_MS, shared by all
+   * connections) lasts, then pauses the socket and yields, so timers (keepalives) never
+   * wait behind a burst of UPDATEs.
+   */
+  private drainInbox(t: Transport): void {
+    if (this.draining) return;
+    while (this.inboxHead < this.inbox.length && this.transport === t) {
+      if (overBudget()) {
+        // Out of time for this turn: let timers and other peers run, then go on. TCP holds
+        // what we have not read and the peer slows down meanwhile.
+        this.draining = true;
+        t.pause();
+        setImmediate(() => {
+          this.draining = false;
+          this.drainInbox(t);
+        });
+        return;
+      }
+      this.receive(this.inbox[this.inboxHead++]!);
+    }
+    this.inbox = [];
+    this.inboxHead = 0;
+    if (this.transport === t) t.resume();
   }
 
   private receive(frame: Uint8Array): void {

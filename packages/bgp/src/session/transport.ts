@@ -11,6 +11,9 @@ export interface Transport {
   /** Close now. */
   destroy(): void;
   onData(fn: (chunk: Uint8Array) => void): void;
+  /** Stop / start delivering data (TCP keeps it meanwhile; the peer slows down). */
+  pause(): void;
+  resume(): void;
   onDrain(fn: () => void): void;
   /** Called once, when the transport is closed for any reason. */
   onClose(fn: (error?: Error) => void): void;
@@ -36,6 +39,8 @@ export function socketTransport(s: Socket): Transport {
     end: () => s.end(),
     destroy: () => s.destroy(),
     onData: (fn) => s.on('data', fn),
+    pause: () => s.pause(),
+    resume: () => s.resume(),
     onDrain: (fn) => s.on('drain', fn),
     onClose: (fn) => closers.push(fn),
     get remoteAddress() {
@@ -147,6 +152,8 @@ export function memoryPair(
       const early = me.unread.splice(0);
       if (early.length > 0) queueMicrotask(() => early.forEach((c) => fn(c)));
     },
+    pause: () => {},
+    resume: () => {},
     onDrain: (fn) => me.drain.push(fn),
     onClose: (fn) => me.close.push(fn),
     remoteAddress: remote,

@@ -794,7 +794,7 @@ export class Speaker {
       return;
     }
     const origin = this.origins.get(fromPeer)!;
-    const cacheable = rt.exportPolicy.acceptsAll; // a policy may look at the prefix
+    const cacheable = !rt.exportPolicy.usesPrefix; // the result depends on the route only
     let byAttr = cacheable ? this.exportCache.get(rt.exportClass) : undefined;
     const gen = this.attrs.generation(attrId);
     const hit = byAttr?.get(attrId);
