@@ -44,6 +44,11 @@ export type FsmInput =
   /** 21, 22, 28: a message the codec rejected with a session reset. */
   | { readonly type: 'messageError'; readonly error: BgpNotification }
   | { readonly type: 'openCollisionDump' } // 23
+  /**
+   * A message has arrived and waits its turn to be handled: the peer is alive, so the hold
+   * timer restarts now (RFC 4271 §4.4), not when a backlog of UPDATEs reaches it.
+   */
+  | { readonly type: 'messageArrived' }
   /** RFC 9687: the transport stopped taking our bytes / took them again. */
   | { readonly type: 'sendStalled' }
   | { readonly type: 'sendResumed' };
@@ -146,6 +151,10 @@ export class SessionFsm {
 
   handle(input: FsmInput): FsmOutput[] {
     this.out = [];
+    if (input.type === 'messageArrived') {
+      if (this.st === 'established') this.restartHold();
+      return this.out;
+    }
     switch (this.st) {
       case 'idle':
         this.idle(input);
@@ -401,6 +410,7 @@ export class SessionFsm {
         return;
       case 'sendStalled':
       case 'sendResumed':
+      case 'messageArrived':
         return;
     }
   }
@@ -477,6 +487,8 @@ export class SessionFsm {
         return;
       case 'sendResumed':
         this.cancel('sendHold');
+        return;
+      case 'messageArrived':
         return;
     }
   }
@@ -591,6 +603,8 @@ export class SessionFsm {
       case 'sendResumed':
         this.cancel('sendHold');
         return;
+      case 'messageArrived':
+        return;
     }
   }
 
@@ -673,6 +687,8 @@ export class SessionFsm {
         return;
       case 'sendResumed':
         this.cancel('sendHold');
+        return;
+      case 'messageArrived':
         return;
     }
   }

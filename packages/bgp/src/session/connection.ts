@@ -26,13 +26,19 @@ import type { Transport } from './transport.js';
 
 export type Direction = 'outgoing' | 'incoming';
 
+/** Queued messages past which a connection stops reading until it catches up. */
+const MAX_BACKLOG = 2000;
+
 /** Longest stretch of received-message handling per event-loop turn, all connections together. */
 const RECEIVE_BUDGET_MS = 8;
 
 let turnStart = -1;
 
-/** Whether this event-loop turn has used up its budget for received messages. */
-function overBudget(): boolean {
+/**
+ * Whether this event-loop turn has used up its budget for routing work (received messages
+ * and UPDATE building): past it, work yields so timers and other peers get their turn.
+ */
+export function overBudget(): boolean {
   const now = performance.now();
   if (turnStart < 0) {
     turnStart = now;
@@ -157,7 +163,15 @@ export class Connection {
       if (this.transport !== t) return;
       try {
         // Frames are views of the chunk: they stay valid while queued (the chunk is ours).
-        this.framer.push(chunk, (_type, frame) => this.inbox.push(frame));
+        // KEEPALIVEs are handled at once, and any arrival restarts the hold timer: the peer's
+        // liveness must not wait behind a backlog of UPDATEs.
+        let arrived = false;
+        this.framer.push(chunk, (type, frame) => {
+          arrived = true;
+          if (type === 4 && this.inboxHead === this.inbox.length) this.receive(frame);
+          else this.inbox.push(frame);
+        });
+        if (arrived) this.input({ type: 'messageArrived' });
       } catch (e) {
         if (!(e instanceof BgpNotification)) throw e;
         this.input({ type: 'messageError', error: e });
@@ -193,10 +207,10 @@ export class Connection {
     if (this.draining) return;
     while (this.inboxHead < this.inbox.length && this.transport === t) {
       if (overBudget()) {
-        // Out of time for this turn: let timers and other peers run, then go on. TCP holds
-        // what we have not read and the peer slows down meanwhile.
+        // Out of time for this turn: let timers and other peers run, then go on. Reading
+        // stops only when the backlog is large (TCP then holds the rest and the peer slows).
         this.draining = true;
-        t.pause();
+        if (this.inbox.length - this.inboxHead > MAX_BACKLOG) t.pause();
         setImmediate(() => {
           this.draining = false;
           this.drainInbox(t);

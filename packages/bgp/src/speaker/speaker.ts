@@ -13,7 +13,7 @@ import { ACCEPT_ALL, compilePolicy } from '../policy/index.js';
 import type { BestPathEvent, RouteSource } from '../rib/index.js';
 import { AttrStore, LocRib } from '../rib/index.js';
 import type { Clock, Transport } from '../session/index.js';
-import { Listener, Peer, dialTcp, socketTransport, systemClock } from '../session/index.js';
+import { Listener, Peer, dialTcp, overBudget, socketTransport, systemClock } from '../session/index.js';
 import { GTSM_TTL, connectTcp, gtsmMinTtl, setMd5Key, setMinTtl, setTtl } from '../sockopt/index.js';
 import type {
   Asn,
@@ -852,8 +852,8 @@ export class Speaker {
       if (rt.session === undefined) return;
       let sent = 0;
       for (const [afi, out] of rt.out) {
-        while (out.waiting > 0 && rt.peer.writable && sent < SLICE) {
-          sent += out.build(SLICE - sent, (bytes) => rt.peer.send(bytes));
+        while (out.waiting > 0 && rt.peer.writable && sent < SLICE && !overBudget()) {
+          sent += out.build(Math.min(256, SLICE - sent), (bytes) => rt.peer.send(bytes));
         }
         if (out.waiting === 0 && rt.eorPending.has(afi) && rt.peer.writable) {
           rt.eorPending.delete(afi);
