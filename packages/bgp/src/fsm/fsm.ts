@@ -268,6 +268,26 @@ export class SessionFsm {
     );
   }
 
+  /**
+   * §8.2.2, OpenSent, OpenConfirm and Established alike: ManualStop sends Cease (the
+   * operator's, or Administrative Shutdown), resets the ConnectRetryCounter and does not
+   * restart; AutomaticStop sends its Cease and counts as a failure.
+   */
+  private stopWithNotification(i: {
+    type: 'manualStop' | 'automaticStop';
+    notification?: NotificationMessage;
+  }): void {
+    const manual = i.type === 'manualStop';
+    const n = this.stopNotification(i, manual ? CeaseSubcode.AdministrativeShutdown : 0);
+    this.emit({ type: 'send', message: n });
+    if (manual) {
+      this.cancel('idleHold');
+      this.toIdle({ kind: 'manualStop', notification: n }, false);
+    } else {
+      this.toIdle({ kind: 'automaticStop', notification: n }, true);
+    }
+  }
+
   private start(passive: boolean): void {
     this.connectRetryCounter = 0;
     this.armConnectRetry();
@@ -423,19 +443,10 @@ export class SessionFsm {
       case 'manualStartPassive':
       case 'automaticStart':
         return;
-      case 'manualStop': {
-        const n = this.stopNotification(i, CeaseSubcode.AdministrativeShutdown);
-        this.emit({ type: 'send', message: n });
-        this.cancel('idleHold');
-        this.toIdle({ kind: 'manualStop', notification: n }, false);
+      case 'manualStop':
+      case 'automaticStop':
+        this.stopWithNotification(i);
         return;
-      }
-      case 'automaticStop': {
-        const n = this.stopNotification(i, 0);
-        this.emit({ type: 'send', message: n });
-        this.toIdle({ kind: 'automaticStop', notification: n }, true);
-        return;
-      }
       case 'timerExpired':
         if (i.timer === 'hold') {
           this.sendAndIdle(holdExpired(), 'hold timer expired in OpenSent');
@@ -540,19 +551,10 @@ export class SessionFsm {
       case 'manualStartPassive':
       case 'automaticStart':
         return;
-      case 'manualStop': {
-        const n = this.stopNotification(i, CeaseSubcode.AdministrativeShutdown);
-        this.emit({ type: 'send', message: n });
-        this.cancel('idleHold');
-        this.toIdle({ kind: 'manualStop', notification: n }, false);
+      case 'manualStop':
+      case 'automaticStop':
+        this.stopWithNotification(i);
         return;
-      }
-      case 'automaticStop': {
-        const n = this.stopNotification(i, 0);
-        this.emit({ type: 'send', message: n });
-        this.toIdle({ kind: 'automaticStop', notification: n }, true);
-        return;
-      }
       case 'timerExpired':
         switch (i.timer) {
           case 'hold':
@@ -616,19 +618,10 @@ export class SessionFsm {
       case 'manualStartPassive':
       case 'automaticStart':
         return;
-      case 'manualStop': {
-        const n = this.stopNotification(i, CeaseSubcode.AdministrativeShutdown);
-        this.emit({ type: 'send', message: n });
-        this.cancel('idleHold');
-        this.toIdle({ kind: 'manualStop', notification: n }, false);
+      case 'manualStop':
+      case 'automaticStop':
+        this.stopWithNotification(i);
         return;
-      }
-      case 'automaticStop': {
-        const n = this.stopNotification(i, 0);
-        this.emit({ type: 'send', message: n });
-        this.toIdle({ kind: 'automaticStop', notification: n }, true);
-        return;
-      }
       case 'timerExpired':
         switch (i.timer) {
           case 'hold':
