@@ -674,7 +674,7 @@ async function main(): Promise<void> {
   const baseNote =
     opts.baseline === 'bgp-ts'
       ? 'ratios compare to bgp-ts'
-      : `ratios compare to ${opts.baseline} (bgp-ts is not a target yet)`;
+      : `ratios compare to ${opts.baseline} (bgp-ts is not among the targets)`;
   console.log(
     `\nbench:speaker, scale ${opts.scale}, ${opts.rounds > 1 ? `median of ${opts.rounds} rounds, ` : ''}hold time ${HOLD_TIME} s, loopback, ${cpus().length} cores, ` +
       `Node ${process.version}; ${versions}`,

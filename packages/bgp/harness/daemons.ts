@@ -12,6 +12,21 @@
 //   await d.stop();
 //
 // Debian packages: bird2, frr, gobgpd (apt-get install; never enable their services).
+//
+// Quirks met on loopback (BIRD 2.0.12, FRR 8.4.4, GoBGP 3.10.0):
+// - BIRD listens with a backlog of 8: hundreds of peers dialling at once lose SYNs, and the
+//   kernel retries them after 1, 3, 7, 15... s. Peers should re-dial after about a second.
+// - BIRD wants `multihop` for eBGP peers on loopback addresses, and a `next hop address` on a
+//   channel whose family differs from the session's ("Missing next hop address").
+// - FRR rejects routes whose NEXT_HOP is in 127.0.0.0/8 as martian (NOTIFICATION 3/8): give
+//   routes a next hop outside it, e.g. 198.18.0.0/15. eBGP on loopback needs
+//   disable-connected-check.
+// - FRR holds back the first advertisement to a new peer for its update-group coalesce time,
+//   min(10 s, 1 s + 50 ms x configured peers): see daemonSettleMs. It also reflects a client's
+//   own routes back to it (one encoding per update group; the client drops them by ORIGINATOR_ID).
+// - GoBGP keeps no record of what it did not send: a peer whose export policy rejects
+//   everything still gets a withdrawal of every route withdrawn, and it sends one prefix per
+//   UPDATE. Its first dial (passive: false) comes about 8 s after start.
 
 import type { ChildProcess } from 'node:child_process';
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';

@@ -303,6 +303,9 @@ export class TestPeer {
   private lastRecv = 0;
   private lastHoldCheck = 0;
   private setupTimer: NodeJS.Timeout | null = null;
+  private drainAbort: (() => void) | null = null;
+  /** close() was called: no more connection attempts. */
+  private stopped = false;
   private establishedResolve: (() => void) | null = null;
   private establishedReject: ((e: Error) => void) | null = null;
   private announceMsgs: Uint8Array[] | null = null;
@@ -338,6 +341,7 @@ export class TestPeer {
     const deadline = NOW() + timeoutMs;
     let attempt = 0;
     for (;;) {
+      if (this.stopped) throw new Error(`${this.name}: closed`);
       attempt++;
       try {
         await this.connectOnce(deadline);
@@ -345,7 +349,7 @@ export class TestPeer {
       } catch (e) {
         const msg = (e as Error).message;
         this.cleanupSocket();
-        if (NOW() > deadline || attempt >= 1000) {
+        if (this.stopped || NOW() > deadline || attempt >= 1000) {
           this.state = 'closed';
           this.downReason = `no session after ${attempt} attempts: ${msg}`;
           throw new Error(`${this.name}: ${this.downReason}`, { cause: e });
@@ -420,6 +424,7 @@ export class TestPeer {
 
   private cleanupSocket(): void {
     this.stopTimers();
+    this.drainAbort?.();
     const s = this.socket;
     this.socket = null;
     if (s !== null) {
@@ -680,20 +685,28 @@ export class TestPeer {
   private drained(s: Socket): Promise<void> {
     return new Promise((resolve, reject) => {
       const onDrain = () => {
-        s.off('close', onClose);
+        this.drainAbort = null;
         resolve();
       };
-      const onClose = () => {
+      // cleanupSocket() calls this when the session goes away while we wait.
+      this.drainAbort = () => {
         s.off('drain', onDrain);
-        reject(new Error(`${this.name}: socket closed while sending`));
+        this.drainAbort = null;
+        reject(new Error(`${this.name}: session down while sending (${this.downReason ?? this.state})`));
       };
       s.once('drain', onDrain);
-      s.once('close', onClose);
     });
   }
 
   /** Sends a Cease (administrative shutdown) and closes. */
   async close(): Promise<void> {
+    this.stopped = true;
+    if (this.establishedReject !== null) {
+      // Still setting up: abandon the attempt (connect() then gives up).
+      this.failSetup(new Error('closed'));
+      this.state = 'closed';
+      return;
+    }
     if (this.state === 'closed' || this.state === 'idle') {
       this.state = 'closed';
       this.cleanupSocket();
@@ -706,6 +719,7 @@ export class TestPeer {
     this.state = 'closed';
     this.downReason ??= 'closed by us';
     this.stopTimers();
+    this.drainAbort?.();
     if (s !== null) {
       s.removeAllListeners('data');
       s.removeAllListeners('close');
