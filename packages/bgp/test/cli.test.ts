@@ -160,8 +160,22 @@ describe('bgp-ts encode', () => {
 });
 
 describe('bgp-ts demo', () => {
-  it('encodes and decodes a sample session', async () => {
+  it('runs a reflector and two nodes, shows their routes, and drains one', async () => {
     const r = await cli(['demo']);
+    assert.equal(r.code, EXIT_OK, r.err);
+    assert.match(r.out, /All three hold all 5 pod blocks/);
+    assert.match(r.out, /^node-a\s+127\.0\.0\.42\s+64512\s+established\s+\S+\s+3\s+3\s+2$/m);
+    assert.match(r.out, /"originatorId": "10\.0\.0\.43"/);
+    assert.match(r.out, /"clusterList": \[\s*"10\.0\.0\.41"\s*\]/);
+    assert.match(r.out, /node-a now holds only its own 3 blocks/);
+    assert.match(
+      r.out,
+      /"notification":"Cease \/ Administrative Shutdown \(6\/2\): \\"node-b drained for maintenance\\""/,
+    );
+  });
+
+  it('--codec encodes and decodes a sample session', async () => {
+    const r = await cli(['demo', '--codec']);
     assert.equal(r.code, EXIT_OK);
     assert.match(r.out, /"shutdownCommunication":"maintenance: node drained"/);
     assert.match(r.out, /"endOfRib":\{"afi":1,"safi":1\}/);

@@ -147,7 +147,10 @@ describe('interop with BIRD, FRR and GoBGP', () => {
           process.kill(daemon.pid, 'SIGSTOP');
           try {
             await until(() => s1.speaker.status()[0]?.state !== 'established', 'hold timer expiry', 14000);
-            assert.match(s1.speaker.status()[0]?.lastError ?? '', /sent 4\/0/);
+            assert.match(
+              s1.speaker.status()[0]?.lastError ?? '',
+              /^sent Hold Timer Expired \/ Unspecific \(4\/0\)/,
+            );
           } finally {
             process.kill(daemon.pid, 'SIGCONT');
           }

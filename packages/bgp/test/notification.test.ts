@@ -8,6 +8,7 @@ import {
   RouteRefreshSubcode,
   RouteRefreshSubtype,
   decodeFrame,
+  describeNotification,
   encodeMessage,
   errorCodeName,
   errorSubcodeName,
@@ -70,6 +71,28 @@ describe('NOTIFICATION', () => {
       subcode: 0,
       data: new Uint8Array(0),
     });
+  });
+
+  it('describes a NOTIFICATION in one line: names, numbers, Hard Reset cause, shutdown text', () => {
+    assert.equal(
+      describeNotification({ type: 'notification', code: 4, subcode: 0, data: new Uint8Array(0) }),
+      'Hold Timer Expired / Unspecific (4/0)',
+    );
+    const drained = shutdownNotification('node "a" drained');
+    assert.equal(
+      describeNotification(drained),
+      'Cease / Administrative Shutdown (6/2): "node \\"a\\" drained"',
+    );
+    const wrapped: NotificationMessage = {
+      type: 'notification',
+      code: 6,
+      subcode: 9,
+      data: Uint8Array.from([6, 2, ...drained.data]),
+    };
+    assert.equal(
+      describeNotification(wrapped),
+      'Cease / Hard Reset (6/9) of Cease / Administrative Shutdown (6/2): "node \\"a\\" drained"',
+    );
   });
 
   it('orders RFC 7606 actions from attribute discard to session reset', () => {

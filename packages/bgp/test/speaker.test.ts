@@ -206,9 +206,9 @@ describe('speaker over loopback TCP', () => {
     await a.start();
     await b.start();
     const s = b.speaker;
-    await until(() => s.status()[0]?.lastError?.startsWith('received 6/1') === true, 'Cease/1 at the peer');
+    await until(() => s.status()[0]?.lastError?.includes('(6/1)') === true, 'Cease/1 at the peer');
     seen.push(s.status()[0]!.lastError!);
-    assert.match(seen[0]!, /received 6\/1/);
+    assert.match(seen[0]!, /^received Cease \/ Maximum Number of Prefixes Reached \(6\/1\)$/);
     // RFC 4486 §4: AFI (2), SAFI (1), upper bound (4).
     const n = b.received.find((m) => m.type === 'notification');
     assert.ok(n?.type === 'notification');

@@ -1,5 +1,4 @@
-// `bgp-ts demo`: what the codec does, shown on a small sample session. It stands in
-// for the speaker demo until the session layer lands (see the README).
+// `bgp-ts demo --codec`: what the codec does, shown on a small sample session.
 
 import type { Asn } from '../wire/index.js';
 import {

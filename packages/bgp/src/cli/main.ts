@@ -22,6 +22,7 @@ import {
   toHex,
 } from '../wire/index.js';
 import { demo } from './demo.js';
+import { speakerDemo } from './speaker-demo.js';
 import { ConfigError, ask, loadConfig, startDaemon } from '../daemon/index.js';
 
 export interface CliIo {
@@ -45,8 +46,10 @@ const USAGE = `usage:
   bgp-ts encode [JSON] [--add-path[=FAMILIES]] [--as2] [--extended-message]
       The reverse: JSON messages (one object, an array, or one object per line) from the
       argument or stdin, printed as hex, one message per line.
-  bgp-ts demo
-      Encodes a small sample session, then decodes it back and prints both.
+  bgp-ts demo [--codec]
+      Starts a route reflector and two nodes on loopback (127.0.0.41-43) from YAML,
+      shows their status and routes, drains one node, and stops them all.
+      With --codec: encodes a small sample session, then decodes it back and prints both.
   bgp-ts run --config FILE
       Runs the speaker described by the YAML FILE (docs/bgp-speaker.md). SIGHUP reloads
       it; SIGTERM stops every session with Cease / Administrative Shutdown.
@@ -239,7 +242,7 @@ export async function run(io: CliIo): Promise<number> {
       case 'encode':
         return await encodeCommand(parseOptions(args), io);
       case 'demo':
-        return demo(io);
+        return args.includes('--codec') ? demo(io) : await speakerDemo(io, (argv) => run({ ...io, argv }));
       case 'run':
       case 'check':
         return await runCommand(cmd, args, io);

@@ -12,13 +12,7 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { PeerStatus } from '../speaker/index.js';
 import { Speaker } from '../speaker/index.js';
-import {
-  PrefixList,
-  errorCodeName,
-  errorSubcodeName,
-  parsePrefix,
-  shutdownNotification,
-} from '../wire/index.js';
+import { PrefixList, describeNotification, parsePrefix, shutdownNotification } from '../wire/index.js';
 import { attributesToJson } from '../wire/index.js';
 import type { DaemonConfig } from './config.js';
 import { loadConfig } from './config.js';
@@ -53,8 +47,7 @@ export async function startDaemon(file: string, opts: DaemonOptions = {}): Promi
       peerState: (peer, from, to, reason) => {
         const fields: Record<string, unknown> = { peer, from, to, reason: reason.kind };
         if ('notification' in reason) {
-          fields['notification'] =
-            `${errorCodeName(reason.notification.code)} / ${errorSubcodeName(reason.notification.code, reason.notification.subcode)}`;
+          fields['notification'] = describeNotification(reason.notification);
         }
         if ('detail' in reason) fields['detail'] = reason.detail;
         log.info(fields, `peer ${peer}: ${from} -> ${to}`);

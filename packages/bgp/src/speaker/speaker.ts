@@ -32,6 +32,7 @@ import {
   IPV6_UNICAST,
   PrefixList,
   RouteRefreshSubtype,
+  describeNotification,
   encodeMessage,
   makeEndOfRib,
   parseIpv4,
@@ -991,9 +992,9 @@ function ipv4Bytes(s: string): Uint8Array {
 function describeReason(r: TransitionReason): string {
   switch (r.kind) {
     case 'errorSent':
-      return `sent ${r.notification.code}/${r.notification.subcode}: ${r.detail}`;
+      return `sent ${describeNotification(r.notification)}: ${r.detail}`;
     case 'notificationReceived':
-      return `received ${r.notification.code}/${r.notification.subcode}`;
+      return `received ${describeNotification(r.notification)}`;
     case 'tcpFailed':
       return r.detail;
     default:

@@ -3,7 +3,7 @@
 
 import { Writer } from './buffer.js';
 import type { BgpNotification } from './errors.js';
-import { CeaseSubcode, ErrorCode } from './errors.js';
+import { CeaseSubcode, ErrorCode, errorCodeName, errorSubcodeName } from './errors.js';
 import { MessageType } from './framer.js';
 import { patchLength, writeHeader } from './header.js';
 
@@ -68,6 +68,23 @@ export function hardResetCause(n: NotificationMessage): NotificationMessage | un
     subcode: n.data[1] as number,
     data: n.data.slice(2),
   };
+}
+
+/**
+ * One line for logs and `bgp-ts status`: names and numbers, the Hard Reset's cause
+ * (RFC 8538 §3) and the shutdown text (RFC 9003), e.g.
+ * `Cease / Administrative Shutdown (6/2): "node drained"`.
+ */
+export function describeNotification(n: NotificationMessage): string {
+  const cause = hardResetCause(n);
+  const inner = cause ?? n;
+  const text = shutdownCommunication(inner);
+  const name = `${errorCodeName(n.code)} / ${errorSubcodeName(n.code, n.subcode)} (${n.code}/${n.subcode})`;
+  const wrapped =
+    cause === undefined
+      ? name
+      : `${name} of ${errorCodeName(cause.code)} / ${errorSubcodeName(cause.code, cause.subcode)} (${cause.code}/${cause.subcode})`;
+  return text === undefined ? wrapped : `${wrapped}: ${JSON.stringify(text)}`;
 }
 
 export function decodeNotification(body: Uint8Array): NotificationMessage {
