@@ -1,10 +1,11 @@
 // Interop with real peers from Debian's packages, on loopback: BIRD 2, FRR bgpd and GoBGP,
 // each as a route server and as a route reflector between two bgp-ts speakers. Routes
 // cross in both families with communities and large communities intact; a frozen daemon
-// (SIGSTOP) is caught by our hold timer. A daemon that is not installed skips with the
+// (SIGSTOP) is caught by our hold timer; a drained speaker's Cease/2 text reaches the daemon. A daemon that is not installed skips with the
 // reason, except under CI=true, where .ci/run installs them and a missing one fails.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import type { DaemonKind } from '../harness/daemons.js';
 import { daemonUnavailable, startDaemon } from '../harness/daemons.js';
@@ -12,7 +13,7 @@ import type { BestPathEvent } from '../src/rib/index.js';
 import type { PeerSettings } from '../src/speaker/index.js';
 import { Speaker } from '../src/speaker/index.js';
 import type { Asn } from '../src/wire/index.js';
-import { asn } from '../src/wire/index.js';
+import { asn, shutdownNotification } from '../src/wire/index.js';
 
 function until(f: () => boolean | Promise<boolean>, what: string, ms = 15000): Promise<void> {
   const t0 = Date.now();
@@ -196,6 +197,15 @@ describe('interop with BIRD, FRR and GoBGP', () => {
           assert.deepEqual(r.clusterList, [`10.30.0.${k + 1}`]);
           assert.equal(r.nextHop, `192.0.2.${a & 255}`);
           assert.deepEqual(r.communities, [((65300 << 16) | 7) >>> 0]);
+
+          // Drain one client: the daemon logs our Cease / Administrative Shutdown with its text
+          // (RFC 9003) and withdraws the client's route from the other.
+          await s1.speaker.stop(shutdownNotification('interop: node-a drained'));
+          await until(() => !s2.best.has('10.31.0.0/26'), 'withdrawal after the drain');
+          await until(() => {
+            const log = readFileSync(daemon.logFile, 'utf8');
+            return /administrative shutdown/i.test(log) && log.includes('interop: node-a drained');
+          }, `Cease/2 with its text in ${daemon.logFile}`);
         },
       );
     });
