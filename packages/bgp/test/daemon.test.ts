@@ -208,6 +208,11 @@ originate:
       /bgp_ts_peer_messages_total\{peer="b",peer_asn="65031",direction="in",type="update"\} \d+/,
     );
     assert.match(metrics, /bgp_ts_peer_established_transitions_total\{peer="b",peer_asn="65031"\} 1/);
+    // UPDATEs go out pre-encoded, past the FSM: they count too (here, a's End-of-RIB markers).
+    assert.match(
+      metrics,
+      /bgp_ts_peer_messages_total\{peer="b",peer_asn="65031",direction="out",type="update"\} [1-9]/,
+    );
     assert.match(metrics, /bgp_ts_nodejs_eventloop_lag_seconds/);
 
     // Reload with one more peer: it is added, b's session is not touched.

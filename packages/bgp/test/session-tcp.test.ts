@@ -76,8 +76,8 @@ describe('session layer over loopback TCP', () => {
       },
       {
         update: (u) => updates.push(u),
-        message: (dir, m) => {
-          if (dir === 'in' && m.type === 'notification')
+        message: (dir, _type, _bytes, m) => {
+          if (dir === 'in' && m?.type === 'notification')
             notes.push(shutdownCommunication(m) ?? `${m.code}/${m.subcode}`);
         },
       },

@@ -86,7 +86,9 @@ function side(clock: ManualClock, over: SideOptions, dial?: () => Promise<Transp
     established: (session) => s.established.push(session),
     update: (u) => s.log.updates.push(u),
     down: (reason) => s.downs.push(reason),
-    message: (dir, m) => (dir === 'out' ? s.log.sent : s.log.received).push(m),
+    message: (dir, _type, _bytes, m) => {
+      if (m !== undefined) (dir === 'out' ? s.log.sent : s.log.received).push(m);
+    },
     collision: (c) => s.collisions.push(c),
   });
   return s;

@@ -54,9 +54,10 @@ class Node {
           else this.best.set(e.prefix, e);
         },
         endOfRib: (name, family) => this.eor.add(`${name}/${family}`),
-        message: (_name, dir, m) => {
-          if (dir === 'in' && m.type === 'notification') this.received.push(m);
-          if (dir === 'in' && m.type !== 'keepalive')
+        message: (_name, dir, _type, _bytes, m) => {
+          if (dir !== 'in' || m === undefined) return;
+          if (m.type === 'notification') this.received.push(m);
+          if (m.type !== 'keepalive')
             this.inbound.push(m.type === 'routeRefresh' ? `rr${m.subtype}` : m.type);
         },
       },

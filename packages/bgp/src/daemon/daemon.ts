@@ -54,9 +54,9 @@ export async function startDaemon(file: string, opts: DaemonOptions = {}): Promi
         if (to === 'established') metrics.transitions.inc({ peer, peer_asn: asnOf.get(peer) ?? 0 });
       },
       endOfRib: (peer, family) => log.info({ peer, family }, `peer ${peer}: End-of-RIB ${family}`),
-      message: (peer, direction, m, bytes) => {
+      message: (peer, direction, type, bytes) => {
         const l = { peer, peer_asn: asnOf.get(peer) ?? 0 };
-        metrics.messages.inc({ ...l, direction, type: m.type });
+        metrics.messages.inc({ ...l, direction, type });
         metrics.bytes.inc({ ...l, direction }, bytes);
       },
       updateProcessed: (_peer, seconds) => metrics.updateSeconds.observe(seconds),

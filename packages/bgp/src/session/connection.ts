@@ -22,6 +22,17 @@ import {
   encodeMessage,
 } from '../wire/index.js';
 import type { Clock } from './clock.js';
+
+/** A message's kind, as `BgpMessage['type']` names it. */
+export type MessageKind = BgpMessage['type'];
+const KIND_BY_TYPE: readonly (MessageKind | undefined)[] = [
+  undefined,
+  'open',
+  'update',
+  'notification',
+  'keepalive',
+  'routeRefresh',
+];
 import type { Transport } from './transport.js';
 
 export type Direction = 'outgoing' | 'incoming';
@@ -63,8 +74,17 @@ export interface ConnectionHooks {
   onUpdate?(conn: Connection, update: UpdateMessage): void;
   onRouteRefresh?(conn: Connection, message: RouteRefreshMessage): void;
   onSessionDown?(conn: Connection, reason: TransitionReason): void;
-  /** Every message in and out, for counters. */
-  onMessage?(conn: Connection, direction: 'in' | 'out', message: BgpMessage, bytes: number): void;
+  /**
+   * Every message in and out, for counters: its kind and size, and the decoded message where
+   * there is one (received, or sent by the FSM; not the pre-encoded UPDATEs and refreshes).
+   */
+  onMessage?(
+    conn: Connection,
+    direction: 'in' | 'out',
+    type: MessageKind,
+    bytes: number,
+    message?: BgpMessage,
+  ): void;
   /** The transport can take more bytes again (drive UPDATE generation from this). */
   onWritable?(conn: Connection): void;
 }
@@ -144,6 +164,9 @@ export class Connection {
   /** Sends an encoded UPDATE (or any message) in Established; false means wait for onWritable. */
   sendRaw(bytes: Uint8Array): boolean {
     if (this.transport === undefined || this.fsm.state !== 'established') return false;
+    // Type octet of the header (RFC 4271 §4.1); the encoders only hand over whole messages.
+    const kind = KIND_BY_TYPE[bytes[18] ?? 0];
+    if (kind !== undefined) this.deps.hooks.onMessage?.(this, 'out', kind, bytes.length);
     const ok = this.transport.write(bytes);
     if (!ok) this.markStalled();
     return ok;
@@ -235,7 +258,7 @@ export class Connection {
       this.input({ type: 'messageError', error: e });
       return;
     }
-    this.deps.hooks.onMessage?.(this, 'in', m, frame.length);
+    this.deps.hooks.onMessage?.(this, 'in', m.type, frame.length, m);
     if (m.type === 'open' && this.deps.hooks.beforeOpen?.(this, m) === 'dump') {
       this.input({ type: 'openCollisionDump' });
       return;
@@ -265,7 +288,7 @@ export class Connection {
         if (t === undefined) return;
         const ctx = this.fsm.session?.sendContext ?? DEFAULT_CONTEXT;
         const bytes = encodeMessage(o.message, ctx);
-        h.onMessage?.(this, 'out', o.message, bytes.length);
+        h.onMessage?.(this, 'out', o.message.type, bytes.length, o.message);
         if (!t.write(bytes)) this.markStalled();
         return;
       }

@@ -19,7 +19,7 @@ import type {
 } from '../wire/index.js';
 import { openAsn } from '../wire/index.js';
 import type { Clock } from './clock.js';
-import type { ConnectionHooks, Direction } from './connection.js';
+import type { ConnectionHooks, Direction, MessageKind } from './connection.js';
 import { Connection } from './connection.js';
 import type { Transport } from './transport.js';
 
@@ -36,7 +36,7 @@ export interface PeerEvents {
   routeRefresh?(message: RouteRefreshMessage): void;
   down?(reason: TransitionReason): void;
   writable?(): void;
-  message?(direction: 'in' | 'out', message: BgpMessage, bytes: number): void;
+  message?(direction: 'in' | 'out', type: MessageKind, bytes: number, message?: BgpMessage): void;
   /** A collision was resolved: which rule decided, which connection stays. */
   collision?(c: CollisionResolution): void;
 }
@@ -170,7 +170,7 @@ export class Peer {
       onWritable: (conn) => {
         if (conn === this.current) this.events.writable?.();
       },
-      onMessage: (_conn, dir, m, bytes) => this.events.message?.(dir, m, bytes),
+      onMessage: (_conn, dir, type, bytes, m) => this.events.message?.(dir, type, bytes, m),
     };
     // Restarts are the peer's (it sees both connections), so the machines get no IdleHold.
     const { idleHoldTime: _i, maxIdleHoldTime: _m, ...fsmConfig } = this.config;

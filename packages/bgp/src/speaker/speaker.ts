@@ -12,7 +12,7 @@ import type { CompiledPolicy, Policy } from '../policy/index.js';
 import { ACCEPT_ALL, compilePolicy } from '../policy/index.js';
 import type { BestPathEvent, RouteSource } from '../rib/index.js';
 import { AttrStore, LocRib } from '../rib/index.js';
-import type { Clock, Transport } from '../session/index.js';
+import type { Clock, MessageKind, Transport } from '../session/index.js';
 import { Listener, Peer, dialTcp, overBudget, socketTransport, systemClock } from '../session/index.js';
 import { GTSM_TTL, connectTcp, gtsmMinTtl, setMd5Key, setMinTtl, setTtl } from '../sockopt/index.js';
 import type {
@@ -139,7 +139,8 @@ export interface SpeakerEvents {
   peerState?(name: string, from: State, to: State, reason: TransitionReason): void;
   /** RFC 4724: a peer finished sending its initial table for a family. */
   endOfRib?(name: string, family: Family): void;
-  message?(name: string, direction: 'in' | 'out', m: BgpMessage, bytes: number): void;
+  /** Every message in and out, by kind, for counters; `m` as for the session's onMessage. */
+  message?(name: string, direction: 'in' | 'out', type: MessageKind, bytes: number, m?: BgpMessage): void;
   /** Seconds one received UPDATE took: import, policy, decision, export queueing. */
   updateProcessed?(name: string, seconds: number): void;
 }
@@ -457,7 +458,7 @@ export class Speaker {
         routeRefresh: (m) => this.refreshMessage(rt, m),
         down: (reason) => this.down(rt, reason),
         writable: () => this.flush(rt),
-        message: (dir, m, bytes) => this.events.message?.(s.name, dir, m, bytes),
+        message: (dir, type, bytes, m) => this.events.message?.(s.name, dir, type, bytes, m),
       },
     );
     (rt as { peer: Peer }).peer = peer;
