@@ -1,7 +1,8 @@
 // Interop with real peers from Debian's packages, on loopback: BIRD 2, FRR bgpd and GoBGP,
 // each as a route server and as a route reflector between two bgp-ts speakers. Routes
 // cross in both families with communities and large communities intact; a frozen daemon
-// (SIGSTOP) is caught by our hold timer; a drained speaker's Cease/2 text reaches the daemon. A daemon that is not installed skips with the
+// (SIGSTOP) is caught by our hold timer; route refresh works both ways; a drained speaker's
+// Cease/2 text reaches the daemon. A daemon that is not installed skips with the
 // reason, except under CI=true, where .ci/run installs them and a missing one fails.
 
 import assert from 'node:assert/strict';
@@ -32,6 +33,11 @@ const addr = (n: number) => `127.0.${n >> 8}.${n & 255}`;
 /** One bgp-ts speaker peering with the daemon under test. */
 class Side {
   readonly best = new Map<string, BestPathEvent & { type: 'add' | 'replace' }>();
+  /** Messages by direction and kind ("in update", "out routeRefresh", "in routeRefresh/0"). */
+  readonly counts = new Map<string, number>();
+  count(key: string): number {
+    return this.counts.get(key) ?? 0;
+  }
   readonly speaker: Speaker;
   constructor(
     id: number,
@@ -67,6 +73,11 @@ class Side {
         bestPath: (e) => {
           if (e.type === 'withdraw') this.best.delete(e.prefix);
           else this.best.set(e.prefix, e);
+        },
+        message: (_name, dir, type, _bytes, m) => {
+          const keys = [`${dir} ${type}`];
+          if (m?.type === 'routeRefresh') keys.push(`${dir} ${type}/${m.subtype}`);
+          for (const k of keys) this.counts.set(k, this.count(k) + 1);
         },
       },
     );
@@ -161,7 +172,7 @@ describe('interop with BIRD, FRR and GoBGP', () => {
       );
 
       it(
-        "as a route reflector: bgp-ts clients get each other's routes with ORIGINATOR_ID and CLUSTER_LIST",
+        "as a route reflector: bgp-ts clients get each other's routes with ORIGINATOR_ID and CLUSTER_LIST; route refresh both ways; a drained client's Cease/2 text",
         { skip },
         async () => {
           if (missing !== undefined) assert.fail(`${kind} is required under CI: ${missing}`);
@@ -197,6 +208,26 @@ describe('interop with BIRD, FRR and GoBGP', () => {
           assert.deepEqual(r.clusterList, [`10.30.0.${k + 1}`]);
           assert.equal(r.nextHop, `192.0.2.${a & 255}`);
           assert.deepEqual(r.communities, [((65300 << 16) | 7) >>> 0]);
+
+          // Route refresh (RFC 2918, RFC 7313), both ways. We ask; the daemon sends its routes
+          // again. FRR 8.4 counts our request (routeRefreshRecv) but sends nothing back, as route
+          // server and as reflector, within 10 s: left out here, noted in docs/bgp-speaker.md.
+          if (kind !== 'frr') {
+            const before = s2.count('in update');
+            assert.equal(s2.speaker.refresh('daemon', 'ipv4-unicast'), true);
+            await until(() => s2.count('in update') > before, `${kind} answers our ROUTE-REFRESH`);
+          }
+          // The daemon asks (its soft reset inbound); we answer with BoRR, our routes, EoRR.
+          // GoBGP keeps every received path and re-applies policy without asking.
+          if (kind !== 'gobgp') {
+            const [rrIn, updOut] = [s1.count('in routeRefresh/0'), s1.count('out update')];
+            await daemon.cli(kind === 'bird' ? 'reload in p1' : `clear bgp ${addr(a)} soft in`);
+            await until(
+              () => s1.count('in routeRefresh/0') > rrIn && s1.count('out update') > updOut,
+              `${kind} asks for a refresh and gets our routes again`,
+            );
+            await until(() => s1.count('out routeRefresh') >= 2, 'BoRR and EoRR sent');
+          }
 
           // Drain one client: the daemon logs our Cease / Administrative Shutdown with its text
           // (RFC 9003) and withdraws the client's route from the other.
