@@ -54,6 +54,8 @@ export interface DaemonPeer {
   readonly receive?: boolean;
   /** The peer's listening port, used only when the daemon is not passive. Default 179. */
   readonly port?: number;
+  /** TCP-MD5 key (RFC 2385); BIRD only. */
+  readonly password?: string;
 }
 
 export interface DaemonConfig {
@@ -425,8 +427,9 @@ export function birdConfig(c: DaemonConfig): string {
   ];
   c.peers.forEach((p, i) => {
     const port = d.passive ? '' : ` port ${p.port ?? 179}`;
+    const md5 = p.password === undefined ? '' : ` password ${JSON.stringify(p.password)};`;
     lines.push(
-      `protocol bgp p${i + 1} from ${p.receive === false ? 'peer_in' : 'peer_rx'} { neighbor ${p.address}${port} as ${p.asn}; }`,
+      `protocol bgp p${i + 1} from ${p.receive === false ? 'peer_in' : 'peer_rx'} { neighbor ${p.address}${port} as ${p.asn};${md5} }`,
     );
   });
   return lines.join('\n') + '\n';

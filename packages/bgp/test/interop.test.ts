@@ -2,7 +2,7 @@
 // each as a route server and as a route reflector between two bgp-ts speakers. Routes
 // cross in both families with communities and large communities intact; a frozen daemon
 // (SIGSTOP) is caught by our hold timer; route refresh works both ways; a drained speaker's
-// Cease/2 text reaches the daemon. A daemon that is not installed skips with the
+// Cease/2 text reaches the daemon; TCP-MD5 through the speaker against BIRD. A daemon that is not installed skips with the
 // reason, except under CI=true, where .ci/run installs them and a missing one fails.
 
 import assert from 'node:assert/strict';
@@ -44,6 +44,7 @@ class Side {
     localAsn: number,
     daemon: { address: string; port: number; asn: number },
     originate: string[],
+    extra: Partial<PeerSettings> = {},
   ) {
     const p: PeerSettings = {
       name: 'daemon',
@@ -56,6 +57,7 @@ class Side {
       asn: asn(daemon.asn),
       holdTime: 9,
       connectRetryTime: 1,
+      ...extra,
     };
     const attributes = {
       communities: [((localAsn << 16) | 7) >>> 0],
@@ -239,6 +241,50 @@ describe('interop with BIRD, FRR and GoBGP', () => {
           }, `Cease/2 with its text in ${daemon.logFile}`);
         },
       );
+
+      if (kind === 'bird')
+        it(
+          'TCP-MD5 (RFC 2385) through the speaker: the right key peers, a wrong key never connects',
+          { skip },
+          async () => {
+            if (missing !== undefined) assert.fail(`${kind} is required under CI: ${missing}`);
+            const base = 0x0400;
+            const [a, b] = [base + 1, base + 2];
+            const key = 'tabby-md5-key';
+            const daemon = await startDaemon(kind, {
+              asn: 65500,
+              routerId: '10.50.0.1',
+              address: addr(base),
+              port: 17990,
+              role: 'route-server',
+              holdTime: 9,
+              peers: [
+                { address: addr(a), asn: 65501, password: key },
+                { address: addr(b), asn: 65502, password: key },
+              ],
+            });
+            cleanup.push(() => daemon.stop());
+            const target = { address: addr(base), port: 17990, asn: 65500 };
+            const good = new Side(a, 65501, target, ['10.51.0.0/24'], { password: key });
+            const bad = new Side(b, 65502, target, ['10.52.0.0/24'], { password: 'not-the-key' });
+            cleanup.push(
+              () => good.speaker.stop(),
+              () => bad.speaker.stop(),
+            );
+            await good.speaker.start();
+            await bad.speaker.start();
+            await until(
+              async () => (await daemon.cli('show route 10.51.0.0/24')).includes('10.51.0.0/24'),
+              'the route over the keyed session in BIRD',
+            );
+            assert.equal(good.speaker.status()[0]?.state, 'established');
+            // The wrong key: BIRD's kernel drops the SYNs, so no session in 3 s of retries.
+            await new Promise((r) => setTimeout(r, 3000));
+            assert.notEqual(bad.speaker.status()[0]?.state, 'established');
+            const seen = (await daemon.sessions()).find((s) => s.address === addr(b));
+            assert.equal(seen?.established, false, JSON.stringify(seen));
+          },
+        );
     });
   });
 });
