@@ -30,11 +30,11 @@
 import net from 'node:net';
 import { closeSync } from 'node:fs';
 import { ConnectTimeoutError } from './errors.js';
-import type { SocketLike } from './native.js';
+import type { SocketLike, SocketOptions } from './native.js';
 import { call, native, socketFd } from './native.js';
 
 export { ConnectTimeoutError, SockoptError, SockoptUnavailableError } from './errors.js';
-export type { SocketLike } from './native.js';
+export type { SocketLike, SocketOptions } from './native.js';
 export { ADDON_PATH, socketFd, sockoptAvailable } from './native.js';
 
 /** Linux's TCP_MD5SIG_MAXKEYLEN: the longest key the kernel takes, in bytes. */
@@ -160,21 +160,6 @@ export function bindToDevice(target: SocketLike, device: string | null): void {
   const fd = socketFd(target);
   const addon = native();
   call(() => addon.bindToDevice(fd, name));
-}
-
-/** The options as the kernel reports them (TCP-MD5 keys cannot be read back). */
-export interface SocketOptions {
-  family: 4 | 6;
-  /** IP_TTL */
-  ttl: number;
-  /** IP_MINTTL (0: off) */
-  minTtl: number;
-  /** IPV6_UNICAST_HOPS, IPv6 sockets only */
-  hopLimit?: number;
-  /** IPV6_MINHOPCOUNT, IPv6 sockets only */
-  minHopCount?: number;
-  /** SO_BINDTODEVICE ('' when not bound) */
-  device: string;
 }
 
 /** Reads back TTL, minimum TTL, hop limits and the bound device, for checks and logs. */

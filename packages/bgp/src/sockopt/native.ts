@@ -23,14 +23,22 @@ export interface NativeSockopt {
   setTtl(fd: number, ttl: number): void;
   setMinTtl(fd: number, minTtl: number): void;
   bindToDevice(fd: number, name: string): void;
-  getOptions(fd: number): {
-    family: 4 | 6;
-    ttl: number;
-    minTtl: number;
-    hopLimit?: number;
-    minHopCount?: number;
-    device: string;
-  };
+  getOptions(fd: number): SocketOptions;
+}
+
+/** The options as the kernel reports them (TCP-MD5 keys cannot be read back). */
+export interface SocketOptions {
+  family: 4 | 6;
+  /** IP_TTL */
+  ttl: number;
+  /** IP_MINTTL (0: off) */
+  minTtl: number;
+  /** IPV6_UNICAST_HOPS, IPv6 sockets only */
+  hopLimit?: number;
+  /** IPV6_MINHOPCOUNT, IPv6 sockets only */
+  minHopCount?: number;
+  /** SO_BINDTODEVICE ('' when not bound) */
+  device: string;
 }
 
 /** From dist/src/sockopt/ to the package root's build/Release/. */
