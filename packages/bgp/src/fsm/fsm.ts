@@ -543,6 +543,25 @@ export class SessionFsm {
     this.toIdle({ kind: 'sendHoldTimerExpired' }, true);
   }
 
+  /** The timers of OpenConfirm and Established, which both keep the session alive. */
+  private sessionTimer(timer: TimerName, where: string, holdDetail: string): void {
+    switch (timer) {
+      case 'hold':
+        this.sendAndIdle(holdExpired(), holdDetail);
+        return;
+      case 'keepalive':
+        this.emit({ type: 'send', message: { type: 'keepalive' } });
+        this.armKeepalive();
+        return;
+      case 'sendHold':
+        this.sendHoldExpired();
+        return;
+      default:
+        this.fsmError(0, `${timer} timer in ${where}`);
+        return;
+    }
+  }
+
   // ---- OpenConfirm ----
 
   private openConfirm(i: FsmInput): void {
@@ -556,21 +575,8 @@ export class SessionFsm {
         this.stopWithNotification(i);
         return;
       case 'timerExpired':
-        switch (i.timer) {
-          case 'hold':
-            this.sendAndIdle(holdExpired(), 'hold timer expired in OpenConfirm');
-            return;
-          case 'keepalive':
-            this.emit({ type: 'send', message: { type: 'keepalive' } });
-            this.armKeepalive();
-            return;
-          case 'sendHold':
-            this.sendHoldExpired();
-            return;
-          default:
-            this.fsmError(0, `${i.timer} timer in OpenConfirm`);
-            return;
-        }
+        this.sessionTimer(i.timer, 'OpenConfirm', 'hold timer expired in OpenConfirm');
+        return;
       case 'tcpConnectionConfirmed':
         return; // a second connection: tracked by the peer (§6.8)
       case 'tcpConnectionFails':
@@ -623,21 +629,8 @@ export class SessionFsm {
         this.stopWithNotification(i);
         return;
       case 'timerExpired':
-        switch (i.timer) {
-          case 'hold':
-            this.sendAndIdle(holdExpired(), 'hold timer expired');
-            return;
-          case 'keepalive':
-            this.emit({ type: 'send', message: { type: 'keepalive' } });
-            this.armKeepalive();
-            return;
-          case 'sendHold':
-            this.sendHoldExpired();
-            return;
-          default:
-            this.fsmError(0, `${i.timer} timer in Established`);
-            return;
-        }
+        this.sessionTimer(i.timer, 'Established', 'hold timer expired');
+        return;
       case 'tcpConnectionConfirmed':
         return; // §6.8: the Established session wins; the peer closes the newcomer
       case 'tcpConnectionFails':
