@@ -39,6 +39,8 @@ class Node {
   readonly received: BgpMessage[] = [];
   /** Every message in except KEEPALIVE, as "update", "rr1" (BoRR), "rr2" (EoRR)... */
   readonly inbound: string[] = [];
+  /** Every prefix announced to us, in order of arrival. */
+  readonly announced: string[] = [];
   readonly speaker: Speaker;
   constructor(
     readonly address: string,
@@ -57,6 +59,8 @@ class Node {
         message: (_name, dir, _type, _bytes, m) => {
           if (dir !== 'in' || m === undefined) return;
           if (m.type === 'notification') this.received.push(m);
+          if (m.type === 'update')
+            for (let i = 0; i < m.nlri.length; i++) this.announced.push(m.nlri.format(i));
           if (m.type !== 'keepalive')
             this.inbound.push(m.type === 'routeRefresh' ? `rr${m.subtype}` : m.type);
         },
@@ -255,6 +259,68 @@ describe('speaker over loopback TCP', () => {
       'wrong key: never past TCP',
     );
     assert.notEqual(c.speaker.status()[0]?.state, 'established');
+  });
+
+  it('shares one update group among route-reflector clients: a late client catches up and joins, a refresh leaves and rejoins, split horizon holds', async () => {
+    const AS = 64600;
+    const v4 = { families: ['ipv4-unicast' as const] };
+    const names = ['g1', 'g2', 'g3'];
+    const rr = new Node('127.0.0.70', {
+      routerId: '10.0.0.70',
+      localAsn: asn(AS),
+      peers: names.map((n, i) =>
+        peer(n, `127.0.0.${71 + i}`, '127.0.0.70', AS, { ...v4, reflectorClient: true, passive: true }),
+      ),
+    });
+    const client = (i: number) =>
+      new Node(`127.0.0.${71 + i}`, {
+        routerId: `10.0.0.${71 + i}`,
+        localAsn: asn(AS),
+        peers: [peer('rr', '127.0.0.70', `127.0.0.${71 + i}`, AS, v4)],
+        originate: [{ prefix: `10.70.${i + 1}.0/26` }],
+      });
+    const [g1, g2, g3] = [client(0), client(1), client(2)];
+    nodes.push(rr, g1, g2, g3);
+    await rr.start();
+    await g1.start();
+    await g2.start();
+    const groups = () => rr.speaker.updateGroups();
+    await until(
+      () => g1.best.has('10.70.2.0/26') && g2.best.has('10.70.1.0/26'),
+      'g1 and g2 routes reflected',
+    );
+    await until(() => groups()[0]?.members.length === 2, 'g1 and g2 in one group');
+    assert.equal(groups().length, 1, JSON.stringify(groups()));
+
+    // A late client: its own catch-up first (both routes, End-of-RIB), then the group.
+    await g3.start();
+    await until(() => g3.best.has('10.70.1.0/26') && g3.best.has('10.70.2.0/26'), 'g3 caught up');
+    await until(() => g3.eor.has('rr/ipv4-unicast'), 'End-of-RIB to g3');
+    await until(() => groups()[0]?.members.length === 3, 'g3 joined the group');
+    assert.deepEqual(groups(), [
+      { family: 'ipv4-unicast', members: ['g1', 'g2', 'g3'], joining: [], pending: 0, prefixes: 3 },
+    ]);
+    await until(() => g1.best.has('10.70.3.0/26') && g2.best.has('10.70.3.0/26'), "g3's route to the others");
+    // Split horizon: nobody was sent its own route.
+    for (const [i, n] of [g1, g2, g3].entries()) assert.ok(!n.announced.includes(`10.70.${i + 1}.0/26`));
+    assert.deepEqual(
+      rr.speaker.status().map((p) => [p.name, p.advertised]),
+      names.map((n) => [n, 2]),
+    );
+
+    // A refresh request: g1 gets BoRR, everything again, EoRR, and is back in the group.
+    const seen = g1.announced.length;
+    assert.equal(g1.speaker.refresh('rr', 'ipv4-unicast'), true);
+    await until(() => g1.inbound.includes('rr2'), 'EoRR after the refresh');
+    assert.deepEqual(g1.announced.slice(seen).sort(), ['10.70.2.0/26', '10.70.3.0/26']);
+    await until(() => groups()[0]?.members.length === 3, 'g1 rejoined');
+
+    // g2 leaves: its route goes from the others, the group goes on without it.
+    await g2.speaker.stop();
+    nodes.splice(nodes.indexOf(g2), 1);
+    await until(() => !g1.best.has('10.70.2.0/26') && !g3.best.has('10.70.2.0/26'), 'g2 route withdrawn');
+    await until(() => [...(groups()[0]?.members ?? [])].sort().join() === 'g1,g3', 'g2 out of the group');
+    assert.equal(groups()[0]?.prefixes, 2);
   });
 
   it('answers a route refresh with BoRR, the routes and EoRR (RFC 7313), and asks for one', async () => {

@@ -40,9 +40,12 @@ import {
   parsePrefix,
   withdrawnBy,
 } from '../wire/index.js';
+import type { OutSink } from './adj-rib-out.js';
 import { AdjRibOut } from './adj-rib-out.js';
 import type { LocalIdentity, NextHopMode, PeerRole, RouteOrigin } from './rules.js';
 import { exportRoute, importRoute } from './rules.js';
+import type { ExportTarget } from './update-group.js';
+import { UpdateGroup, groupKey, peerSink } from './update-group.js';
 
 export type Family = 'ipv4-unicast' | 'ipv6-unicast';
 
@@ -134,6 +137,18 @@ export interface PeerStatus {
   readonly advertised: number;
 }
 
+export interface UpdateGroupStatus {
+  readonly family: Family;
+  /** Peers that get the group's UPDATEs. */
+  readonly members: readonly string[];
+  /** Peers still catching up on their own table before they join. */
+  readonly joining: readonly string[];
+  /** Prefixes waiting to be sent. */
+  readonly pending: number;
+  /** Prefixes in the group's table (a member has these minus its own routes). */
+  readonly prefixes: number;
+}
+
 export interface SpeakerEvents {
   bestPath?(e: BestPathEvent): void;
   peerState?(name: string, from: State, to: State, reason: TransitionReason): void;
@@ -155,10 +170,14 @@ interface PeerRuntime {
   readonly role: PeerRole;
   readonly peer: Peer;
   readonly importPolicy: CompiledPolicy;
-  readonly exportPolicy: CompiledPolicy;
-  readonly exportClass: string;
+  /** Export rules and policy for this peer (its index for split horizon). */
+  readonly target: ExportTarget;
   session: NegotiatedSession | undefined;
+  /** The update group of each family (member, or joining). */
+  groups: Map<PrefixAfi, UpdateGroup<PeerRuntime>>;
+  /** Private Adj-RIB-Outs of the families where the peer is still catching up. */
   out: Map<PrefixAfi, AdjRibOut>;
+  readonly sink: OutSink;
   /** Families whose End-of-RIB we still owe after the initial dump. */
   eorPending: Set<PrefixAfi>;
   /** Families whose EoRR (RFC 7313) we owe once a refresh has gone out. */
@@ -185,6 +204,10 @@ export class Speaker {
   private readonly outAttrs = new AttrStore();
   readonly ribs: Record<PrefixAfi, LocRib>;
   private readonly peers = new Map<number, PeerRuntime>();
+  /** Update groups by key (groupKey). */
+  private readonly groups = new Map<string, UpdateGroup<PeerRuntime>>();
+  /** Peers with a private Adj-RIB-Out (catching up before joining their group). */
+  private readonly catchingUp = new Set<PeerRuntime>();
   private readonly byAddress = new Map<string, PeerRuntime>();
   private listener: Listener | undefined;
   private readonly me: LocalIdentity;
@@ -286,7 +309,21 @@ export class Speaker {
       lastError: p.lastError,
       received: this.ribs[1].received(p.index) + this.ribs[2].received(p.index),
       accepted: p.accepted,
-      advertised: [...p.out.values()].reduce((n, o) => n + o.advertised, 0),
+      advertised: [...p.groups].reduce(
+        (n, [afi, g]) => n + (p.out.get(afi)?.advertised ?? g.out.advertisedTo(p.index)),
+        0,
+      ),
+    }));
+  }
+
+  /** The update groups: peers sharing one Adj-RIB-Out and its UPDATEs, per family. */
+  updateGroups(): UpdateGroupStatus[] {
+    return [...this.groups.values()].map((g) => ({
+      family: familyOf(g.afi),
+      members: [...g.members.values()].map((m) => m.settings.name),
+      joining: [...g.joining].map((m) => m.settings.name),
+      pending: g.out.waiting,
+      prefixes: g.out.advertised,
     }));
   }
 
@@ -410,10 +447,15 @@ export class Speaker {
       role,
       peer: undefined as unknown as Peer,
       importPolicy: compilePolicy(s.importPolicy ?? ACCEPT_ALL, `peers.${s.name}.importPolicy`),
-      exportPolicy: compilePolicy(s.exportPolicy ?? ACCEPT_ALL, `peers.${s.name}.exportPolicy`),
-      exportClass: JSON.stringify([role, s.exportPolicy ?? null]),
+      target: {
+        exportClass: JSON.stringify([role, s.exportPolicy ?? null]),
+        role: { ...role, id: index },
+        exportPolicy: compilePolicy(s.exportPolicy ?? ACCEPT_ALL, `peers.${s.name}.exportPolicy`),
+      },
       session: undefined,
+      groups: new Map(),
       out: new Map(),
+      sink: undefined as unknown as OutSink,
       eorPending: new Set(),
       eorrPending: new Set(),
       staleFamilies: new Set(),
@@ -462,6 +504,7 @@ export class Speaker {
       },
     );
     (rt as { peer: Peer }).peer = peer;
+    (rt as { sink: OutSink }).sink = peerSink(rt);
     this.peers.set(index, rt);
     this.byAddress.set(s.address, rt);
     this.origins.set(index, { kind: 'peer', role, routerId: '0.0.0.0', id: index });
@@ -513,23 +556,75 @@ export class Speaker {
       id: rt.index,
     });
     // The initial dump: every best route this peer may have, then End-of-RIB per family.
+    // The first peer of a group gets it through the group's table; a later one catches up
+    // on its own and joins when both are drained.
     for (const afi of [1, 2] as const) {
       if (!session.families.has(afi === 1 ? IPV4_UNICAST : IPV6_UNICAST)) continue;
-      const out = new AdjRibOut(afi, this.outAttrs, session.sendContext);
-      rt.out.set(afi, out);
       rt.eorPending.add(afi);
-      this.ribs[afi].forEachBest((list, i, route) =>
-        this.exportTo(rt, out, list, i, route.peer, route.attrId, route.attributes),
-      );
+      const key = groupKey(rt.target.exportClass, afi, session.sendContext);
+      let g = this.groups.get(key);
+      if (g === undefined) {
+        const out = new AdjRibOut(afi, this.outAttrs, session.sendContext);
+        g = new UpdateGroup(key, afi, out, { ...rt.target, role: { ...rt.target.role, id: -1 } });
+        this.groups.set(key, g);
+        this.dump(g.target, g.out);
+        g.members.set(rt.index, rt);
+      } else {
+        this.catchUp(rt, g);
+      }
+      rt.groups.set(afi, g);
     }
     this.flush(rt);
+  }
+
+  /** Queues the export of every best route of the table's family into `out`. */
+  private dump(target: ExportTarget, out: AdjRibOut): void {
+    this.ribs[out.afi].forEachBest((list, i, route) =>
+      this.exportTo(target, out, list, i, route.peer, route.attrId, route.attributes),
+    );
+  }
+
+  /** The peer (re)starts its table of the group's family from the Loc-RIB, privately. */
+  private catchUp(rt: PeerRuntime, g: UpdateGroup<PeerRuntime>): void {
+    g.members.delete(rt.index);
+    g.joining.add(rt);
+    rt.out.get(g.afi)?.clear();
+    const out = new AdjRibOut(g.afi, this.outAttrs, g.out.context);
+    rt.out.set(g.afi, out);
+    this.catchingUp.add(rt);
+    this.dump(rt.target, out);
+  }
+
+  /** Joins the group once the private table and the group's are both drained. */
+  private tryJoin(rt: PeerRuntime, g: UpdateGroup<PeerRuntime>): void {
+    const own = rt.out.get(g.afi);
+    if (own === undefined || own.waiting > 0 || g.out.waiting > 0) return;
+    own.clear();
+    rt.out.delete(g.afi);
+    if (rt.out.size === 0) this.catchingUp.delete(rt);
+    g.joining.delete(rt);
+    g.members.set(rt.index, rt);
+  }
+
+  private leaveGroups(rt: PeerRuntime): void {
+    for (const g of rt.groups.values()) {
+      g.members.delete(rt.index);
+      g.joining.delete(rt);
+      if (g.empty) {
+        g.out.clear();
+        this.groups.delete(g.key);
+      }
+    }
+    rt.groups.clear();
+    for (const o of rt.out.values()) o.clear();
+    rt.out.clear();
+    this.catchingUp.delete(rt);
   }
 
   private down(rt: PeerRuntime, reason?: TransitionReason): void {
     const session = rt.session;
     rt.session = undefined;
-    for (const o of rt.out.values()) o.clear();
-    rt.out.clear();
+    this.leaveGroups(rt);
     rt.eorPending.clear();
     rt.eorrPending.clear();
     rt.accepted = 0;
@@ -608,8 +703,8 @@ export class Speaker {
       case RouteRefreshSubtype.Normal: {
         // RFC 2918 §4: re-advertise the Adj-RIB-Out of that family; RFC 7313 §4: between
         // BoRR and EoRR when enhanced route refresh was negotiated.
-        const out = rt.out.get(afi);
-        if (out === undefined) return; // a family we did not agree: ignored (RFC 2918 §4)
+        const g = rt.groups.get(afi);
+        if (g === undefined) return; // a family we did not agree: ignored (RFC 2918 §4)
         if (s.enhancedRouteRefresh) {
           rt.peer.send(
             encodeMessage(
@@ -619,7 +714,8 @@ export class Speaker {
           );
           rt.eorrPending.add(afi);
         }
-        out.resendAll();
+        // Everything again: the peer leaves its group and catches up from the Loc-RIB.
+        this.catchUp(rt, g);
         this.flush(rt);
         return;
       }
@@ -701,8 +797,8 @@ export class Speaker {
           groups.set(key, g);
         }
       }
-      if (rejected.length > 0) this.ribs[list.afi].withdraw(rt.index, pick(list, rejected));
-      for (const g of groups.values()) this.accept(rt, pick(list, g.idx), g.attrs);
+      if (rejected.length > 0) this.ribs[list.afi].withdraw(rt.index, list.pick(rejected));
+      for (const g of groups.values()) this.accept(rt, list.pick(g.idx), g.attrs);
     };
     if (v.accept || u.nlri.length > 0) announce(u.nlri, v.accept ? v.attributes : a);
     const mp = a.mpReachNlri;
@@ -765,11 +861,18 @@ export class Speaker {
   // ---- export ----
 
   private bestChanged(afi: PrefixAfi, list: PrefixList, peer: number, attrId: number): void {
-    for (const rt of this.peers.values()) {
+    const attrs = peer < 0 ? undefined : this.attrs.get(attrId);
+    for (const g of this.groups.values()) {
+      if (g.afi !== afi) continue;
+      if (attrs === undefined) g.out.enqueue(list, 0, -1);
+      else this.exportTo(g.target, g.out, list, 0, peer, attrId, attrs);
+      this.flushGroup(g);
+    }
+    for (const rt of this.catchingUp) {
       const out = rt.out.get(afi);
       if (out === undefined) continue;
-      if (peer < 0) out.enqueue(list, 0, -1);
-      else this.exportTo(rt, out, list, 0, peer, attrId, this.attrs.get(attrId));
+      if (attrs === undefined) out.enqueue(list, 0, -1);
+      else this.exportTo(rt.target, out, list, 0, peer, attrId, attrs);
       this.flush(rt);
     }
   }
@@ -783,7 +886,7 @@ export class Speaker {
   private exportCached = 0;
 
   private exportTo(
-    rt: PeerRuntime,
+    to: ExportTarget,
     out: AdjRibOut,
     list: PrefixList,
     i: number,
@@ -791,32 +894,27 @@ export class Speaker {
     attrId: number,
     attrs: PathAttributes,
   ): void {
-    if (fromPeer === rt.index) {
-      out.enqueue(list, i, -1); // split horizon
+    if (fromPeer === to.role.id) {
+      out.enqueue(list, i, -1); // split horizon (a group applies it per member when sending)
       return;
     }
     const origin = this.origins.get(fromPeer)!;
-    const cacheable = !rt.exportPolicy.usesPrefix; // the result depends on the route only
-    let byAttr = cacheable ? this.exportCache.get(rt.exportClass) : undefined;
+    const cacheable = !to.exportPolicy.usesPrefix; // the result depends on the route only
+    let byAttr = cacheable ? this.exportCache.get(to.exportClass) : undefined;
     const gen = this.attrs.generation(attrId);
     const hit = byAttr?.get(attrId);
     if (hit !== undefined && hit.gen === gen && hit.from === fromPeer) {
       if (hit.out < 0) out.enqueue(list, i, -1);
       else {
         this.outAttrs.retain(hit.out);
-        out.enqueue(list, i, hit.out);
+        out.enqueue(list, i, hit.out, fromPeer);
       }
       return;
     }
-    let result: PathAttributes | undefined = exportRoute(
-      attrs,
-      origin,
-      { ...rt.role, id: rt.index },
-      this.me,
-    );
+    let result: PathAttributes | undefined = exportRoute(attrs, origin, to.role, this.me);
     if (result !== undefined) {
       const w = list.afi === 1 ? 1 : 4;
-      const r = rt.exportPolicy.evaluate(
+      const r = to.exportPolicy.evaluate(
         { afi: list.afi, words: list.addrs, offset: i * w, len: list.lens[i] as number },
         result,
       );
@@ -827,7 +925,7 @@ export class Speaker {
       if (this.exportCached > EXPORT_CACHE_MAX) this.clearExportCache();
       if (byAttr === undefined) {
         byAttr = new Map();
-        this.exportCache.set(rt.exportClass, byAttr);
+        this.exportCache.set(to.exportClass, byAttr);
       }
       const old = byAttr.get(attrId);
       if (old !== undefined && old.out >= 0) this.outAttrs.release(old.out);
@@ -835,7 +933,7 @@ export class Speaker {
       if (outId >= 0) this.outAttrs.retain(outId);
       byAttr.set(attrId, { gen, from: fromPeer, out: outId });
     }
-    out.enqueue(list, i, outId);
+    out.enqueue(list, i, outId, fromPeer);
   }
 
   private clearExportCache(): void {
@@ -845,34 +943,39 @@ export class Speaker {
     this.exportCached = 0;
   }
 
-  /** Sends what the peer's Adj-RIB-Outs hold while its socket takes it, a slice at a time. */
+  /**
+   * Sends what the peer's private Adj-RIB-Outs hold while its socket takes it, a slice at a
+   * time, and has its groups send theirs.
+   */
   private flush(rt: PeerRuntime): void {
-    if (rt.flushing || rt.session === undefined) return;
+    if (rt.session === undefined) return;
+    for (const g of rt.groups.values()) if (g.members.has(rt.index)) this.flushGroup(g);
+    if (rt.flushing || rt.out.size === 0) return;
     rt.flushing = true;
     const step = () => {
       rt.flushing = false;
       if (rt.session === undefined) return;
       let sent = 0;
-      for (const [afi, out] of rt.out) {
-        while (out.waiting > 0 && rt.peer.writable && sent < SLICE && !overBudget()) {
-          sent += out.build(Math.min(256, SLICE - sent), (bytes) => rt.peer.send(bytes));
+      let more = false;
+      const uncork = rt.peer.cork();
+      try {
+        for (const [afi, out] of [...rt.out]) {
+          while (out.waiting > 0 && rt.peer.writable && sent < SLICE && !overBudget()) {
+            sent += out.build(Math.min(256, SLICE - sent), rt.sink);
+          }
+          if (out.waiting > 0) {
+            more = true;
+            continue;
+          }
+          // Caught up: End-of-RIB (or EoRR) is due now, and the group may take the peer.
+          this.sendMarkers(rt, afi);
+          more ||= this.owesMarkers(rt, afi);
+          const g = rt.groups.get(afi);
+          if (g !== undefined) this.tryJoin(rt, g);
         }
-        if (out.waiting === 0 && rt.eorPending.has(afi) && rt.peer.writable) {
-          rt.eorPending.delete(afi);
-          rt.peer.send(encodeMessage(makeEndOfRib(afi, 1), rt.session.sendContext));
-        }
-        if (out.waiting === 0 && rt.eorrPending.has(afi) && rt.peer.writable) {
-          rt.eorrPending.delete(afi);
-          rt.peer.send(
-            encodeMessage(
-              { type: 'routeRefresh', afi, safi: 1, subtype: RouteRefreshSubtype.EndOfRouteRefresh },
-              rt.session.sendContext,
-            ),
-          );
-        }
+      } finally {
+        uncork();
       }
-      const more =
-        [...rt.out.values()].some((o) => o.waiting > 0) || rt.eorPending.size > 0 || rt.eorrPending.size > 0;
       // More to send and the socket still takes it: yield to the event loop first (timers,
       // keepalives, other peers), then go on. Otherwise the 'writable' event restarts us.
       if (more && rt.peer.writable) {
@@ -881,6 +984,58 @@ export class Speaker {
       }
     };
     setImmediate(step);
+  }
+
+  /** Sends a group's pending UPDATEs to its members while all their sockets take more. */
+  private flushGroup(g: UpdateGroup<PeerRuntime>): void {
+    if (g.flushing) return;
+    g.flushing = true;
+    const step = () => {
+      g.flushing = false;
+      if (this.groups.get(g.key) !== g) return; // gone with its last member
+      let sent = 0;
+      let more: boolean;
+      const uncork = [...g.members.values()].map((m) => m.peer.cork());
+      try {
+        while (g.out.waiting > 0 && g.writable && sent < SLICE && !overBudget()) {
+          sent += g.out.build(Math.min(256, SLICE - sent), g);
+        }
+        more = g.out.waiting > 0;
+        if (!more) {
+          for (const m of g.members.values()) {
+            this.sendMarkers(m, g.afi);
+            more ||= this.owesMarkers(m, g.afi);
+          }
+        }
+      } finally {
+        for (const f of uncork) f();
+      }
+      if (!more) for (const rt of [...g.joining]) this.tryJoin(rt, g);
+      if (more && g.writable) {
+        g.flushing = true;
+        setImmediate(step);
+      }
+    };
+    setImmediate(step);
+  }
+
+  private owesMarkers(rt: PeerRuntime, afi: PrefixAfi): boolean {
+    return rt.eorPending.has(afi) || rt.eorrPending.has(afi);
+  }
+
+  /** End-of-RIB after the initial table (RFC 4724 §2), EoRR after a refresh (RFC 7313 §4). */
+  private sendMarkers(rt: PeerRuntime, afi: PrefixAfi): void {
+    const s = rt.session;
+    if (s === undefined || !rt.peer.writable) return;
+    if (rt.eorPending.delete(afi)) rt.peer.send(encodeMessage(makeEndOfRib(afi, 1), s.sendContext));
+    if (rt.eorrPending.delete(afi)) {
+      rt.peer.send(
+        encodeMessage(
+          { type: 'routeRefresh', afi, safi: 1, subtype: RouteRefreshSubtype.EndOfRouteRefresh },
+          s.sendContext,
+        ),
+      );
+    }
   }
 }
 
@@ -969,20 +1124,6 @@ async function dialPeer(p: PeerSettings): Promise<Transport> {
     ...(p.ttlSecurity === undefined ? {} : { ttl: GTSM_TTL, minTtl: gtsmMinTtl(p.ttlSecurity) }),
   });
   return socketTransport(socket);
-}
-
-function pick(list: PrefixList, idx: number[]): PrefixList {
-  if (idx.length === list.length) return list;
-  const w = list.afi === 1 ? 1 : 4;
-  const addrs = new Uint32Array(idx.length * w);
-  const lens = new Uint8Array(idx.length);
-  const ids = list.pathIds === null ? null : new Uint32Array(idx.length);
-  idx.forEach((i, k) => {
-    for (let j = 0; j < w; j++) addrs[k * w + j] = list.addrs[i * w + j] as number;
-    lens[k] = list.lens[i] as number;
-    if (ids !== null) ids[k] = list.pathIds![i] as number;
-  });
-  return new PrefixList(list.afi, addrs, lens, ids);
 }
 
 function ipv4Bytes(s: string): Uint8Array {

@@ -86,6 +86,22 @@ export class PrefixList {
     );
   }
 
+  /** The prefixes at these indices, in that order, as a new list. */
+  pick(idx: readonly number[]): PrefixList {
+    if (idx.length === this.length) return this;
+    const w = wordsPerPrefix(this.afi);
+    const addrs = new Uint32Array(idx.length * w);
+    const lens = new Uint8Array(idx.length);
+    const ids = this.pathIds === null ? null : new Uint32Array(idx.length);
+    for (let k = 0; k < idx.length; k++) {
+      const i = idx[k] as number;
+      for (let j = 0; j < w; j++) addrs[k * w + j] = this.addrs[i * w + j] as number;
+      lens[k] = this.lens[i] as number;
+      if (ids !== null) ids[k] = this.pathIds![i] as number;
+    }
+    return new PrefixList(this.afi, addrs, lens, ids);
+  }
+
   format(i: number): Prefix {
     const len = this.lens[i] as number;
     if (this.afi === 1) return `${formatIpv4(this.addrs[i] as number)}/${len}` as Prefix;
