@@ -55,9 +55,7 @@ export async function startDaemon(file: string, opts: DaemonOptions = {}): Promi
       },
       endOfRib: (peer, family) => log.info({ peer, family }, `peer ${peer}: End-of-RIB ${family}`),
       message: (peer, direction, type, bytes) => {
-        const l = { peer, peer_asn: asnOf.get(peer) ?? 0 };
-        metrics.messages.inc({ ...l, direction, type });
-        metrics.bytes.inc({ ...l, direction }, bytes);
+        metrics.countMessage(peer, asnOf.get(peer) ?? 0, direction, type, bytes);
       },
       updateProcessed: (_peer, seconds) => metrics.updateSeconds.observe(seconds),
     },

@@ -126,6 +126,14 @@ export class Connection {
     return this.transport?.remoteAddress;
   }
 
+  /** Holds writes until the returned function is called (see Transport.cork). */
+  cork(): () => void {
+    const t = this.transport;
+    if (t === undefined) return () => {};
+    t.cork();
+    return () => t.uncork();
+  }
+
   /** True while the transport takes more bytes without passing its high-water mark. */
   get writable(): boolean {
     return this.transport !== undefined && !this.stalled;

@@ -146,6 +146,11 @@ export class Peer {
     return this.current?.writable ?? false;
   }
 
+  /** Gathers what is sent until the returned function runs into as few writes as can be. */
+  cork(): () => void {
+    return this.current?.cork() ?? (() => {});
+  }
+
   private spawn(direction: Direction, t?: Transport): void {
     const hooks: ConnectionHooks = {
       beforeOpen: (conn, open) => this.beforeOpen(conn, open),
