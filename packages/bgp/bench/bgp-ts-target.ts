@@ -47,7 +47,10 @@ export const bgpTsTarget: BenchTarget = {
     const config = join(dir, 'speaker.yaml');
     const logFile = join(dir, 'bgp-ts.log');
     writeFileSync(config, yamlOf(spec, dir));
-    const child = spawn(process.execPath, ['--max-semi-space-size=64', BIN, 'run', '--config', config], {
+    // BGPTS_NODE_ARGS: extra node flags for the target (e.g. --cpu-prof --cpu-prof-dir=/tmp/p).
+    const extra = (process.env['BGPTS_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+    const args = ['--max-semi-space-size=64', ...extra, BIN, 'run', '--config', config];
+    const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let exited = false;

@@ -24,6 +24,7 @@
 //   --baseline bird             the target the ratio columns compare to (default bgp-ts, else bird)
 //   --json FILE                 write the rows as JSON too
 //   --keep                      keep each daemon's working directory (config, log)
+//   --port 17600                first listen port (two per case and target; default from the pid)
 
 import { cpus } from 'node:os';
 import { writeFileSync } from 'node:fs';
@@ -216,6 +217,7 @@ interface Options {
   readonly baseline: string;
   readonly json: string | undefined;
   readonly keep: boolean;
+  readonly port: number | undefined;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -260,6 +262,13 @@ function parseOptions(argv: readonly string[]): Options {
     baseline,
     json: val('json'),
     keep: argv.includes('--keep'),
+    port: (() => {
+      const p = val('port');
+      if (p === undefined) return undefined;
+      const n = Number(p);
+      if (!(Number.isInteger(n) && n >= 1024 && n < 65000)) throw new Error('--port must be 1024..64999');
+      return n;
+    })(),
   };
 }
 
@@ -620,6 +629,7 @@ function table(rows: readonly Row[], baseline: string): string {
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
+  if (opts.port !== undefined) nextPort = opts.port;
   for (const n of opts.unknownTargets)
     log(`unknown target ${n}: known are ${TARGETS.map((t) => t.name).join(', ')}`);
   const rows: Row[] = [];
