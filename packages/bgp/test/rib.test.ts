@@ -21,14 +21,14 @@ const path = (...asns: number[]): PathAttributes => ({
 });
 
 describe('PrefixTable', () => {
-  it('agrees with a Map through random inserts, updates and deletes (tombstones and rehash)', () => {
+  it('agrees with a Map through random inserts, updates and deletes (tombstones and rehash, the default route)', () => {
     fc.assert(
       fc.property(
         fc.array(
           fc.record({
-            op: fc.constantFrom('set', 'delete', 'get'),
+            op: fc.constantFrom('set', 'setIfAbsent', 'delete', 'get'),
             a: fc.integer({ min: 0, max: 63 }),
-            len: fc.constantFrom(8, 16, 24, 32),
+            len: fc.constantFrom(0, 8, 16, 24, 32),
             pathId: fc.integer({ min: 0, max: 2 }),
             v: fc.integer({ min: 0, max: 1e6 }),
           }),
@@ -38,12 +38,15 @@ describe('PrefixTable', () => {
           const t = new PrefixTable(1, 4);
           const m = new Map<string, number>();
           for (const o of ops) {
-            const addr = ((o.a << 24) >>> 0) & (o.len === 8 ? 0xff000000 : 0xffffffff);
+            const addr = o.len === 0 ? 0 : ((o.a << 24) >>> 0) & (o.len === 8 ? 0xff000000 : 0xffffffff);
             const list = new PrefixList(1, Uint32Array.of(addr >>> 0), Uint8Array.of(o.len));
             const k = `${addr}/${o.len}#${o.pathId}`;
             if (o.op === 'set') {
               assert.equal(t.set(list, 0, o.pathId, o.v), m.get(k) ?? -1);
               m.set(k, o.v);
+            } else if (o.op === 'setIfAbsent') {
+              assert.equal(t.setIfAbsent(list, 0, o.pathId, o.v), m.get(k) ?? -1);
+              if (!m.has(k)) m.set(k, o.v);
             } else if (o.op === 'delete') {
               assert.equal(t.delete(list, 0, o.pathId), m.get(k) ?? -1);
               m.delete(k);

@@ -65,6 +65,11 @@ class Pool {
   private free: number[] = [];
   private top = 0;
 
+  /** The index alloc() will return next. */
+  peek(): number {
+    return this.free.length > 0 ? (this.free[this.free.length - 1] as number) : this.top;
+  }
+
   alloc(): number {
     const r = this.free.pop();
     if (r !== undefined) return r;
@@ -152,7 +157,9 @@ export class LocRib {
     const rt = this.routes;
     for (let i = 0; i < prefixes.length; i++) {
       const pathId = prefixes.pathIds?.[i] ?? 0;
-      const existing = adj.get(prefixes, i, pathId);
+      // One probe each into the Adj-RIB-In and the prefix table: the new route's and
+      // entry's indices go in unless the key is there.
+      const existing = adj.setIfAbsent(prefixes, i, pathId, rt.peek());
       if (existing >= 0) {
         rt.stale[existing] = 0;
         const old = rt.attr[existing] as number;
@@ -163,11 +170,8 @@ export class LocRib {
         this.redecide(rt.entry[existing] as number);
         continue;
       }
-      let e = this.table.get(prefixes, i, 0);
-      if (e < 0) {
-        e = this.newEntry(prefixes, i);
-        this.table.set(prefixes, i, 0, e);
-      }
+      let e = this.table.setIfAbsent(prefixes, i, 0, this.peekEntry());
+      if (e < 0) e = this.newEntry(prefixes, i);
       const r = rt.alloc();
       rt.peer[r] = peer;
       rt.attr[r] = attrId;
@@ -177,7 +181,6 @@ export class LocRib {
       rt.next[r] = this.eHead[e] as number;
       this.eHead[e] = r;
       this.attrs.retain(attrId);
-      adj.set(prefixes, i, pathId, r);
       this.redecide(e);
     }
   }
@@ -297,6 +300,11 @@ export class LocRib {
     this.attrs.release(rt.attr[r] as number);
     rt.release(r);
     this.redecide(e);
+  }
+
+  /** The index newEntry() will use next. */
+  private peekEntry(): number {
+    return this.eFree.length > 0 ? (this.eFree[this.eFree.length - 1] as number) : this.eTop;
   }
 
   private newEntry(list: PrefixList, i: number): number {

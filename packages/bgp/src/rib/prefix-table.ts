@@ -5,31 +5,32 @@
 import type { PrefixAfi, PrefixList } from '../wire/index.js';
 import { formatIpv4, formatIpv6Words } from '../wire/index.js';
 
+// Each slot is one row of a single Uint32Array, [address words, tag, path id, value],
+// padded to 4 or 8 words so that a probe touches one cache line, not three arrays.
 const EMPTY = 0;
-const FULL = 1;
-const TOMB = 2;
+/** Tag of a deleted slot; a full one holds the prefix length + 1. */
+const TOMB = 0xffffffff;
 
 export class PrefixTable {
-  /** Words per key: address words, then length, then path id. */
-  private readonly kw: number;
+  /** Address words per key. */
+  private readonly w: number;
+  /** Words per row. */
+  private readonly r: number;
   private cap: number;
-  private keys: Uint32Array;
-  private vals: Int32Array;
-  private state: Uint8Array;
+  private rows: Uint32Array;
   private count = 0;
-  private used = 0; // FULL + TOMB
+  private used = 0; // full + deleted slots
 
   constructor(
     readonly afi: PrefixAfi,
     initialCapacity = 1024,
   ) {
-    this.kw = (afi === 1 ? 1 : 4) + 2;
+    this.w = afi === 1 ? 1 : 4;
+    this.r = afi === 1 ? 4 : 8;
     let cap = 16;
     while (cap < initialCapacity * 2) cap *= 2;
     this.cap = cap;
-    this.keys = new Uint32Array(cap * this.kw);
-    this.vals = new Int32Array(cap);
-    this.state = new Uint8Array(cap);
+    this.rows = new Uint32Array(cap * this.r);
   }
 
   get size(): number {
@@ -37,7 +38,7 @@ export class PrefixTable {
   }
 
   private hash(list: PrefixList, i: number, pathId: number): number {
-    const w = this.kw - 2;
+    const w = this.w;
     let h = Math.imul((list.lens[i] as number) ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(pathId, 0xc2b2ae35);
     for (let k = 0; k < w; k++) {
       h ^= list.addrs[i * w + k] as number;
@@ -47,51 +48,67 @@ export class PrefixTable {
     return (h ^ (h >>> 16)) & (this.cap - 1);
   }
 
-  private equals(slot: number, list: PrefixList, i: number, pathId: number): boolean {
-    const w = this.kw - 2;
-    const o = slot * this.kw;
-    const keys = this.keys;
-    if (keys[o + w] !== list.lens[i] || keys[o + w + 1] !== pathId >>> 0) return false;
-    for (let k = 0; k < w; k++) if (keys[o + k] !== list.addrs[i * w + k]) return false;
+  /** Whether the full row at offset o holds prefix i of list with this path id. */
+  private equals(o: number, list: PrefixList, i: number, pathId: number): boolean {
+    const w = this.w;
+    const rows = this.rows;
+    if (rows[o + w] !== (list.lens[i] as number) + 1 || rows[o + w + 1] !== pathId >>> 0) return false;
+    for (let k = 0; k < w; k++) if (rows[o + k] !== list.addrs[i * w + k]) return false;
     return true;
   }
 
   /** The value stored for prefix i of `list` (with this path id), or -1. */
   get(list: PrefixList, i: number, pathId = 0): number {
-    const slot = this.findSlot(list, i, pathId);
-    return slot < 0 ? -1 : (this.vals[slot] as number);
+    const o = this.find(list, i, pathId);
+    return o < 0 ? -1 : (this.rows[o + this.w + 2] as number) | 0;
   }
 
-  private findSlot(list: PrefixList, i: number, pathId: number): number {
+  /** The row offset of the key, or -1. */
+  private find(list: PrefixList, i: number, pathId: number): number {
     const mask = this.cap - 1;
+    const { r, w, rows } = this;
     for (let s = this.hash(list, i, pathId), n = 0; n < this.cap; s = (s + 1) & mask, n++) {
-      const st = this.state[s];
-      if (st === EMPTY) return -1;
-      if (st === FULL && this.equals(s, list, i, pathId)) return s;
+      const o = s * r;
+      const tag = rows[o + w] as number;
+      if (tag === EMPTY) return -1;
+      if (tag !== TOMB && this.equals(o, list, i, pathId)) return o;
     }
     return -1;
   }
 
   /** Stores value for the key; returns the previous value or -1. */
   set(list: PrefixList, i: number, pathId: number, value: number): number {
+    return this.put(list, i, pathId, value, true);
+  }
+
+  /**
+   * Stores value for the key unless it is there already; returns the value it has (then
+   * nothing changed) or -1 (then `value` was stored). One probe where get + set take two.
+   */
+  setIfAbsent(list: PrefixList, i: number, pathId: number, value: number): number {
+    return this.put(list, i, pathId, value, false);
+  }
+
+  private put(list: PrefixList, i: number, pathId: number, value: number, replace: boolean): number {
     if ((this.used + 1) * 4 > this.cap * 3)
       this.rehash(this.count * 2 >= this.cap / 2 ? this.cap * 2 : this.cap);
     const mask = this.cap - 1;
+    const { r, w, rows } = this;
     let tomb = -1;
     for (let s = this.hash(list, i, pathId); ; s = (s + 1) & mask) {
-      const st = this.state[s];
-      if (st === EMPTY) {
-        const at = tomb >= 0 ? tomb : s;
+      const o = s * r;
+      const tag = rows[o + w] as number;
+      if (tag === EMPTY) {
         if (tomb < 0) this.used++;
-        this.write(at, list, i, pathId, value);
+        this.write(tomb >= 0 ? tomb : o, list, i, pathId, value);
         this.count++;
         return -1;
       }
-      if (st === TOMB) {
-        if (tomb < 0) tomb = s;
-      } else if (this.equals(s, list, i, pathId)) {
-        const prev = this.vals[s] as number;
-        this.vals[s] = value;
+      if (tag === TOMB) {
+        if (tomb < 0) tomb = o;
+      } else if (this.equals(o, list, i, pathId)) {
+        const prev = (rows[o + w + 2] as number) | 0;
+        if (replace) rows[o + w + 2] = value;
         return prev;
       }
     }
@@ -99,43 +116,48 @@ export class PrefixTable {
 
   /** Removes the key; returns its value or -1. */
   delete(list: PrefixList, i: number, pathId = 0): number {
-    const s = this.findSlot(list, i, pathId);
-    if (s < 0) return -1;
-    this.state[s] = TOMB;
+    const o = this.find(list, i, pathId);
+    if (o < 0) return -1;
+    this.rows[o + this.w] = TOMB;
     this.count--;
-    return this.vals[s] as number;
+    return (this.rows[o + this.w + 2] as number) | 0;
   }
 
-  private write(slot: number, list: PrefixList, i: number, pathId: number, value: number): void {
-    const w = this.kw - 2;
-    const o = slot * this.kw;
-    for (let k = 0; k < w; k++) this.keys[o + k] = list.addrs[i * w + k] as number;
-    this.keys[o + w] = list.lens[i] as number;
-    this.keys[o + w + 1] = pathId;
-    this.vals[slot] = value;
-    this.state[slot] = FULL;
+  private write(o: number, list: PrefixList, i: number, pathId: number, value: number): void {
+    const { w, rows } = this;
+    for (let k = 0; k < w; k++) rows[o + k] = list.addrs[i * w + k] as number;
+    rows[o + w] = (list.lens[i] as number) + 1;
+    rows[o + w + 1] = pathId;
+    rows[o + w + 2] = value;
   }
 
   private rehash(cap: number): void {
-    const { keys, vals, state, kw } = this;
+    const { rows, r, w } = this;
     const oldCap = this.cap;
     this.cap = cap;
-    this.keys = new Uint32Array(cap * kw);
-    this.vals = new Int32Array(cap);
-    this.state = new Uint8Array(cap);
+    this.rows = new Uint32Array(cap * r);
     this.count = 0;
     this.used = 0;
-    const w = kw - 2;
     // Reinsert through a one-prefix view of each old key.
     const addrs = new Uint32Array(w);
     const lens = new Uint8Array(1);
     const view = { afi: this.afi, addrs, lens, pathIds: null } as unknown as PrefixList;
     for (let s = 0; s < oldCap; s++) {
-      if (state[s] !== FULL) continue;
-      const o = s * kw;
-      for (let k = 0; k < w; k++) addrs[k] = keys[o + k] as number;
-      lens[0] = keys[o + w] as number;
-      this.set(view, 0, keys[o + w + 1] as number, vals[s] as number);
+      const o = s * r;
+      const tag = rows[o + w] as number;
+      if (tag === EMPTY || tag === TOMB) continue;
+      for (let k = 0; k < w; k++) addrs[k] = rows[o + k] as number;
+      lens[0] = tag - 1;
+      this.put(view, 0, rows[o + w + 1] as number, (rows[o + w + 2] as number) | 0, true);
+    }
+  }
+
+  /** Calls fn(row offset, length) for every full slot. */
+  private walk(fn: (o: number, len: number) => void): void {
+    const { r, w, rows } = this;
+    for (let s = 0; s < this.cap; s++) {
+      const tag = rows[s * r + w] as number;
+      if (tag !== EMPTY && tag !== TOMB) fn(s * r, tag - 1);
     }
   }
 
@@ -144,32 +166,26 @@ export class PrefixTable {
    * and its path id and value. Entries must not be added or removed during the walk.
    */
   forEachKey(fn: (list: PrefixList, pathId: number, value: number) => void): void {
-    const w = this.kw - 2;
+    const { w, rows } = this;
     const addrs = new Uint32Array(w);
     const lens = new Uint8Array(1);
     const view = { afi: this.afi, addrs, lens, pathIds: null, length: 1 } as unknown as PrefixList;
-    for (let s = 0; s < this.cap; s++) {
-      if (this.state[s] !== FULL) continue;
-      const o = s * this.kw;
-      for (let k = 0; k < w; k++) addrs[k] = this.keys[o + k] as number;
-      lens[0] = this.keys[o + w] as number;
-      fn(view, this.keys[o + w + 1] as number, this.vals[s] as number);
-    }
+    this.walk((o, len) => {
+      for (let k = 0; k < w; k++) addrs[k] = rows[o + k] as number;
+      lens[0] = len;
+      fn(view, rows[o + w + 1] as number, (rows[o + w + 2] as number) | 0);
+    });
   }
 
   /** Calls fn for every entry: its value, and its prefix as text (for dumps and tests). */
   forEach(fn: (value: number, prefix: string, pathId: number) => void): void {
-    const w = this.kw - 2;
-    for (let s = 0; s < this.cap; s++) {
-      if (this.state[s] !== FULL) continue;
-      const o = s * this.kw;
-      const k = this.keys;
-      const len = k[o + w] as number;
+    const { w, rows } = this;
+    this.walk((o, len) => {
       const text =
         w === 1
-          ? `${formatIpv4(k[o] as number)}/${len}`
-          : `${formatIpv6Words(k[o] as number, k[o + 1] as number, k[o + 2] as number, k[o + 3] as number)}/${len}`;
-      fn(this.vals[s] as number, text, k[o + w + 1] as number);
-    }
+          ? `${formatIpv4(rows[o] as number)}/${len}`
+          : `${formatIpv6Words(rows[o] as number, rows[o + 1] as number, rows[o + 2] as number, rows[o + 3] as number)}/${len}`;
+      fn((rows[o + w + 2] as number) | 0, text, rows[o + w + 1] as number);
+    });
   }
 }
