@@ -32,24 +32,26 @@ export interface OutSink {
 
 export class AdjRibOut {
   private readonly w: number;
-  private readonly pending: PrefixTableT;
-  private pAttr = new Int32Array(256);
-  private pSrc = new Int32Array(256);
-  private pAddr: Uint32Array;
-  private pLen = new Uint8Array(256);
-  private order = new Int32Array(256); // pending indices in arrival order
-  private head = 0;
-  private tail = 0;
-  private free: number[] = [];
-  private top = 0;
-  /** What the receivers have: prefix -> slot of sAttr/sSrc. */
-  private readonly sent: PrefixTableT;
+  /** Prefix -> slot. A slot lives while the receivers have the prefix or a change waits. */
+  private readonly table: PrefixTableT;
+  // Per slot: the prefix; what the receivers have (set, source; set -1: nothing); what
+  // waits to be sent (set -1: a withdrawal) when `queued`.
+  private addr: Uint32Array;
+  private len = new Uint8Array(256);
   private sAttr = new Int32Array(256);
   private sSrc = new Int32Array(256);
-  private sFree: number[] = [];
-  private sTop = 0;
-  /** Sent routes per source peer, for a member's advertised count. */
-  private readonly bySource = new Map<number, number>();
+  private pAttr = new Int32Array(256);
+  private pSrc = new Int32Array(256);
+  private queued = new Uint8Array(256);
+  private free: number[] = [];
+  private top = 0;
+  private order = new Int32Array(256); // queued slots in arrival order
+  private head = 0;
+  private tail = 0;
+  private queuedCount = 0;
+  private sentCount = 0;
+  /** Sent routes per source peer index, for a member's advertised count. */
+  private bySource = new Int32Array(64);
 
   constructor(
     readonly afi: PrefixAfi,
@@ -57,24 +59,23 @@ export class AdjRibOut {
     readonly context: CodecContext,
   ) {
     this.w = afi === 1 ? 1 : 4;
-    this.pending = new PrefixTable(afi, 256);
-    this.sent = new PrefixTable(afi, 256);
-    this.pAddr = new Uint32Array(256 * this.w);
+    this.table = new PrefixTable(afi, 256);
+    this.addr = new Uint32Array(256 * this.w);
   }
 
   /** Prefixes the receivers have (a group member: see advertisedTo). */
   get advertised(): number {
-    return this.sent.size;
+    return this.sentCount;
   }
 
   /** Prefixes peer `index` has from this table: all but its own routes. */
   advertisedTo(index: number): number {
-    return this.sent.size - (this.bySource.get(index) ?? 0);
+    return this.sentCount - (index < this.bySource.length ? (this.bySource[index] as number) : 0);
   }
 
   /** Changes waiting to be sent. */
   get waiting(): number {
-    return this.pending.size;
+    return this.queuedCount;
   }
 
   /**
@@ -84,200 +85,213 @@ export class AdjRibOut {
    */
   enqueue(list: PrefixList, i: number, attrId: number, source: number = NO_SOURCE): void {
     const src = attrId === WITHDRAW ? NO_SOURCE : source;
-    const slot = this.pending.get(list, i, 0);
-    if (slot >= 0) {
-      const old = this.pAttr[slot] as number;
+    let s: number;
+    if (attrId === WITHDRAW) {
+      s = this.table.get(list, i, 0);
+      if (s < 0) return; // the receivers do not have it and nothing waits
+    } else {
+      const fresh = this.nextSlot();
+      s = this.table.setIfAbsent(list, i, 0, fresh);
+      if (s < 0) s = this.takeSlot(list, i);
+    }
+    if (this.queued[s] === 1) {
+      // Coalesce: the later change replaces the unsent one.
+      const old = this.pAttr[s] as number;
       if (old >= 0) this.store.release(old);
-      this.pAttr[slot] = attrId;
-      this.pSrc[slot] = src;
+      this.pAttr[s] = attrId;
+      this.pSrc[s] = src;
       return;
     }
     // Nothing to do when it only repeats what the receivers have.
-    const has = this.sent.get(list, i, 0);
-    if (attrId === WITHDRAW ? has < 0 : has >= 0 && this.sAttr[has] === attrId && this.sSrc[has] === src) {
+    if (this.sAttr[s] === attrId && (attrId === WITHDRAW || this.sSrc[s] === src)) {
       if (attrId >= 0) this.store.release(attrId);
       return;
     }
-    const p = this.alloc();
-    for (let k = 0; k < this.w; k++) this.pAddr[p * this.w + k] = list.addrs[i * this.w + k] as number;
-    this.pLen[p] = list.lens[i] as number;
-    this.pAttr[p] = attrId;
-    this.pSrc[p] = src;
-    this.pending.set(list, i, 0, p);
-    this.push(p);
+    this.pAttr[s] = attrId;
+    this.pSrc[s] = src;
+    this.queued[s] = 1;
+    this.queuedCount++;
+    this.push(s);
   }
 
-  private alloc(): number {
-    const p = this.free.pop();
-    if (p !== undefined) return p;
-    if (this.top === this.pAttr.length) {
-      const n = this.pAttr.length * 2;
-      const a = new Int32Array(n);
-      a.set(this.pAttr);
-      this.pAttr = a;
-      const s = new Int32Array(n);
-      s.set(this.pSrc);
-      this.pSrc = s;
-      const l = new Uint8Array(n);
-      l.set(this.pLen);
-      this.pLen = l;
-      const ad = new Uint32Array(n * this.w);
-      ad.set(this.pAddr);
-      this.pAddr = ad;
+  /** The slot takeSlot will return. */
+  private nextSlot(): number {
+    return this.free.length > 0 ? (this.free[this.free.length - 1] as number) : this.top;
+  }
+
+  private takeSlot(list: PrefixList, i: number): number {
+    let s = this.free.pop();
+    if (s === undefined) {
+      if (this.top === this.len.length) this.grow();
+      s = this.top++;
     }
-    return this.top++;
+    for (let k = 0; k < this.w; k++) this.addr[s * this.w + k] = list.addrs[i * this.w + k] as number;
+    this.len[s] = list.lens[i] as number;
+    this.sAttr[s] = -1;
+    this.sSrc[s] = NO_SOURCE;
+    this.queued[s] = 0;
+    return s;
   }
 
-  private push(p: number): void {
+  private grow(): void {
+    const n = this.len.length * 2;
+    const i32 = (a: Int32Array) => {
+      const b = new Int32Array(n);
+      b.set(a);
+      return b;
+    };
+    this.sAttr = i32(this.sAttr);
+    this.sSrc = i32(this.sSrc);
+    this.pAttr = i32(this.pAttr);
+    this.pSrc = i32(this.pSrc);
+    const q = new Uint8Array(n);
+    q.set(this.queued);
+    this.queued = q;
+    const l = new Uint8Array(n);
+    l.set(this.len);
+    this.len = l;
+    const ad = new Uint32Array(n * this.w);
+    ad.set(this.addr);
+    this.addr = ad;
+  }
+
+  private push(s: number): void {
     if (this.tail === this.order.length) {
       // Compact, or grow, the arrival-order ring.
       const live = this.tail - this.head;
       const next = live * 2 > this.order.length ? new Int32Array(this.order.length * 2) : this.order;
-      next.copyWithin(0, this.head, this.tail);
-      if (next !== this.order) next.set(this.order.subarray(this.head, this.tail));
+      if (next === this.order) next.copyWithin(0, this.head, this.tail);
+      else next.set(this.order.subarray(this.head, this.tail));
       this.order = next;
       this.head = 0;
       this.tail = live;
     }
-    this.order[this.tail++] = p;
+    this.order[this.tail++] = s;
   }
 
   /**
-   * Builds UPDATEs for up to `max` pending prefixes, grouped by attribute set and source,
+   * Builds UPDATEs for up to `max` queued prefixes, grouped by attribute set and source,
    * and hands them to `sink`; returns how many prefixes were taken.
    */
   build(max: number, sink: OutSink): number {
     const batch: number[] = [];
     while (this.head < this.tail && batch.length < max) batch.push(this.order[this.head++] as number);
     if (batch.length === 0) return 0;
-    // Buckets by (set, source); withdrawals are one bucket (attr -1, source -1).
+    // Buckets by (set, source); withdrawals are one bucket (set -1, source -1).
     const buckets = new Map<number, number[]>();
-    for (const p of batch) {
-      const key = ((this.pAttr[p] as number) + 1) * SOURCE_SPAN + ((this.pSrc[p] as number) + 1);
+    for (const s of batch) {
+      const key = ((this.pAttr[s] as number) + 1) * SOURCE_SPAN + ((this.pSrc[s] as number) + 1);
       const b = buckets.get(key);
-      if (b === undefined) buckets.set(key, [p]);
-      else b.push(p);
+      if (b === undefined) buckets.set(key, [s]);
+      else b.push(s);
     }
-    for (const ps of buckets.values()) {
-      const first = ps[0] as number;
-      const attrId = this.pAttr[first] as number;
-      const src = this.pSrc[first] as number;
-      const list = this.listOf(ps);
-      // What the receivers had for each prefix (a sent slot, or -1).
-      const prev = new Int32Array(ps.length);
-      for (let i = 0; i < ps.length; i++) prev[i] = this.sent.get(list, i, 0);
-      if (attrId === WITHDRAW) {
-        // By the source of what is withdrawn: that member never had it.
-        const bySource = new Map<number, number[]>();
-        for (let i = 0; i < ps.length; i++) {
-          const s = prev[i] as number;
-          const from = s >= 0 ? (this.sSrc[s] as number) : NO_SOURCE;
-          const b = bySource.get(from);
-          if (b === undefined) bySource.set(from, [i]);
-          else b.push(i);
-        }
-        for (const [from, idx] of bySource) {
-          const part = list.pick(idx);
-          for (const m of packWithdrawals(part, this.context)) sink.all(m, from);
-        }
-        for (let i = 0; i < ps.length; i++) {
-          const s = prev[i] as number;
-          if (s >= 0) {
-            this.sent.delete(list, i, 0);
-            this.dropSent(s);
-          }
-        }
-      } else {
-        // Prefixes whose receivers already have exactly this are not sent again; the
-        // source peer gets a withdrawal for those it had from another source.
-        const fresh: number[] = [];
-        const back: number[] = [];
-        for (let i = 0; i < ps.length; i++) {
-          const s = prev[i] as number;
-          if (s >= 0 && this.sAttr[s] === attrId && this.sSrc[s] === src) continue;
-          fresh.push(i);
-          if (src >= 0 && s >= 0 && this.sSrc[s] !== src) back.push(i);
-        }
-        if (fresh.length > 0) {
-          const a = this.store.get(attrId);
-          const send = list.pick(fresh);
-          for (const m of packAnnouncements(announcementOf(a, send), this.context)) sink.all(m, src);
-        }
-        if (back.length > 0) for (const m of packWithdrawals(list.pick(back), this.context)) sink.one(src, m);
-        for (let i = 0; i < ps.length; i++) {
-          // Each pending prefix holds one reference to its set; it moves to the sent slot.
-          const s = prev[i] as number;
-          if (s < 0) {
-            const n = this.allocSent();
-            this.sAttr[n] = attrId;
-            this.sSrc[n] = src;
-            this.count(src, 1);
-            this.sent.set(list, i, 0, n);
-          } else if (this.sAttr[s] === attrId && this.sSrc[s] === src) {
-            this.store.release(attrId);
-          } else {
-            this.store.release(this.sAttr[s] as number);
-            this.count(this.sSrc[s] as number, -1);
-            this.sAttr[s] = attrId;
-            this.sSrc[s] = src;
-            this.count(src, 1);
-          }
-        }
-      }
-      for (let i = 0; i < ps.length; i++) {
-        this.pending.delete(list, i, 0);
-        this.free.push(ps[i] as number);
-      }
+    for (const ss of buckets.values()) {
+      const first = ss[0] as number;
+      if (this.pAttr[first] === WITHDRAW) this.sendWithdrawals(ss, sink);
+      else this.sendAnnouncements(ss, sink);
+      for (const s of ss) this.queued[s] = 0;
+      this.queuedCount -= ss.length;
     }
     return batch.length;
   }
 
-  private count(src: number, d: number): void {
-    if (src < 0) return;
-    const n = (this.bySource.get(src) ?? 0) + d;
-    if (n === 0) this.bySource.delete(src);
-    else this.bySource.set(src, n);
-  }
-
-  private allocSent(): number {
-    const s = this.sFree.pop();
-    if (s !== undefined) return s;
-    if (this.sTop === this.sAttr.length) {
-      const a = new Int32Array(this.sAttr.length * 2);
-      a.set(this.sAttr);
-      this.sAttr = a;
-      const b = new Int32Array(this.sSrc.length * 2);
-      b.set(this.sSrc);
-      this.sSrc = b;
+  private sendWithdrawals(ss: readonly number[], sink: OutSink): void {
+    // By the source of what is withdrawn: that member never had it. Prefixes the receivers
+    // never had (announced and withdrawn before a send) need no message.
+    const bySource = new Map<number, number[]>();
+    for (const s of ss) {
+      if ((this.sAttr[s] as number) < 0) continue;
+      const from = this.sSrc[s] as number;
+      const b = bySource.get(from);
+      if (b === undefined) bySource.set(from, [s]);
+      else b.push(s);
     }
-    return this.sTop++;
+    for (const [from, part] of bySource) {
+      for (const m of packWithdrawals(this.listOf(part), this.context)) sink.all(m, from);
+    }
+    // The slots are done with: the receivers have nothing and nothing waits.
+    const list = this.listOf(ss);
+    for (let i = 0; i < ss.length; i++) {
+      const s = ss[i] as number;
+      if ((this.sAttr[s] as number) >= 0) this.unsend(s);
+      this.table.delete(list, i, 0);
+      this.free.push(s);
+    }
   }
 
-  private dropSent(s: number): void {
+  private sendAnnouncements(ss: readonly number[], sink: OutSink): void {
+    const attrId = this.pAttr[ss[0] as number] as number;
+    const src = this.pSrc[ss[0] as number] as number;
+    // Prefixes whose receivers already have exactly this are not sent again; the source
+    // peer gets a withdrawal for those it had from another source.
+    const fresh: number[] = [];
+    const back: number[] = [];
+    for (const s of ss) {
+      const had = this.sAttr[s] as number;
+      if (had === attrId && this.sSrc[s] === src) continue;
+      fresh.push(s);
+      if (src >= 0 && had >= 0 && this.sSrc[s] !== src) back.push(s);
+    }
+    if (fresh.length > 0) {
+      const a = this.store.get(attrId);
+      for (const m of packAnnouncements(announcementOf(a, this.listOf(fresh)), this.context))
+        sink.all(m, src);
+    }
+    if (back.length > 0) for (const m of packWithdrawals(this.listOf(back), this.context)) sink.one(src, m);
+    for (const s of ss) {
+      // Each queued prefix holds one reference to its set; it moves to what was sent.
+      if (this.sAttr[s] === attrId && this.sSrc[s] === src) {
+        this.store.release(attrId);
+        continue;
+      }
+      if ((this.sAttr[s] as number) >= 0) this.unsend(s);
+      this.sAttr[s] = attrId;
+      this.sSrc[s] = src;
+      this.sentCount++;
+      if (src >= 0) {
+        if (src >= this.bySource.length) {
+          const b = new Int32Array(Math.max(src + 1, this.bySource.length * 2));
+          b.set(this.bySource);
+          this.bySource = b;
+        }
+        this.bySource[src] = (this.bySource[src] as number) + 1;
+      }
+    }
+  }
+
+  /** The receivers no longer have what slot s held. */
+  private unsend(s: number): void {
     this.store.release(this.sAttr[s] as number);
-    this.count(this.sSrc[s] as number, -1);
-    this.sFree.push(s);
+    const from = this.sSrc[s] as number;
+    if (from >= 0) this.bySource[from] = (this.bySource[from] as number) - 1;
+    this.sAttr[s] = -1;
+    this.sSrc[s] = NO_SOURCE;
+    this.sentCount--;
   }
 
-  private listOf(ps: number[]): PrefixList {
+  private listOf(ss: readonly number[]): PrefixList {
     const w = this.w;
-    const addrs = new Uint32Array(ps.length * w);
-    const lens = new Uint8Array(ps.length);
-    ps.forEach((p, i) => {
-      for (let k = 0; k < w; k++) addrs[i * w + k] = this.pAddr[p * w + k] as number;
-      lens[i] = this.pLen[p] as number;
-    });
+    const addrs = new Uint32Array(ss.length * w);
+    const lens = new Uint8Array(ss.length);
+    for (let i = 0; i < ss.length; i++) {
+      const s = ss[i] as number;
+      for (let k = 0; k < w; k++) addrs[i * w + k] = this.addr[s * w + k] as number;
+      lens[i] = this.len[s] as number;
+    }
     return new PrefixList(this.afi, addrs, lens);
   }
 
   /** Forgets everything (session down): the references it held are released. */
   clear(): void {
-    this.pending.forEach((p) => {
-      const a = this.pAttr[p] as number;
-      if (a >= 0) this.store.release(a);
-    });
-    this.sent.forEach((s) => this.store.release(this.sAttr[s] as number));
-    this.bySource.clear();
+    for (let s = 0; s < this.top; s++) {
+      if ((this.sAttr[s] as number) >= 0) this.store.release(this.sAttr[s] as number);
+      if (this.queued[s] === 1 && (this.pAttr[s] as number) >= 0) this.store.release(this.pAttr[s] as number);
+      this.sAttr[s] = -1;
+      this.queued[s] = 0;
+    }
+    this.sentCount = 0;
+    this.queuedCount = 0;
+    this.bySource.fill(0);
   }
 }
 

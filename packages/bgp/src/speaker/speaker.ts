@@ -44,6 +44,7 @@ import type { OutSink } from './adj-rib-out.js';
 import { AdjRibOut } from './adj-rib-out.js';
 import type { LocalIdentity, NextHopMode, PeerRole, RouteOrigin } from './rules.js';
 import { exportRoute, importRoute } from './rules.js';
+import { ExportCache, newMemo } from './export-cache.js';
 import type { ExportTarget } from './update-group.js';
 import { UpdateGroup, groupKey, peerSink } from './update-group.js';
 
@@ -206,6 +207,8 @@ export class Speaker {
   private readonly peers = new Map<number, PeerRuntime>();
   /** Update groups by key (groupKey). */
   private readonly groups = new Map<string, UpdateGroup<PeerRuntime>>();
+  /** The same, by family, for the per-prefix export loop. */
+  private readonly groupsOf: Record<PrefixAfi, UpdateGroup<PeerRuntime>[]> = { 1: [], 2: [] };
   /** Peers with a private Adj-RIB-Out (catching up before joining their group). */
   private readonly catchingUp = new Set<PeerRuntime>();
   private readonly byAddress = new Map<string, PeerRuntime>();
@@ -451,6 +454,7 @@ export class Speaker {
         exportClass: JSON.stringify([role, s.exportPolicy ?? null]),
         role: { ...role, id: index },
         exportPolicy: compilePolicy(s.exportPolicy ?? ACCEPT_ALL, `peers.${s.name}.exportPolicy`),
+        memo: newMemo(),
       },
       session: undefined,
       groups: new Map(),
@@ -565,8 +569,13 @@ export class Speaker {
       let g = this.groups.get(key);
       if (g === undefined) {
         const out = new AdjRibOut(afi, this.outAttrs, session.sendContext);
-        g = new UpdateGroup(key, afi, out, { ...rt.target, role: { ...rt.target.role, id: -1 } });
+        g = new UpdateGroup(key, afi, out, {
+          ...rt.target,
+          role: { ...rt.target.role, id: -1 },
+          memo: newMemo(),
+        });
         this.groups.set(key, g);
+        this.groupsOf[afi].push(g);
         this.dump(g.target, g.out);
         g.members.set(rt.index, rt);
       } else {
@@ -613,6 +622,7 @@ export class Speaker {
       if (g.empty) {
         g.out.clear();
         this.groups.delete(g.key);
+        this.groupsOf[g.afi] = this.groupsOf[g.afi].filter((x) => x !== g);
       }
     }
     rt.groups.clear();
@@ -862,12 +872,14 @@ export class Speaker {
 
   private bestChanged(afi: PrefixAfi, list: PrefixList, peer: number, attrId: number): void {
     const attrs = peer < 0 ? undefined : this.attrs.get(attrId);
-    for (const g of this.groups.values()) {
-      if (g.afi !== afi) continue;
+    const groups = this.groupsOf[afi];
+    for (let k = 0; k < groups.length; k++) {
+      const g = groups[k] as UpdateGroup<PeerRuntime>;
       if (attrs === undefined) g.out.enqueue(list, 0, -1);
       else this.exportTo(g.target, g.out, list, 0, peer, attrId, attrs);
       this.flushGroup(g);
     }
+    if (this.catchingUp.size === 0) return;
     for (const rt of this.catchingUp) {
       const out = rt.out.get(afi);
       if (out === undefined) continue;
@@ -877,13 +889,7 @@ export class Speaker {
     }
   }
 
-  /**
-   * Exported sets by class of peer (same role and export policy), keyed by the Loc-RIB set
-   * and the peer it came from: one export computation and one interning per distinct route
-   * and class, not per prefix and peer. Entries hold a reference to their exported set.
-   */
-  private readonly exportCache = new Map<string, Map<number, { gen: number; from: number; out: number }>>();
-  private exportCached = 0;
+  private readonly exportCache = new ExportCache(this.outAttrs);
 
   private exportTo(
     to: ExportTarget,
@@ -898,20 +904,22 @@ export class Speaker {
       out.enqueue(list, i, -1); // split horizon (a group applies it per member when sending)
       return;
     }
-    const origin = this.origins.get(fromPeer)!;
     const cacheable = !to.exportPolicy.usesPrefix; // the result depends on the route only
-    let byAttr = cacheable ? this.exportCache.get(to.exportClass) : undefined;
     const gen = this.attrs.generation(attrId);
-    const hit = byAttr?.get(attrId);
-    if (hit !== undefined && hit.gen === gen && hit.from === fromPeer) {
-      if (hit.out < 0) out.enqueue(list, i, -1);
-      else {
-        this.outAttrs.retain(hit.out);
-        out.enqueue(list, i, hit.out, fromPeer);
+    if (cacheable) {
+      const hit = this.exportCache.get(to.exportClass, to.memo, attrId, gen, fromPeer);
+      if (hit !== undefined) {
+        if (hit >= 0) this.outAttrs.retain(hit);
+        out.enqueue(list, i, hit, fromPeer);
+        return;
       }
-      return;
     }
-    let result: PathAttributes | undefined = exportRoute(attrs, origin, to.role, this.me);
+    let result: PathAttributes | undefined = exportRoute(
+      attrs,
+      this.origins.get(fromPeer)!,
+      to.role,
+      this.me,
+    );
     if (result !== undefined) {
       const w = list.afi === 1 ? 1 : 4;
       const r = to.exportPolicy.evaluate(
@@ -921,26 +929,8 @@ export class Speaker {
       result = r.verdict === 'accept' ? r.attributes : undefined;
     }
     const outId = result === undefined ? -1 : this.outAttrs.intern(result);
-    if (cacheable) {
-      if (this.exportCached > EXPORT_CACHE_MAX) this.clearExportCache();
-      if (byAttr === undefined) {
-        byAttr = new Map();
-        this.exportCache.set(to.exportClass, byAttr);
-      }
-      const old = byAttr.get(attrId);
-      if (old !== undefined && old.out >= 0) this.outAttrs.release(old.out);
-      else this.exportCached++;
-      if (outId >= 0) this.outAttrs.retain(outId);
-      byAttr.set(attrId, { gen, from: fromPeer, out: outId });
-    }
+    if (cacheable) this.exportCache.set(to.exportClass, to.memo, attrId, gen, fromPeer, outId);
     out.enqueue(list, i, outId, fromPeer);
-  }
-
-  private clearExportCache(): void {
-    for (const m of this.exportCache.values())
-      for (const v of m.values()) if (v.out >= 0) this.outAttrs.release(v.out);
-    this.exportCache.clear();
-    this.exportCached = 0;
   }
 
   /**
@@ -1042,9 +1032,6 @@ export class Speaker {
 function cease(subcode: number): NotificationMessage {
   return { type: 'notification', code: ErrorCode.Cease, subcode, data: new Uint8Array(0) };
 }
-
-/** Cached exports before the cache starts again (bounds its memory). */
-const EXPORT_CACHE_MAX = 200_000;
 
 /** How long stale routes wait for End-of-RIB after the peer is back (BIRD's default). */
 const STALE_PATH_TIME_MS = 360_000;

@@ -15,6 +15,7 @@ import type { CompiledPolicy } from '../policy/index.js';
 import type { CodecContext, PrefixAfi } from '../wire/index.js';
 import { hasAddPath } from '../wire/index.js';
 import type { AdjRibOut, OutSink } from './adj-rib-out.js';
+import type { ExportMemo } from './export-cache.js';
 import type { PeerRole } from './rules.js';
 
 /** What an export is computed for: a peer, or a group (id -1: no split horizon). */
@@ -23,6 +24,8 @@ export interface ExportTarget {
   readonly exportClass: string;
   readonly role: PeerRole & { readonly id: number };
   readonly exportPolicy: CompiledPolicy;
+  /** This target's last export-cache hit. */
+  readonly memo: ExportMemo;
 }
 
 export interface GroupMember {
