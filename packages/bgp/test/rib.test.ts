@@ -182,6 +182,17 @@ describe('LocRib', () => {
     );
   });
 
+  it('forgets a removed peer: its routes, then its index is unknown to announce', () => {
+    const { attrs, r } = rib();
+    const a = attrs.intern(path(65001));
+    r.announce(1, v4('10.0.0.0/24'), a);
+    attrs.release(a);
+    r.removePeer(1);
+    assert.equal(r.size, 0);
+    assert.equal(attrs.size, 0, 'its attribute sets released');
+    assert.throws(() => r.announce(1, v4('10.0.0.0/24'), a), /not known to the RIB/);
+  });
+
   it('interns equal attribute sets once, and IPv6 next hops apart', () => {
     const attrs = new AttrStore();
     const a = attrs.intern(path(65001));

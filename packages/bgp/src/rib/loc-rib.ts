@@ -240,6 +240,13 @@ export class LocRib {
     for (const r of rs) this.removeRoute(r);
   }
 
+  /** The peer is gone for good (removed, or a dynamic peer's end): its routes and its slot. */
+  removePeer(peer: number): void {
+    this.dropPeer(peer);
+    this.adjIn.delete(peer);
+    this.sources.delete(peer);
+  }
+
   /** Calls fn with each prefix's best route; `list` is a reused one-prefix view (copy what you keep). */
   forEachBest(fn: (list: PrefixList, i: number, best: RibRoute) => void): void {
     const addrs = new Uint32Array(this.w);
