@@ -5,3 +5,4 @@
 export * from './rules.js';
 export * from './adj-rib-out.js';
 export * from './speaker.js';
+export * from './listen-ranges.js';
