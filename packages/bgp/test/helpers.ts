@@ -86,3 +86,16 @@ export function updateBody(withdrawn: number[], attrs: number[], nlri: number[])
     ...nlri,
   ]);
 }
+
+/** Polls f every 10 ms until it holds; rejects naming `what` after `ms`. */
+export function until(f: () => boolean | Promise<boolean>, what: string, ms = 8000): Promise<void> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const tick = async () => {
+      if (await f()) resolve();
+      else if (Date.now() - t0 > ms) reject(new Error(`timed out waiting for: ${what}`));
+      else setTimeout(() => void tick(), 10);
+    };
+    void tick();
+  });
+}

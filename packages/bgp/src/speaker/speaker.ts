@@ -13,7 +13,15 @@ import { ACCEPT_ALL, compilePolicy } from '../policy/index.js';
 import type { BestPathEvent, RouteSource } from '../rib/index.js';
 import { AttrStore, LocRib } from '../rib/index.js';
 import type { Clock, MessageKind, Transport } from '../session/index.js';
-import { Listener, Peer, dialTcp, overBudget, socketTransport, systemClock } from '../session/index.js';
+import {
+  Listener,
+  Peer,
+  dialTcp,
+  normalizeAddress,
+  overBudget,
+  socketTransport,
+  systemClock,
+} from '../session/index.js';
 import { GTSM_TTL, connectTcp, gtsmMinTtl, setMd5Key, setMinTtl, setTtl } from '../sockopt/index.js';
 import type {
   Asn,
@@ -42,6 +50,8 @@ import {
 } from '../wire/index.js';
 import type { OutSink } from './adj-rib-out.js';
 import { AdjRibOut } from './adj-rib-out.js';
+import type { ListenRange, PeerTemplate } from './listen-ranges.js';
+import { ListenRanges, dynamicPeerSettings, networkAddress, parseIpPrefix } from './listen-ranges.js';
 import type { LocalIdentity, NextHopMode, PeerRole, RouteOrigin } from './rules.js';
 import { exportRoute, importRoute } from './rules.js';
 import { ExportCache, newMemo } from './export-cache.js';
@@ -108,6 +118,8 @@ export interface SpeakerConfig {
   readonly clusterId?: string;
   readonly listen?: { readonly host: string; readonly port: number };
   readonly peers: readonly PeerSettings[];
+  /** Prefixes whose strangers are accepted as dynamic peers (listen-ranges.ts). */
+  readonly listenRanges?: readonly ListenRange[];
   readonly originate?: readonly Origination[];
   /**
    * RFC 4724 §3: set the Restart State (R) bit in our OPENs: we have restarted and kept
@@ -136,6 +148,8 @@ export interface PeerStatus {
   readonly received: number;
   readonly accepted: number;
   readonly advertised: number;
+  /** For a dynamic peer, the listen range it called in by. */
+  readonly listenRange: string | undefined;
 }
 
 export interface UpdateGroupStatus {
@@ -159,6 +173,10 @@ export interface SpeakerEvents {
   message?(name: string, direction: 'in' | 'out', type: MessageKind, bytes: number, m?: BgpMessage): void;
   /** Seconds one received UPDATE took: import, policy, decision, export queueing. */
   updateProcessed?(name: string, seconds: number): void;
+  /** A dynamic peer came in by a listen range, or went (its session over, or the range changed). */
+  dynamicPeer?(name: string, range: string, change: 'added' | 'removed'): void;
+  /** A connection closed before OPEN: no configured peer or range, or the range is full. */
+  refused?(address: string, reason: 'unknown' | 'maxPeers'): void;
 }
 
 const LOCAL_PEER = 0;
@@ -168,6 +186,8 @@ const SLICE = 2048;
 interface PeerRuntime {
   readonly index: number;
   readonly settings: PeerSettings;
+  /** The listen range of a dynamic peer; undefined for a configured one. */
+  readonly range: ListenRange | undefined;
   readonly role: PeerRole;
   readonly peer: Peer;
   readonly importPolicy: CompiledPolicy;
@@ -212,6 +232,7 @@ export class Speaker {
   /** Peers with a private Adj-RIB-Out (catching up before joining their group). */
   private readonly catchingUp = new Set<PeerRuntime>();
   private readonly byAddress = new Map<string, PeerRuntime>();
+  private ranges: ListenRanges;
   private listener: Listener | undefined;
   private readonly me: LocalIdentity;
   /** Where each Loc-RIB route came from, by peer index (0: our own). */
@@ -234,6 +255,7 @@ export class Speaker {
     const local: RouteSource = { local: true, internal: false, routerId: 0, address: new Uint8Array(0) };
     for (const rib of Object.values(this.ribs)) rib.addPeer(LOCAL_PEER, local);
     this.origins.set(LOCAL_PEER, { kind: 'local' });
+    this.ranges = new ListenRanges(config.listenRanges ?? []);
     for (const p of config.peers) this.addPeer(p, ++this.nextIndex);
   }
 
@@ -246,11 +268,15 @@ export class Speaker {
         host: l.host,
         port: l.port,
         route: (remote) => {
+          // A configured peer (or a dynamic one already there) first, then a range.
           const p = this.byAddress.get(remote);
-          return p === undefined ? undefined : (t) => p.peer.acceptIncoming(t);
+          if (p !== undefined) return (t) => p.peer.acceptIncoming(t);
+          const range = this.rangeFor(remote);
+          return range === undefined ? undefined : (t) => this.addDynamic(range, remote, t);
         },
         configure: (remote, socket) => {
-          const hops = this.byAddress.get(remote)?.settings.ttlSecurity;
+          const s = this.byAddress.get(remote)?.settings ?? this.ranges.match(remote)?.peer;
+          const hops = s?.ttlSecurity;
           if (hops !== undefined) {
             setTtl(socket, GTSM_TTL);
             setMinTtl(socket, gtsmMinTtl(hops));
@@ -260,6 +286,7 @@ export class Speaker {
       await this.listener.listen();
       // RFC 2385: a peer's key must be on the listener before its SYN arrives.
       for (const p of this.peers.values()) this.installKey(p.settings);
+      for (const r of this.ranges.ranges) this.installKey(r);
     }
     this.currentOriginate = this.config.originate ?? [];
     for (const o of this.currentOriginate) this.originate(o);
@@ -267,10 +294,20 @@ export class Speaker {
     for (const p of this.peers.values()) p.peer.start();
   }
 
-  private installKey(s: PeerSettings, remove = false): void {
+  /** A peer's TCP-MD5 key on the listener; a range's is one key for its whole prefix. */
+  private installKey(x: PeerSettings | ListenRange, remove = false): void {
     const server = this.listener?.handle;
     if (server === undefined) return;
-    if (s.password !== undefined) setMd5Key(server, s.address, remove ? null : s.password);
+    const s: PeerTemplate = 'prefix' in x ? x.peer : x;
+    if (s.password !== undefined) {
+      const key = remove ? null : s.password;
+      if ('prefix' in x) {
+        const p = parseIpPrefix(x.prefix)!; // ListenRanges checked it
+        setMd5Key(server, networkAddress(p), key, { prefixLength: p.length });
+      } else {
+        setMd5Key(server, x.address, key);
+      }
+    }
     // RFC 5082 §3: a GTSM peer drops anything below its minimum TTL, our SYN-ACK included,
     // so the listening socket (whose TTL accepted sockets inherit) sends with 255.
     if (!remove && s.ttlSecurity !== undefined) setTtl(server, GTSM_TTL);
@@ -316,6 +353,7 @@ export class Speaker {
         (n, [afi, g]) => n + (p.out.get(afi)?.advertised ?? g.out.advertisedTo(p.index)),
         0,
       ),
+      listenRange: p.range?.name,
     }));
   }
 
@@ -335,16 +373,20 @@ export class Speaker {
   private nextIndex = 0;
 
   /**
-   * Applies a new configuration's peers and originated routes: peers that are new start,
-   * removed ones stop with Cease / Peer De-configured, changed ones restart with Cease /
-   * Other Configuration Change; every other session is left alone.
+   * Applies a new configuration's peers, listen ranges and originated routes: peers that
+   * are new start, removed ones stop with Cease / Peer De-configured, changed ones restart
+   * with Cease / Other Configuration Change; every other session is left alone. Ranges
+   * likewise, through their dynamic peers (reconfigureRanges).
    */
-  reconfigure(next: Pick<SpeakerConfig, 'peers' | 'originate'>): {
+  reconfigure(next: Pick<SpeakerConfig, 'peers' | 'originate' | 'listenRanges'>): {
     added: string[];
     removed: string[];
     changed: string[];
+    ranges: { added: string[]; removed: string[]; changed: string[] };
   } {
-    const byName = new Map([...this.peers.values()].map((p) => [p.settings.name, p]));
+    const ranges = new ListenRanges(next.listenRanges ?? []); // throws before anything changes
+    const configured = [...this.peers.values()].filter((p) => p.range === undefined);
+    const byName = new Map(configured.map((p) => [p.settings.name, p]));
     const wanted = new Map(next.peers.map((p) => [p.name, p]));
     const result = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
     for (const [name, rt] of byName) {
@@ -357,6 +399,8 @@ export class Speaker {
         result.changed.push(name);
       }
     }
+    // Before the new peers: a dynamic peer on a newly configured address must be gone.
+    const rangeResult = this.reconfigureRanges(ranges, next.peers);
     for (const [name, w] of wanted) {
       const had = byName.get(name);
       if (had !== undefined && !result.changed.includes(name)) continue;
@@ -371,7 +415,82 @@ export class Speaker {
       if (!after.has(JSON.stringify(o))) this.withdrawLocal(o.prefix);
     for (const o of next.originate ?? []) if (!before.has(JSON.stringify(o))) this.originate(o);
     this.currentOriginate = next.originate ?? [];
-    return result;
+    return { ...result, ranges: rangeResult };
+  }
+
+  /**
+   * Swaps in new listen ranges. A dynamic peer stays while its address is no configured
+   * peer's and the new ranges keep it (ListenRanges.keeps); otherwise it stops with Cease /
+   * Peer De-configured when no range takes it any more, or Other Configuration Change
+   * (RFC 4486 §4).
+   */
+  private reconfigureRanges(
+    next: ListenRanges,
+    peers: readonly PeerSettings[],
+  ): { added: string[]; removed: string[]; changed: string[] } {
+    const configured = new Set(peers.map((p) => p.address));
+    for (const rt of [...this.peers.values()]) {
+      const address = rt.settings.address;
+      if (rt.range === undefined || (!configured.has(address) && next.keeps(rt.range, address))) continue;
+      const gone = !configured.has(address) && next.match(address) === undefined;
+      this.removePeer(rt, gone ? CeaseSubcode.PeerDeconfigured : CeaseSubcode.OtherConfigurationChange);
+    }
+    const d = this.ranges.diff(next);
+    // Old keys first: a changed range may keep its prefix with a new password.
+    for (const r of [...d.removed, ...d.changed.map((c) => c.before)]) this.installKey(r, true);
+    for (const r of [...d.added, ...d.changed.map((c) => c.after)]) this.installKey(r);
+    this.ranges = next;
+    const names = (rs: readonly ListenRange[]) => rs.map((r) => r.name);
+    return {
+      added: names(d.added),
+      removed: names(d.removed),
+      changed: names(d.changed.map((c) => c.after)),
+    };
+  }
+
+  /** The range a stranger's connection falls in, unless that range is at its maxPeers. */
+  private rangeFor(address: string): ListenRange | undefined {
+    const range = this.ranges.match(address);
+    if (range === undefined) {
+      this.events.refused?.(address, 'unknown');
+      return undefined;
+    }
+    let n = 0;
+    for (const p of this.peers.values()) if (p.range?.name === range.name) n++;
+    if (n >= (range.maxPeers ?? Infinity)) {
+      this.events.refused?.(address, 'maxPeers');
+      return undefined;
+    }
+    return range;
+  }
+
+  /** A connection from inside a range: a passive peer with the range's settings takes it. */
+  private addDynamic(range: ListenRange, address: string, t: Transport): void {
+    const local = t.localAddress === '' ? undefined : normalizeAddress(t.localAddress);
+    const s = dynamicPeerSettings(range, address, local);
+    const rt = this.addPeer(s, ++this.nextIndex, range);
+    this.events.dynamicPeer?.(s.name, range.name, 'added');
+    rt.peer.start();
+    rt.peer.acceptIncoming(t);
+    this.retireIfIdle(rt); // should that connection be over already
+  }
+
+  /**
+   * A dynamic peer goes with its last transport, once no stale routes of its are kept
+   * (RFC 4724 §4.2: until End-of-RIB or the restart time, for a peer that may come back).
+   * Without a transport a passive peer is in Active (a failed incoming connection waits
+   * there, RFC 4271 §8.2.2). Looked at after the current event: a new incoming connection
+   * ends the old one first.
+   */
+  private retireIfIdle(rt: PeerRuntime): void {
+    if (rt.range === undefined) return;
+    queueMicrotask(() => {
+      if (this.peers.get(rt.index) !== rt) return;
+      if (rt.peer.state === 'active' && rt.staleFamilies.size === 0) {
+        rt.peer.stop();
+        this.forget(rt);
+      }
+    });
   }
 
   private started = false;
@@ -391,13 +510,24 @@ export class Speaker {
 
   private removePeer(rt: PeerRuntime, subcode: number): void {
     rt.peer.stop(this.teardown(rt, cease(subcode)));
-    this.installKey(rt.settings, true);
-    this.down(rt);
-    this.peers.delete(rt.index);
-    this.byAddress.delete(rt.settings.address);
+    this.forget(rt);
   }
 
-  private addPeer(s: PeerSettings, index: number): PeerRuntime {
+  /**
+   * Drops a stopped peer for good: its routes, its listener key, and its index everywhere.
+   * Indexes are never reused: export cache entries still name the old one as their source.
+   */
+  private forget(rt: PeerRuntime): void {
+    if (rt.range === undefined) this.installKey(rt.settings, true); // a range's key stays
+    this.down(rt);
+    for (const rib of Object.values(this.ribs)) rib.removePeer(rt.index);
+    this.origins.delete(rt.index);
+    this.peers.delete(rt.index);
+    if (this.byAddress.get(rt.settings.address) === rt) this.byAddress.delete(rt.settings.address);
+    if (rt.range !== undefined) this.events.dynamicPeer?.(rt.settings.name, rt.range.name, 'removed');
+  }
+
+  private addPeer(s: PeerSettings, index: number, range?: ListenRange): PeerRuntime {
     const localAsn = s.localAsn ?? this.config.localAsn;
     const families =
       s.families ?? (s.address.includes(':') ? ['ipv6-unicast'] : ['ipv4-unicast', 'ipv6-unicast']);
@@ -447,6 +577,7 @@ export class Speaker {
     const rt: PeerRuntime = {
       index,
       settings: s,
+      range,
       role,
       peer: undefined as unknown as Peer,
       importPolicy: compilePolicy(s.importPolicy ?? ACCEPT_ALL, `peers.${s.name}.importPolicy`),
@@ -498,6 +629,7 @@ export class Speaker {
             rt.lastError = describeReason(reason);
           }
           this.events.peerState?.(s.name, from, to, reason);
+          this.retireIfIdle(rt);
         },
         established: (session) => this.established(rt, session),
         update: (u) => this.received(rt, u),
@@ -673,6 +805,7 @@ export class Speaker {
       rt.staleFamilies.delete(afi);
     }
     if (rt.staleFamilies.size === 0) this.stopStale(rt);
+    this.retireIfIdle(rt);
   }
 
   private stopStale(rt: PeerRuntime): void {
