@@ -72,6 +72,53 @@ describe('daemon configuration', () => {
       'peers[0].password',
       /1 to 80 bytes/,
     ],
+    [
+      { ...base, listenRanges: [{ name: 'dyn', prefix: '10.0.0.1/24', asn: 65001 }] },
+      'listenRanges[0].prefix',
+      /zero host bits/,
+    ],
+    [{ ...base, listenRanges: [{ name: 'dyn', prefix: '10.0.0.0/24' }] }, 'listenRanges[0].asn', /integer/],
+    [
+      { ...base, listenRanges: [{ name: 'dyn', prefix: '10.0.0.0/24', asn: 65001, address: '10.0.0.1' }] },
+      'listenRanges[0].address',
+      /unknown field/,
+    ],
+    [
+      { ...base, listenRanges: [{ name: 'dyn', prefix: '10.0.0.0/24', asn: 65001, maxPeers: 0 }] },
+      'listenRanges[0].maxPeers',
+      /integer from 1/,
+    ],
+    [
+      {
+        ...base,
+        listenRanges: [
+          { name: 'dyn', prefix: '10.0.0.0/24', asn: 65001 },
+          { name: 'dyn', prefix: '10.0.1.0/24', asn: 65001 },
+        ],
+      },
+      'listenRanges[1].name',
+      /duplicate listen range name "dyn"/,
+    ],
+    [
+      {
+        ...base,
+        listenRanges: [
+          { name: 'a', prefix: 'fd00::/64', asn: 65001 },
+          { name: 'b', prefix: 'fd00:0:0:0::/64', asn: 65002 },
+        ],
+      },
+      'listenRanges[1].prefix',
+      /same prefix as listenRanges\[0\]/,
+    ],
+    [
+      {
+        ...base,
+        peers: [{ name: 'dyn_10.0.0.5', address: '192.0.2.1', asn: 65001 }],
+        listenRanges: [{ name: 'dyn', prefix: '10.0.0.0/24', asn: 65001 }],
+      },
+      'peers[0].name',
+      /dynamic peer of listen range "dyn"/,
+    ],
   ];
   for (const [doc, path, reason] of bad) {
     it(`names ${path}`, () => {
@@ -115,6 +162,36 @@ describe('daemon configuration', () => {
       },
       { t: 1, g: { restartTime: 90 }, p: 'k', a: 'receive' },
     );
+  });
+
+  it('carries listen ranges through: the peer fields as a template, nested ranges allowed', () => {
+    const c = checkConfig(
+      {
+        ...base,
+        listenRanges: [
+          {
+            name: 'dyn',
+            prefix: '10.0.0.0/24',
+            asn: 65001,
+            maxPeers: 10,
+            password: 'k',
+            ttlSecurity: 1,
+            routeReflectorClient: true,
+          },
+          { name: 'narrow', prefix: '10.0.0.0/28', asn: 65002 },
+        ],
+      },
+      'speaker.yaml',
+    );
+    assert.deepEqual(c.listenRanges, [
+      {
+        name: 'dyn',
+        prefix: '10.0.0.0/24',
+        maxPeers: 10,
+        peer: { asn: 65001, password: 'k', ttlSecurity: 1, reflectorClient: true },
+      },
+      { name: 'narrow', prefix: '10.0.0.0/28', peer: { asn: 65002 } },
+    ]);
   });
 
   it('reports YAML syntax errors with their line, and `bgp-ts check` exits 1 naming them', async () => {
@@ -237,5 +314,68 @@ originate:
       'no reconnect',
     );
     assert.doesNotMatch(after, /peer="c"/, 'the removed peer has no series left');
+  });
+  it('takes dynamic peers from a listen range: status table, metrics, and a reload that removes the range', async () => {
+    const aSock = join(dir, 'dyn-a.sock');
+    const aFile = join(dir, 'dyn-a.yaml');
+    const aConfig = (ranges: string) => `
+routerId: 10.0.9.30
+asn: 65030
+listen: { address: 127.0.9.30, port: 18930 }
+controlSocket: ${aSock}
+metrics: { address: 127.0.9.30, port: 0 }
+logLevel: warn
+${ranges}`;
+    writeFileSync(
+      aFile,
+      aConfig(
+        'listenRanges:\n  - { name: dyn, prefix: 127.0.9.32/30, asn: 65033, holdTime: 9, maxPeers: 2 }\n',
+      ),
+    );
+    const bFile = join(dir, 'dyn-b.yaml');
+    writeFileSync(
+      bFile,
+      `
+routerId: 10.0.9.33
+asn: 65033
+listen: false
+controlSocket: ${join(dir, 'dyn-b.sock')}
+logLevel: warn
+peers:
+  - { name: a, address: 127.0.9.30, port: 18930, localAddress: 127.0.9.33, asn: 65030, holdTime: 9, connectRetryTime: 1 }
+originate:
+  - { prefix: 10.65.33.0/26 }
+`,
+    );
+    const a = await startDaemon(aFile, { logDestination: sink });
+    running.push(a);
+    const b = await startDaemon(bFile, { logDestination: sink });
+    running.push(b);
+    await until(() => a.speaker.ribs[1].size === 1, 'route from the dynamic peer');
+
+    let out = '';
+    const code = await run({
+      argv: ['status', '--socket', aSock],
+      readStdin: () => Promise.resolve(''),
+      stdout: (s) => (out += s),
+      stderr: () => {},
+    });
+    assert.equal(code, 0);
+    assert.match(out, /^dyn_127\.0\.9\.33\s+127\.0\.9\.33\s+65033\s+established/m);
+    const metrics = async () => (await fetch(`http://127.0.9.30:${a.metricsPort}/metrics`)).text();
+    assert.match(
+      await metrics(),
+      /bgp_ts_peer_established_transitions_total\{peer="dyn_127.0.9.33",peer_asn="65033"\} 1/,
+    );
+
+    writeFileSync(aFile, aConfig(''));
+    const r = await a.reload();
+    assert.deepEqual(r.ranges, { added: [], removed: ['dyn'], changed: [] });
+    await until(() => a.speaker.status().length === 0 && a.speaker.ribs[1].size === 0, 'peer and route gone');
+    await until(
+      () => /Peer De-configured \(6\/3\)/.test(b.speaker.status()[0]?.lastError ?? ''),
+      'Cease / Peer De-configured at the caller',
+    );
+    assert.doesNotMatch(await metrics(), /peer="dyn_/, 'its series went with it');
   });
 });

@@ -6,7 +6,15 @@ import { readFile } from 'node:fs/promises';
 import { YAMLParseError, parse } from 'yaml';
 import type { Condition, Policy, Rule } from '../policy/index.js';
 import { PolicyError, compilePolicy } from '../policy/index.js';
-import type { Family, Origination, PeerSettings, SpeakerConfig } from '../speaker/index.js';
+import type {
+  Family,
+  ListenRange,
+  Origination,
+  PeerSettings,
+  PeerTemplate,
+  SpeakerConfig,
+} from '../speaker/index.js';
+import { covers, formatIpPrefix, parseIpAddress, parseIpPrefix } from '../speaker/index.js';
 import type { Asn } from '../wire/index.js';
 import { parseCommunity, parseIpv4, parseIpv6, parseLargeCommunity, parsePrefix } from '../wire/index.js';
 
@@ -204,16 +212,13 @@ function opt<K extends string, T>(k: K, v: T | undefined): { [P in K]?: T } {
   return (v === undefined ? {} : { [k]: v }) as { [P in K]?: T };
 }
 
-const PEER_FIELDS = [
-  'name',
-  'address',
-  'port',
+/** What a peer and a listen range's template share. */
+const TEMPLATE_FIELDS = [
   'asn',
   'localAsn',
   'localAddress',
   'nextHopIpv4',
   'nextHopIpv6',
-  'passive',
   'holdTime',
   'keepaliveTime',
   'connectRetryTime',
@@ -232,8 +237,46 @@ const PEER_FIELDS = [
   'export',
 ] as const;
 
+const PEER_FIELDS = ['name', 'address', 'port', 'passive', ...TEMPLATE_FIELDS] as const;
+
+/** A dynamic peer is never dialled and always passive: no address, port or passive. */
+const RANGE_FIELDS = ['name', 'prefix', 'maxPeers', ...TEMPLATE_FIELDS] as const;
+
 function peer(v: V): DaemonPeerSettings {
   v.obj(PEER_FIELDS);
+  return {
+    name: v.at('name').str(),
+    address: v.at('address').ip(),
+    ...opt(
+      'port',
+      v.opt('port', (x) => x.int(1, 65535)),
+    ),
+    ...opt(
+      'passive',
+      v.opt('passive', (x) => x.bool()),
+    ),
+    ...template(v),
+  };
+}
+
+function listenRange(v: V): ListenRange {
+  v.obj(RANGE_FIELDS);
+  const prefix = v.at('prefix').str();
+  if (parseIpPrefix(prefix) === undefined)
+    v.at('prefix').fail(`not a prefix with zero host bits: ${JSON.stringify(prefix)}`);
+  return {
+    name: v.at('name').str(),
+    prefix,
+    ...opt(
+      'maxPeers',
+      v.opt('maxPeers', (x) => x.int(1, 65535)),
+    ),
+    peer: template(v),
+  };
+}
+
+/** A peer's settings but who it is (the fields of TEMPLATE_FIELDS). */
+function template(v: V): PeerTemplate {
   const holdTime = v.opt('holdTime', (x) => {
     const h = x.int(0, 65535);
     // RFC 4271 §4.2: zero or at least three seconds.
@@ -247,13 +290,7 @@ function peer(v: V): DaemonPeerSettings {
     return p;
   });
   return {
-    name: v.at('name').str(),
-    address: v.at('address').ip(),
     asn: asnOf(v.at('asn')),
-    ...opt(
-      'port',
-      v.opt('port', (x) => x.int(1, 65535)),
-    ),
     ...opt('localAsn', v.opt('localAsn', asnOf)),
     ...opt(
       'localAddress',
@@ -266,10 +303,6 @@ function peer(v: V): DaemonPeerSettings {
     ...opt(
       'nextHopIpv6',
       v.opt('nextHopIpv6', (x) => x.ipv6()),
-    ),
-    ...opt(
-      'passive',
-      v.opt('passive', (x) => x.bool()),
     ),
     ...opt('holdTime', holdTime),
     ...opt(
@@ -365,6 +398,7 @@ export function checkConfig(doc: unknown, file: string): DaemonConfig {
     'clusterId',
     'listen',
     'peers',
+    'listenRanges',
     'originate',
     'restarting',
     'controlSocket',
@@ -392,6 +426,8 @@ export function checkConfig(doc: unknown, file: string): DaemonConfig {
     names.add(p.name);
     addrs.add(p.address);
   });
+  const listenRanges = (v.opt('listenRanges', (r) => r.list()) ?? []).map(listenRange);
+  checkRanges(v, listenRanges, peers);
   const metrics = v.opt('metrics', (m) => {
     m.obj(['address', 'port']);
     return { address: m.opt('address', (x) => x.ip()) ?? '127.0.0.1', port: m.at('port').int(0, 65535) };
@@ -409,6 +445,7 @@ export function checkConfig(doc: unknown, file: string): DaemonConfig {
         : { listen: { host: '0.0.0.0', port: 179 } }
       : { listen }),
     peers,
+    listenRanges,
     originate: (v.opt('originate', (o) => o.list()) ?? []).map(origination),
     ...opt(
       'restarting',
@@ -420,6 +457,40 @@ export function checkConfig(doc: unknown, file: string): DaemonConfig {
       v.opt('logLevel', (x) => x.oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const)) ??
       'info',
   };
+}
+
+/**
+ * Ranges may nest (the most specific wins) and hold configured peers (those win), but two
+ * ranges with one prefix, or one name, are a mistake; so is a configured peer named like a
+ * range's dynamic peer (`${range}_${address}`, for an address in that range).
+ */
+function checkRanges(v: V, ranges: readonly ListenRange[], peers: readonly PeerSettings[]): void {
+  const names = new Map<string, number>();
+  const prefixes = new Map<string, number>();
+  ranges.forEach((r, i) => {
+    const at = v.at('listenRanges').at(i);
+    const p = parseIpPrefix(r.prefix)!; // listenRange() checked it
+    const key = formatIpPrefix(p);
+    const nameAt = names.get(r.name);
+    if (nameAt !== undefined)
+      at.at('name').fail(`duplicate listen range name ${JSON.stringify(r.name)} (listenRanges[${nameAt}])`);
+    const prefixAt = prefixes.get(key);
+    if (prefixAt !== undefined) at.at('prefix').fail(`same prefix as listenRanges[${prefixAt}]`);
+    names.set(r.name, i);
+    prefixes.set(key, i);
+  });
+  peers.forEach((peer, i) => {
+    for (const r of ranges) {
+      const address = peer.name.startsWith(`${r.name}_`)
+        ? parseIpAddress(peer.name.slice(r.name.length + 1))
+        : undefined;
+      if (address !== undefined && covers(parseIpPrefix(r.prefix)!, address))
+        v.at('peers')
+          .at(i)
+          .at('name')
+          .fail(`is the name of a dynamic peer of listen range ${JSON.stringify(r.name)}`);
+    }
+  });
 }
 
 export async function loadConfig(file: string): Promise<DaemonConfig> {

@@ -21,7 +21,8 @@ import { SpeakerMetrics } from './metrics.js';
 export interface RunningDaemon {
   readonly speaker: Speaker;
   readonly metricsPort: number;
-  reload(): Promise<{ added: string[]; removed: string[]; changed: string[] }>;
+  /** Peers and listen ranges added, removed and changed (Speaker.reconfigure). */
+  reload(): Promise<ReturnType<Speaker['reconfigure']>>;
   stop(message?: string): Promise<void>;
 }
 
@@ -58,6 +59,25 @@ export async function startDaemon(file: string, opts: DaemonOptions = {}): Promi
         metrics.countMessage(peer, asnOf.get(peer) ?? 0, direction, type, bytes);
       },
       updateProcessed: (_peer, seconds) => metrics.updateSeconds.observe(seconds),
+      dynamicPeer: (peer, range, change) => {
+        log.info(
+          { peer, range, change },
+          `peer ${peer}: ${change === 'added' ? 'came in by' : 'gone from'} listen range ${range}`,
+        );
+        if (change === 'added') {
+          const asn = config.listenRanges?.find((r) => r.name === range)?.peer.asn;
+          asnOf.set(peer, asn ?? 0);
+        } else {
+          // Its series go with it, or every address that ever called would keep some.
+          metrics.forget(peer, asnOf.get(peer) ?? 0);
+          asnOf.delete(peer);
+        }
+      },
+      refused: (address, reason) => {
+        if (reason === 'maxPeers')
+          log.warn({ address }, `connection from ${address} refused: its listen range is full`);
+        else log.debug({ address }, `connection from ${address} refused: no such peer or listen range`);
+      },
     },
   );
   const metrics = new SpeakerMetrics(registry, () =>
@@ -74,7 +94,13 @@ export async function startDaemon(file: string, opts: DaemonOptions = {}): Promi
   );
   await speaker.start();
   log.info(
-    { routerId: config.routerId, asn: config.localAsn, port: speaker.port, peers: config.peers.length },
+    {
+      routerId: config.routerId,
+      asn: config.localAsn,
+      port: speaker.port,
+      peers: config.peers.length,
+      listenRanges: config.listenRanges?.length ?? 0,
+    },
     'started',
   );
 
