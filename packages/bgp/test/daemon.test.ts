@@ -138,6 +138,7 @@ describe('daemon configuration', () => {
       {
         ...base,
         restarting: true,
+        selectionDeferralTime: 120,
         peers: [
           {
             name: 'tor',
@@ -153,6 +154,7 @@ describe('daemon configuration', () => {
       'speaker.yaml',
     );
     assert.equal(c.restarting, true);
+    assert.equal(c.selectionDeferralTime, 120);
     assert.deepEqual(
       {
         t: c.peers[0]?.ttlSecurity,

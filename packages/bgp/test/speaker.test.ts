@@ -36,6 +36,8 @@ const dial = (p: PeerSettings) =>
 class Node {
   readonly best = new Map<string, BestPathEvent & { type: 'add' | 'replace' }>();
   readonly eor = new Set<string>();
+  /** selectionDeferralEnded events, as "ipv4-unicast/endOfRib". */
+  readonly deferralEnded: string[] = [];
   readonly received: BgpMessage[] = [];
   /** Every message in except KEEPALIVE, as "update", "rr1" (BoRR), "rr2" (EoRR)... */
   readonly inbound: string[] = [];
@@ -56,6 +58,7 @@ class Node {
           else this.best.set(e.prefix, e);
         },
         endOfRib: (name, family) => this.eor.add(`${name}/${family}`),
+        selectionDeferralEnded: (family, reason) => this.deferralEnded.push(`${family}/${reason}`),
         message: (_name, dir, _type, _bytes, m) => {
           if (dir !== 'in' || m === undefined) return;
           if (m.type === 'notification') this.received.push(m);
@@ -386,6 +389,78 @@ describe('speaker over loopback TCP', () => {
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(a.best.size, 1, 'kept within the restart time');
     await until(() => a.best.size === 0, 'dropped after the restart time', 5000);
+  });
+
+  it('after its own restart, sends nothing until every graceful-restart peer sent End-of-RIB (RFC 4724 §4.1)', async () => {
+    const v4 = { families: ['ipv4-unicast' as const] };
+    const gr = { ...v4, gracefulRestart: { restartTime: 60 } };
+    const a = new Node('127.0.0.90', {
+      routerId: '10.0.0.90',
+      localAsn: asn(65090),
+      restarting: true,
+      peers: [
+        peer('b', '127.0.0.91', '127.0.0.90', 65091, { passive: true, ...gr }),
+        peer('c', '127.0.0.92', '127.0.0.90', 65092, { passive: true, ...v4 }), // no GR: not waited for
+      ],
+      originate: [{ prefix: '10.90.0.0/16' }],
+    });
+    const b = new Node('127.0.0.91', {
+      routerId: '10.0.0.91',
+      localAsn: asn(65091),
+      peers: [peer('a', '127.0.0.90', '127.0.0.91', 65090, gr)],
+      originate: [{ prefix: '10.91.0.0/16' }],
+    });
+    const c = new Node('127.0.0.92', {
+      routerId: '10.0.0.92',
+      localAsn: asn(65092),
+      peers: [peer('a', '127.0.0.90', '127.0.0.92', 65090, v4)],
+      originate: [{ prefix: '10.92.0.0/16' }],
+    });
+    nodes.push(a, b, c);
+    await a.start();
+    // No graceful-restart peer carries IPv6: nothing to wait for there.
+    assert.deepEqual(a.speaker.deferring, ['ipv4-unicast']);
+    await c.start();
+    await until(() => a.best.has('10.92.0.0/16'), "c's route in a's Loc-RIB");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(c.inbound, ['open'], 'no UPDATE to c while a waits for b');
+    await b.start();
+    // b's End-of-RIB ends the wait: one table each, then End-of-RIB.
+    await until(() => c.best.has('10.91.0.0/16') && c.best.has('10.90.0.0/16'), 'a sends to c');
+    await until(() => b.best.has('10.92.0.0/16') && b.eor.has('a/ipv4-unicast'), 'a sends to b');
+    assert.deepEqual(a.deferralEnded, ['ipv6-unicast/endOfRib', 'ipv4-unicast/endOfRib']);
+    assert.deepEqual(a.speaker.deferring, []);
+    // Each route once (a's own and b's: two sets, two UPDATEs), then End-of-RIB.
+    await until(() => c.eor.has('a/ipv4-unicast'), 'End-of-RIB to c');
+    assert.deepEqual([...c.announced].sort(), ['10.90.0.0/16', '10.91.0.0/16']);
+    assert.equal(c.inbound.filter((m) => m === 'update').length, 3);
+  });
+
+  it('after its own restart, sends at the selection deferral time when a peer never sends End-of-RIB', async () => {
+    const gr = { families: ['ipv4-unicast' as const], gracefulRestart: { restartTime: 60 } };
+    const a = new Node('127.0.0.93', {
+      routerId: '10.0.0.93',
+      localAsn: asn(65093),
+      restarting: true,
+      selectionDeferralTime: 1,
+      peers: [
+        peer('b', '127.0.0.94', '127.0.0.93', 65094, { passive: true, ...gr }),
+        peer('never', '127.0.0.95', '127.0.0.93', 65095, { passive: true, ...gr }),
+      ],
+      originate: [{ prefix: '10.93.0.0/16' }],
+    });
+    const b = new Node('127.0.0.94', {
+      routerId: '10.0.0.94',
+      localAsn: asn(65094),
+      peers: [peer('a', '127.0.0.93', '127.0.0.94', 65093, gr)],
+    });
+    nodes.push(a, b);
+    const t0 = Date.now();
+    await a.start();
+    await b.start();
+    await until(() => b.best.has('10.93.0.0/16'), 'the route after the deferral time');
+    assert.ok(Date.now() - t0 >= 900, `sent after ${Date.now() - t0} ms`);
+    assert.deepEqual(a.deferralEnded, ['ipv6-unicast/endOfRib', 'ipv4-unicast/timer']);
   });
 
   it('tears a graceful-restart session down with Hard Reset on an administrative stop (RFC 8538)', async () => {

@@ -401,6 +401,7 @@ export function checkConfig(doc: unknown, file: string): DaemonConfig {
     'listenRanges',
     'originate',
     'restarting',
+    'selectionDeferralTime',
     'controlSocket',
     'metrics',
     'logLevel',
@@ -450,6 +451,10 @@ export function checkConfig(doc: unknown, file: string): DaemonConfig {
     ...opt(
       'restarting',
       v.opt('restarting', (x) => x.bool()),
+    ),
+    ...opt(
+      'selectionDeferralTime',
+      v.opt('selectionDeferralTime', (x) => x.int(1, 3600)),
     ),
     controlSocket: v.opt('controlSocket', (x) => x.str()) ?? '/run/bgp-ts.sock',
     ...opt('metrics', metrics),

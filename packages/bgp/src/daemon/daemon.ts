@@ -55,6 +55,8 @@ export async function startDaemon(file: string, opts: DaemonOptions = {}): Promi
         if (to === 'established') metrics.transitions.inc({ peer, peer_asn: asnOf.get(peer) ?? 0 });
       },
       endOfRib: (peer, family) => log.info({ peer, family }, `peer ${peer}: End-of-RIB ${family}`),
+      selectionDeferralEnded: (family, reason) =>
+        log.info({ family, reason }, `selection deferral over for ${family} (${reason}): routes go out`),
       message: (peer, direction, type, bytes) => {
         metrics.countMessage(peer, asnOf.get(peer) ?? 0, direction, type, bytes);
       },

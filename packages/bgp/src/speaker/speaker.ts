@@ -126,6 +126,12 @@ export interface SpeakerConfig {
    * forwarding (the node daemon sets this when it adopts kernel routes on start).
    */
   readonly restarting?: boolean;
+  /**
+   * RFC 4724 §4.1: after our restart (`restarting`), seconds to wait at most for the
+   * End-of-RIB of every graceful-restart peer before routes go out (BIRD's graceful
+   * restart wait, 240 s by default).
+   */
+  readonly selectionDeferralTime?: number;
 }
 
 export interface SpeakerDeps {
@@ -173,6 +179,11 @@ export interface SpeakerEvents {
   message?(name: string, direction: 'in' | 'out', type: MessageKind, bytes: number, m?: BgpMessage): void;
   /** Seconds one received UPDATE took: import, policy, decision, export queueing. */
   updateProcessed?(name: string, seconds: number): void;
+  /**
+   * RFC 4724 §4.1: after our restart, routes of a family go out to peers from now on: every
+   * graceful-restart peer sent End-of-RIB, or the selection deferral timer ran out.
+   */
+  selectionDeferralEnded?(family: Family, reason: 'endOfRib' | 'timer'): void;
   /** A dynamic peer came in by a listen range, or went (its session over, or the range changed). */
   dynamicPeer?(name: string, range: string, change: 'added' | 'removed'): void;
   /** A connection closed before OPEN: no configured peer or range, or the range is full. */
@@ -213,6 +224,11 @@ interface PeerRuntime {
   flushing: boolean;
 }
 
+/** The families a peer carries: configured, or by its address family. */
+function familiesOf(s: PeerSettings): readonly Family[] {
+  return s.families ?? (s.address.includes(':') ? ['ipv6-unicast'] : ['ipv4-unicast', 'ipv6-unicast']);
+}
+
 function familyOf(afi: PrefixAfi): Family {
   return afi === 1 ? 'ipv4-unicast' : 'ipv6-unicast';
 }
@@ -232,6 +248,13 @@ export class Speaker {
   /** Peers with a private Adj-RIB-Out (catching up before joining their group). */
   private readonly catchingUp = new Set<PeerRuntime>();
   private readonly byAddress = new Map<string, PeerRuntime>();
+  /**
+   * RFC 4724 §4.1 selection deferral after our restart: the families whose routes do not go
+   * out yet, and per family the peers whose End-of-RIB we wait for.
+   */
+  private readonly deferred = new Set<PrefixAfi>();
+  private readonly awaitingEor: Record<PrefixAfi, Set<number>> = { 1: new Set(), 2: new Set() };
+  private deferralTimer: (() => void) | undefined;
   private ranges: ListenRanges;
   private listener: Listener | undefined;
   private readonly me: LocalIdentity;
@@ -290,11 +313,60 @@ export class Speaker {
     }
     this.currentOriginate = this.config.originate ?? [];
     for (const o of this.currentOriginate) this.originate(o);
+    if (this.config.restarting === true) this.deferSelection();
     this.started = true;
     for (const p of this.peers.values()) p.peer.start();
   }
 
   /** A peer's TCP-MD5 key on the listener; a range's is one key for its whole prefix. */
+  /**
+   * RFC 4724 §4.1: "the Restarting Speaker MUST defer route selection for an address family
+   * until it either (a) receives the End-of-RIB marker from all its peers (excluding the ones
+   * with the Restart State bit set in the received capability and excluding the ones that do
+   * not advertise the graceful restart capability) or (b) the Selection_Deferral_Timer
+   * expires". The Loc-RIB fills as routes come; only the sending waits, so peers get one
+   * table, decided with every peer's routes, then End-of-RIB.
+   */
+  private deferSelection(): void {
+    for (const afi of [1, 2] as const) {
+      this.deferred.add(afi);
+      for (const p of this.peers.values()) {
+        if (p.settings.gracefulRestart !== undefined && familiesOf(p.settings).includes(familyOf(afi)))
+          this.awaitingEor[afi].add(p.index);
+      }
+    }
+    const seconds = this.config.selectionDeferralTime ?? 240;
+    this.deferralTimer = this.clock.setTimer(seconds * 1000, () => {
+      this.deferralTimer = undefined;
+      for (const afi of [...this.deferred]) this.endDeferral(afi, 'timer');
+    });
+    for (const afi of [1, 2] as const) this.eorSeen(afi, -1);
+  }
+
+  /** Peer `index` no longer holds up the deferral of `afi` (End-of-RIB, or not a GR peer). */
+  private eorSeen(afi: PrefixAfi, index: number): void {
+    const waiting = this.awaitingEor[afi];
+    waiting.delete(index);
+    if (waiting.size === 0 && this.deferred.has(afi)) this.endDeferral(afi, 'endOfRib');
+  }
+
+  private endDeferral(afi: PrefixAfi, reason: 'endOfRib' | 'timer'): void {
+    this.deferred.delete(afi);
+    this.awaitingEor[afi].clear();
+    if (this.deferred.size === 0) {
+      this.deferralTimer?.();
+      this.deferralTimer = undefined;
+    }
+    this.events.selectionDeferralEnded?.(familyOf(afi), reason);
+    for (const g of this.groupsOf[afi]) this.flushGroup(g);
+    for (const rt of this.catchingUp) this.flush(rt);
+  }
+
+  /** The families whose routes wait for selection deferral to end (RFC 4724 §4.1). */
+  get deferring(): Family[] {
+    return [...this.deferred].map(familyOf);
+  }
+
   private installKey(x: PeerSettings | ListenRange, remove = false): void {
     const server = this.listener?.handle;
     if (server === undefined) return;
@@ -520,6 +592,7 @@ export class Speaker {
   private forget(rt: PeerRuntime): void {
     if (rt.range === undefined) this.installKey(rt.settings, true); // a range's key stays
     this.down(rt);
+    for (const afi of [1, 2] as const) this.eorSeen(afi, rt.index);
     for (const rib of Object.values(this.ribs)) rib.removePeer(rt.index);
     this.origins.delete(rt.index);
     this.peers.delete(rt.index);
@@ -529,8 +602,7 @@ export class Speaker {
 
   private addPeer(s: PeerSettings, index: number, range?: ListenRange): PeerRuntime {
     const localAsn = s.localAsn ?? this.config.localAsn;
-    const families =
-      s.families ?? (s.address.includes(':') ? ['ipv6-unicast'] : ['ipv4-unicast', 'ipv6-unicast']);
+    const families = familiesOf(s);
     const caps: Capability[] = [
       ...families.map((f): Capability => ({
         kind: 'multiprotocol',
@@ -691,6 +763,13 @@ export class Speaker {
       routerId: session.peerBgpIdentifier,
       id: rt.index,
     });
+    // RFC 4724 §4.1: a peer without graceful restart, or restarting itself, or without the
+    // family, is not waited for.
+    const peerGr = session.peerGracefulRestart;
+    for (const afi of [1, 2] as const) {
+      const carried = session.families.has(afi === 1 ? IPV4_UNICAST : IPV6_UNICAST);
+      if (peerGr === undefined || peerGr.restarting || !carried) this.eorSeen(afi, rt.index);
+    }
     // The initial dump: every best route this peer may have, then End-of-RIB per family.
     // The first peer of a group gets it through the group's table; a later one catches up
     // on its own and joins when both are drained.
@@ -904,6 +983,7 @@ export class Speaker {
         // RFC 4724 §4.2: End-of-RIB ends the wait: what is still stale goes.
         if (rt.staleFamilies.has(eor)) this.sweep(rt, eor);
         this.events.endOfRib?.(rt.settings.name, familyOf(eor));
+        this.eorSeen(eor, rt.index);
         return;
       }
     }
@@ -1083,6 +1163,7 @@ export class Speaker {
       const uncork = rt.peer.cork();
       try {
         for (const [afi, out] of [...rt.out]) {
+          if (this.deferred.has(afi)) continue; // endDeferral flushes
           while (out.waiting > 0 && rt.peer.writable && sent < SLICE && !overBudget()) {
             sent += out.build(Math.min(256, SLICE - sent), rt.sink);
           }
@@ -1116,6 +1197,7 @@ export class Speaker {
     const step = () => {
       g.flushing = false;
       if (this.groups.get(g.key) !== g) return; // gone with its last member
+      if (this.deferred.has(g.afi)) return; // endDeferral flushes
       let sent = 0;
       let more: boolean;
       const uncork = [...g.members.values()].map((m) => m.peer.cork());
