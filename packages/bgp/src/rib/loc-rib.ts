@@ -1,7 +1,10 @@
 // Adj-RIB-In per peer and the Loc-RIB of one address family, over typed arrays.
 //
 // Routes live in a pool of parallel typed arrays (peer, attribute set, path id, entry, next
-// in the entry's list); each prefix has an entry whose list holds every candidate route.
+// in the entry's list, neighbours in the peer's list); each prefix has an entry whose list
+// holds every candidate route. A peer's Adj-RIB-In is its routes: found through the
+// prefix's entry (one hash probe per prefix, as in BIRD's table), listed through the
+// peer's own doubly-linked list (for End-of-RIB sweeps and session ends).
 // A change re-runs the decision for that prefix only, and emits an event when the best
 // route or its ECMP group changed. A prefix with one route (the common case in a cluster)
 // never builds a candidate object.
@@ -60,6 +63,9 @@ class Pool {
   pathId = new Uint32Array(0);
   entry = new Int32Array(0);
   next = new Int32Array(0);
+  /** Neighbours in the peer's list. */
+  pNext = new Int32Array(0);
+  pPrev = new Int32Array(0);
   /** RFC 4724 / RFC 7313: kept from before a restart or refresh, not yet re-announced. */
   stale = new Uint8Array(0);
   private free: number[] = [];
@@ -97,6 +103,8 @@ class Pool {
     this.pathId = g(this.pathId, (n) => new Uint32Array(n));
     this.entry = g(this.entry, (n) => new Int32Array(n));
     this.next = g(this.next, (n) => new Int32Array(n));
+    this.pNext = g(this.pNext, (n) => new Int32Array(n));
+    this.pPrev = g(this.pPrev, (n) => new Int32Array(n));
     const st = new Uint8Array(cap);
     st.set(this.stale);
     this.stale = st;
@@ -118,7 +126,8 @@ export class LocRib {
   private eLen = new Uint8Array(0);
   private eFree: number[] = [];
   private eTop = 0;
-  private readonly adjIn = new Map<number, PrefixTable>();
+  /** Per peer: the head of its route list and how many routes it has. */
+  private readonly adjIn = new Map<number, { head: number; count: number }>();
   private readonly sources = new Map<number, RouteSource>();
 
   constructor(
@@ -142,12 +151,27 @@ export class LocRib {
 
   addPeer(peer: number, source: RouteSource): void {
     this.sources.set(peer, source);
-    if (!this.adjIn.has(peer)) this.adjIn.set(peer, new PrefixTable(this.afi, 64));
+    if (!this.adjIn.has(peer)) this.adjIn.set(peer, { head: -1, count: 0 });
   }
 
   /** Routes in this peer's Adj-RIB-In. */
   received(peer: number): number {
-    return this.adjIn.get(peer)?.size ?? 0;
+    return this.adjIn.get(peer)?.count ?? 0;
+  }
+
+  /** The peer's route for prefix entry e (and path id), or -1. */
+  private routeOf(e: number, peer: number, pathId: number): number {
+    const rt = this.routes;
+    let r = this.eHead[e] as number;
+    while (r >= 0 && (rt.peer[r] !== peer || rt.pathId[r] !== pathId)) r = rt.next[r] as number;
+    return r;
+  }
+
+  /** The peer's routes (a copy: the caller may remove them). */
+  private routesFrom(peer: number): number[] {
+    const out: number[] = [];
+    for (let r = this.adjIn.get(peer)?.head ?? -1; r >= 0; r = this.routes.pNext[r] as number) out.push(r);
+    return out;
   }
 
   /** Announces prefixes from a peer with one (interned, post-policy) attribute set. */
@@ -156,10 +180,11 @@ export class LocRib {
     if (adj === undefined) throw new RangeError(`peer ${peer} is not known to the RIB`);
     const rt = this.routes;
     for (let i = 0; i < prefixes.length; i++) {
-      const pathId = prefixes.pathIds?.[i] ?? 0;
-      // One probe each into the Adj-RIB-In and the prefix table: the new route's and
-      // entry's indices go in unless the key is there.
-      const existing = adj.setIfAbsent(prefixes, i, pathId, rt.peek());
+      const pathId = (prefixes.pathIds?.[i] ?? 0) >>> 0;
+      // One probe: the entry's index goes in unless the prefix is there.
+      let e = this.table.setIfAbsent(prefixes, i, 0, this.peekEntry());
+      if (e < 0) e = this.newEntry(prefixes, i);
+      const existing = this.routeOf(e, peer, pathId);
       if (existing >= 0) {
         rt.stale[existing] = 0;
         const old = rt.attr[existing] as number;
@@ -167,11 +192,9 @@ export class LocRib {
         this.attrs.retain(attrId);
         rt.attr[existing] = attrId;
         this.attrs.release(old);
-        this.redecide(rt.entry[existing] as number);
+        this.redecide(e);
         continue;
       }
-      let e = this.table.setIfAbsent(prefixes, i, 0, this.peekEntry());
-      if (e < 0) e = this.newEntry(prefixes, i);
       const r = rt.alloc();
       rt.peer[r] = peer;
       rt.attr[r] = attrId;
@@ -180,6 +203,11 @@ export class LocRib {
       rt.stale[r] = 0;
       rt.next[r] = this.eHead[e] as number;
       this.eHead[e] = r;
+      rt.pPrev[r] = -1;
+      rt.pNext[r] = adj.head;
+      if (adj.head >= 0) rt.pPrev[adj.head] = r;
+      adj.head = r;
+      adj.count++;
       this.attrs.retain(attrId);
       this.redecide(e);
     }
@@ -187,10 +215,11 @@ export class LocRib {
 
   /** Withdraws prefixes a peer announced; unknown ones are ignored (RFC 4271 §9.1.2). */
   withdraw(peer: number, prefixes: PrefixList): void {
-    const adj = this.adjIn.get(peer);
-    if (adj === undefined) return;
+    if (!this.adjIn.has(peer)) return;
     for (let i = 0; i < prefixes.length; i++) {
-      const r = adj.delete(prefixes, i, prefixes.pathIds?.[i] ?? 0);
+      const e = this.table.get(prefixes, i, 0);
+      if (e < 0) continue;
+      const r = this.routeOf(e, peer, (prefixes.pathIds?.[i] ?? 0) >>> 0);
       if (r >= 0) this.removeRoute(r);
     }
   }
@@ -200,44 +229,21 @@ export class LocRib {
    * they stay in use until re-announced or swept. Returns how many were marked.
    */
   markStale(peer: number): number {
-    const adj = this.adjIn.get(peer);
-    if (adj === undefined) return 0;
-    let n = 0;
-    adj.forEachKey((_l, _p, r) => {
-      this.routes.stale[r] = 1;
-      n++;
-    });
-    return n;
+    const rs = this.routesFrom(peer);
+    for (const r of rs) this.routes.stale[r] = 1;
+    return rs.length;
   }
 
   /** Removes the peer's routes still stale (End-of-RIB, EoRR, or the restart timer). */
   sweepStale(peer: number): number {
-    const adj = this.adjIn.get(peer);
-    if (adj === undefined) return 0;
-    const gone: { list: PrefixList; pathId: number }[] = [];
-    adj.forEachKey((list, pathId, r) => {
-      if (this.routes.stale[r] === 1) {
-        gone.push({
-          list: new PrefixListCtor(this.afi, list.addrs.slice(), list.lens.slice(), Uint32Array.of(pathId)),
-          pathId,
-        });
-      }
-    });
-    for (const g of gone) {
-      const r = adj.delete(g.list, 0, g.pathId);
-      if (r >= 0) this.removeRoute(r);
-    }
+    const gone = this.routesFrom(peer).filter((r) => this.routes.stale[r] === 1);
+    for (const r of gone) this.removeRoute(r);
     return gone.length;
   }
 
   /** Every route of a peer goes (session down without graceful restart). */
   dropPeer(peer: number): void {
-    const adj = this.adjIn.get(peer);
-    if (adj === undefined) return;
-    const rs: number[] = [];
-    adj.forEach((r) => rs.push(r));
-    this.adjIn.set(peer, new PrefixTable(this.afi, 64));
-    for (const r of rs) this.removeRoute(r);
+    for (const r of this.routesFrom(peer)) this.removeRoute(r);
   }
 
   /** The peer is gone for good (removed, or a dynamic peer's end): its routes and its slot. */
@@ -304,6 +310,14 @@ export class LocRib {
       while (rt.next[p] !== r) p = rt.next[p] as number;
       rt.next[p] = rt.next[r] as number;
     }
+    // And from the peer's.
+    const adj = this.adjIn.get(rt.peer[r] as number)!;
+    const prev = rt.pPrev[r] as number;
+    const next = rt.pNext[r] as number;
+    if (prev >= 0) rt.pNext[prev] = next;
+    else adj.head = next;
+    if (next >= 0) rt.pPrev[next] = prev;
+    adj.count--;
     this.attrs.release(rt.attr[r] as number);
     rt.release(r);
     this.redecide(e);

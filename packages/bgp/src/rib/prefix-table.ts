@@ -134,22 +134,28 @@ export class PrefixTable {
   private rehash(cap: number): void {
     const { rows, r, w } = this;
     const oldCap = this.cap;
+    const oldCount = this.count;
     this.cap = cap;
     this.rows = new Uint32Array(cap * r);
-    this.count = 0;
-    this.used = 0;
     // Reinsert through a one-prefix view of each old key.
     const addrs = new Uint32Array(w);
     const lens = new Uint8Array(1);
     const view = { afi: this.afi, addrs, lens, pathIds: null } as unknown as PrefixList;
+    // Keys are distinct and the new table has no deleted slots: the first empty slot of
+    // the probe takes the row as it is.
+    const mask = cap - 1;
+    const next = this.rows;
     for (let s = 0; s < oldCap; s++) {
       const o = s * r;
       const tag = rows[o + w] as number;
       if (tag === EMPTY || tag === TOMB) continue;
       for (let k = 0; k < w; k++) addrs[k] = rows[o + k] as number;
       lens[0] = tag - 1;
-      this.put(view, 0, rows[o + w + 1] as number, (rows[o + w + 2] as number) | 0, true);
+      let t = this.hash(view, 0, rows[o + w + 1] as number);
+      while (next[t * r + w] !== EMPTY) t = (t + 1) & mask;
+      for (let k = 0; k < r; k++) next[t * r + k] = rows[o + k] as number;
     }
+    this.count = this.used = oldCount;
   }
 
   /** Calls fn(row offset, length) for every full slot. */
