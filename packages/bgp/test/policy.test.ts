@@ -99,6 +99,21 @@ describe('policy', () => {
     );
   });
 
+  it('knows when it accepts everything unchanged, or can accept nothing', () => {
+    const flags = (p: Policy) => {
+      const c = compilePolicy(p);
+      return [c.acceptsAll, c.rejectsAll, c.usesPrefix];
+    };
+    assert.deepEqual(flags({ rules: [], default: 'accept' }), [true, false, false]);
+    assert.deepEqual(flags({ rules: [], default: 'reject' }), [false, true, false]);
+    const deny = { match: [{ prefix: [{ prefix: '10.0.0.0/8' }] }], then: { verdict: 'reject' as const } };
+    assert.deepEqual(flags({ rules: [deny], default: 'reject' }), [false, true, true]);
+    // A rule without a verdict changes attributes and goes on; the default may still accept.
+    const tag = { match: [], then: { med: 5 } };
+    assert.deepEqual(flags({ rules: [tag], default: 'reject' }), [false, false, false]);
+    assert.deepEqual(flags({ rules: [deny], default: 'accept' }), [false, false, true]);
+  });
+
   it('names the rule and field of a bad policy', () => {
     const bad: [Policy, RegExp][] = [
       [

@@ -207,6 +207,8 @@ export interface CompiledPolicy {
   evaluate(p: PolicyPrefix, a: PathAttributes): PolicyResult;
   /** True when the policy accepts everything unchanged (the fast path can skip it). */
   readonly acceptsAll: boolean;
+  /** True when nothing can be accepted (a receive-only peer's export): no need to ask. */
+  readonly rejectsAll: boolean;
   /** True when some rule looks at the prefix: results cannot be shared across prefixes. */
   readonly usesPrefix: boolean;
 }
@@ -240,8 +242,10 @@ export function compilePolicy(policy: Policy, where = 'policy'): CompiledPolicy 
   const acceptsAll = rules.length === 0 && policy.default === 'accept';
   const looksAtPrefix = (c: Compiled): boolean => c.k === 'prefix' || (c.k === 'not' && looksAtPrefix(c.c));
   const usesPrefix = rules.some((r) => r.match.some(looksAtPrefix));
+  const rejectsAll = policy.default === 'reject' && rules.every((r) => r.then.verdict === 'reject');
   return {
     acceptsAll,
+    rejectsAll,
     usesPrefix,
     evaluate(p, a) {
       let attrs = a;

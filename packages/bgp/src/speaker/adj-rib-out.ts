@@ -198,19 +198,25 @@ export class AdjRibOut {
   private sendWithdrawals(ss: readonly number[], sink: OutSink): void {
     // By the source of what is withdrawn: that member never had it. Prefixes the receivers
     // never had (announced and withdrawn before a send) need no message.
-    const bySource = new Map<number, number[]>();
-    for (const s of ss) {
-      if ((this.sAttr[s] as number) < 0) continue;
-      const from = this.sSrc[s] as number;
-      const b = bySource.get(from);
-      if (b === undefined) bySource.set(from, [s]);
-      else b.push(s);
-    }
-    for (const [from, part] of bySource) {
-      for (const m of packWithdrawals(this.listOf(part), this.context)) sink.all(m, from);
+    const list = this.listOf(ss);
+    const from0 = this.sSrc[ss[0] as number] as number;
+    if (ss.every((s) => (this.sAttr[s] as number) >= 0 && this.sSrc[s] === from0)) {
+      // The common case: one source, all sent.
+      for (const m of packWithdrawals(list, this.context)) sink.all(m, from0);
+    } else {
+      const bySource = new Map<number, number[]>();
+      for (const s of ss) {
+        if ((this.sAttr[s] as number) < 0) continue;
+        const from = this.sSrc[s] as number;
+        const b = bySource.get(from);
+        if (b === undefined) bySource.set(from, [s]);
+        else b.push(s);
+      }
+      for (const [from, part] of bySource) {
+        for (const m of packWithdrawals(this.listOf(part), this.context)) sink.all(m, from);
+      }
     }
     // The slots are done with: the receivers have nothing and nothing waits.
-    const list = this.listOf(ss);
     for (let i = 0; i < ss.length; i++) {
       const s = ss[i] as number;
       if ((this.sAttr[s] as number) >= 0) this.unsend(s);

@@ -224,6 +224,16 @@ interface PeerRuntime {
   flushing: boolean;
 }
 
+/**
+ * Peers of one export class get the same export of every route: what exportRoute and the
+ * export policy look at. Internal or external, not the peer's AS: eBGP peers of different
+ * ASes (route-server clients, ToRs) share a class, so their groups can be one.
+ */
+function exportClassOf(role: PeerRole, policy: Policy | undefined): string {
+  const { peerAsn, allowAsIn: _a, enforceFirstAs: _e, localAddress: _l, ...rest } = role;
+  return JSON.stringify([{ ...rest, internal: peerAsn === role.localAsn }, policy ?? null]);
+}
+
 /** The families a peer carries: configured, or by its address family. */
 function familiesOf(s: PeerSettings): readonly Family[] {
   return s.families ?? (s.address.includes(':') ? ['ipv6-unicast'] : ['ipv4-unicast', 'ipv6-unicast']);
@@ -654,7 +664,7 @@ export class Speaker {
       peer: undefined as unknown as Peer,
       importPolicy: compilePolicy(s.importPolicy ?? ACCEPT_ALL, `peers.${s.name}.importPolicy`),
       target: {
-        exportClass: JSON.stringify([role, s.exportPolicy ?? null]),
+        exportClass: exportClassOf(role, s.exportPolicy),
         role: { ...role, id: index },
         exportPolicy: compilePolicy(s.exportPolicy ?? ACCEPT_ALL, `peers.${s.name}.exportPolicy`),
         memo: newMemo(),
@@ -799,6 +809,7 @@ export class Speaker {
 
   /** Queues the export of every best route of the table's family into `out`. */
   private dump(target: ExportTarget, out: AdjRibOut): void {
+    if (target.exportPolicy.rejectsAll) return;
     this.ribs[out.afi].forEachBest((list, i, route) =>
       this.exportTo(target, out, list, i, route.peer, route.attrId, route.attributes),
     );
@@ -1088,6 +1099,7 @@ export class Speaker {
     const groups = this.groupsOf[afi];
     for (let k = 0; k < groups.length; k++) {
       const g = groups[k] as UpdateGroup<PeerRuntime>;
+      if (g.target.exportPolicy.rejectsAll) continue; // a receive-only peer: never has anything
       if (attrs === undefined) g.out.enqueue(list, 0, -1);
       else this.exportTo(g.target, g.out, list, 0, peer, attrId, attrs);
       this.flushGroup(g);
