@@ -1,14 +1,18 @@
 // Reference BGP daemons started by hand for benchmarks and interop tests: BIRD 2, FRR's
-// bgpd and GoBGP, each as a route server (eBGP, attributes passed on unchanged) or a route
-// reflector (iBGP, every peer a client), with a generated config in a temp directory,
-// listening on one loopback address and a high port. Nothing here uses the packages'
-// system services: each daemon runs in the foreground in its own process group, with its
-// own control socket, and is killed when stopped or when this process exits.
+// bgpd and GoBGP, each as a route server (eBGP, attributes passed on unchanged), a route
+// reflector (iBGP, every peer a client) or a plain peer (`client`: a reflector's client, an
+// eBGP router), optionally originating routes and with graceful restart, with a generated
+// config in a temp directory, listening on one loopback address (IPv4 or IPv6) and a high
+// port. Nothing here uses the packages' system services: each daemon runs in the
+// foreground in its own process group, with its own control socket, and is killed when
+// stopped or when this process exits; kill() and a start with `restarting` in the same
+// directory make a crash and a graceful restart.
 //
 //   const d = await startDaemon('bird', { asn: 65000, routerId: '10.0.0.2', address: '127.0.0.2',
 //     port: 17900, role: 'route-server', peers: [{ address: '127.0.1.1', asn: 65001 }] });
 //   d.usage();           // { rssBytes, hwmBytes, cpuSeconds, pids } over the process tree
 //   await d.sessions();  // [{ address: '127.0.1.1', state: 'Established', established: true }]
+//   await d.routes('10.0.0.0/24'); // [{ from: '127.0.1.1', asPath: [65001], stale: false, ... }]
 //   await d.stop();
 //
 // Debian packages: bird2, frr, gobgpd (apt-get install; never enable their services).
@@ -27,6 +31,12 @@
 // - GoBGP keeps no record of what it did not send: a peer whose export policy rejects
 //   everything still gets a withdrawal of every route withdrawn, and it sends one prefix per
 //   UPDATE. Its first dial (passive: false) comes about 8 s after start.
+// - Over an IPv6 session, bgpd without zebra (-Z) puts NEXT_HOP 0.0.0.0 on IPv4 routes (it
+//   knows no IPv4 address of its own); the harness keeps the route's own next hop instead.
+//   GoBGP as a plain eBGP peer sends its IPv6 session address as the next hop of IPv4 routes
+//   (RFC 8950 encoding) though the peer never offered the extended next hop capability.
+// - GoBGP's originated routes come through its API after start; the peers stay
+//   administratively down until they are in, or they would get End-of-RIB without them.
 
 import type { ChildProcess } from 'node:child_process';
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -41,8 +51,10 @@ export const DAEMON_KINDS: readonly DaemonKind[] = ['bird', 'frr', 'gobgp'];
 /**
  * `route-server`: eBGP; every peer is a route-server client (no own AS prepended, next hop
  * and MED kept). `route-reflector`: iBGP; every peer is a route-reflector client.
+ * `client`: a plain peer, iBGP or eBGP by the ASNs (a route reflector's client, say): it
+ * announces its `originate` routes and what its own rules let it pass on.
  */
-export type DaemonRole = 'route-server' | 'route-reflector';
+export type DaemonRole = 'route-server' | 'route-reflector' | 'client';
 
 export type Family = 'ipv4' | 'ipv6';
 
@@ -74,6 +86,28 @@ export interface DaemonConfig {
   readonly families?: readonly Family[];
   /** Route-reflector cluster ID; default the router ID. */
   readonly clusterId?: string;
+  /**
+   * Prefixes the daemon originates (BIRD: static blackhole routes; FRR: `network`; GoBGP:
+   * `gobgp global rib add` once it is up), in either family.
+   */
+  readonly originate?: readonly string[];
+  /**
+   * NEXT_HOP of the originated routes per family; default the daemon's own choice (its
+   * session address, or for the other family BIRD's `next hop address`). FRR refuses 127/8
+   * next hops from its peers, so give one outside it when an FRR may receive the route.
+   */
+  readonly originateNextHop?: { readonly ipv4?: string; readonly ipv6?: string };
+  /**
+   * RFC 4724 graceful restart with every peer, with this Restart Time (seconds): the
+   * daemon keeps a peer's routes while it restarts (helper) and advertises the capability.
+   */
+  readonly gracefulRestart?: { readonly restartTime: number };
+  /**
+   * Start as a daemon that has just restarted gracefully: the Restart State (R) bit and the
+   * forwarding-preserved (F) bits in its OPENs (BIRD `-R`, GoBGP `-r`; FRR 8.4 sets both
+   * from its first start on with graceful restart configured, so this changes nothing).
+   */
+  readonly restarting?: boolean;
   /** Wait for the peers to connect (default true); false makes the daemon dial them. */
   readonly passive?: boolean;
   /** Working directory for config, sockets and log; default a new temp directory. */
@@ -103,6 +137,25 @@ export interface SessionState {
   readonly established: boolean;
 }
 
+/** One path of a prefix in the daemon's main table, as its CLI shows it. */
+export interface DaemonRoute {
+  readonly prefix: string;
+  /** The peer it came from; undefined for a route the daemon originates. */
+  readonly from: string | undefined;
+  readonly best: boolean;
+  /** The first next hop (an IPv6 global one where a link-local one follows). */
+  readonly nextHop: string | undefined;
+  readonly asPath: readonly number[];
+  /** "65001:7" */
+  readonly communities: readonly string[];
+  /** "65001:1:2" */
+  readonly largeCommunities: readonly string[];
+  readonly originatorId: string | undefined;
+  readonly clusterList: readonly string[];
+  /** Kept stale for a restarting peer (RFC 4724); undefined where the CLI does not say (BIRD). */
+  readonly stale: boolean | undefined;
+}
+
 export interface Daemon {
   readonly kind: DaemonKind;
   /** For example "BIRD 2.0.12". */
@@ -119,10 +172,22 @@ export interface Daemon {
   usage(): ProcessUsage;
   /** Session states from the daemon's own CLI (birdc, vtysh, gobgp). */
   sessions(): Promise<SessionState[]>;
+  /**
+   * The paths of one prefix in the daemon's main table (BIRD master4/6, FRR's default
+   * table, GoBGP's global RIB; a GoBGP route server keeps its clients' routes elsewhere),
+   * from its CLI; [] when it has none.
+   */
+  routes(prefix: string): Promise<DaemonRoute[]>;
   /** Runs one command of the daemon's CLI and returns its output. */
   cli(command: string): Promise<string>;
   /** SIGTERM, then SIGKILL after 5 s; removes the working directory unless keepDir. */
   stop(): Promise<void>;
+  /**
+   * SIGKILL, as a crash: no NOTIFICATION, sessions just close. The working directory stays
+   * (for a restart with `startDaemon(kind, { ...d.config, dir: d.dir, restarting: true })`);
+   * a later stop() still removes it.
+   */
+  kill(): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -385,11 +450,21 @@ function defaults(c: DaemonConfig) {
   };
 }
 
+/** The prefixes of one family. */
+const ofFamily = (prefixes: readonly string[] | undefined, f: Family) =>
+  (prefixes ?? []).filter((p) => p.includes(':') === (f === 'ipv6'));
+
 /** BIRD 2: one `protocol bgp` per peer from two templates (receiving, import-only). */
 export function birdConfig(c: DaemonConfig): string {
   const d = defaults(c);
-  const rs = c.role === 'route-server';
   const v6 = c.address.includes(':');
+  const exportAll = (f: Family) => {
+    // The originated routes' next hop, set on the way out (BIRD's own choice otherwise).
+    const nh = c.originateNextHop?.[f];
+    // Interface routes (`protocol direct`, there for next-hop resolution) stay home.
+    const setNh = nh === undefined ? '' : ` if source = RTS_STATIC then bgp_next_hop = ${nh};`;
+    return `filter { if source = RTS_DEVICE then reject;${setNh} accept; }`;
+  };
   const template = (name: string, exp: 'all' | 'none') => [
     `template bgp ${name} {`,
     `  local ${c.address} port ${c.port} as ${c.asn};`,
@@ -397,7 +472,14 @@ export function birdConfig(c: DaemonConfig): string {
     ...(d.passive ? ['  passive on;'] : ['  connect delay time 1;', '  connect retry time 1;']),
     // BIRD treats a peer that is not on a directly connected network as an error for
     // eBGP unless multihop; loopback addresses are not "directly connected" for it.
-    ...(rs ? ['  multihop;', '  rs client;'] : ['  rr client;', `  rr cluster id ${d.clusterId};`]),
+    ...(c.role === 'route-server'
+      ? ['  multihop;', '  rs client;']
+      : c.role === 'route-reflector'
+        ? ['  rr client;', `  rr cluster id ${d.clusterId};`]
+        : ['  multihop;']),
+    ...(c.gracefulRestart === undefined
+      ? []
+      : ['  graceful restart on;', `  graceful restart time ${c.gracefulRestart.restartTime};`]),
     `  hold time ${d.holdTime};`,
     `  keepalive time ${d.keepaliveTime};`,
     // A channel of the other family than the session needs a next hop address of its
@@ -410,7 +492,7 @@ export function birdConfig(c: DaemonConfig): string {
           : f === 'ipv4' && v6
             ? ' next hop address 192.0.2.1;'
             : '';
-      return `  ${f} { import all; export ${exp};${nh} };`;
+      return `  ${f} { import all; export ${exp === 'all' ? exportAll(f) : exp};${nh} };`;
     }),
     `}`,
   ];
@@ -424,6 +506,17 @@ export function birdConfig(c: DaemonConfig): string {
     `protocol direct { ${d.families.map((f) => `${f};`).join(' ')} interface "lo"; }`,
     ...template('peer_rx', 'all'),
     ...template('peer_in', 'none'),
+    // Originated routes: blackholes (nothing is installed anywhere), exported as above.
+    ...d.families.flatMap((f) => {
+      const prefixes = ofFamily(c.originate, f);
+      if (prefixes.length === 0) return [];
+      return [
+        `protocol static origin_${f} {`,
+        `  ${f};`,
+        ...prefixes.map((p) => `  route ${p} blackhole;`),
+        `}`,
+      ];
+    }),
   ];
   c.peers.forEach((p, i) => {
     const port = d.passive ? '' : ` port ${p.port ?? 179}`;
@@ -439,6 +532,9 @@ export function birdConfig(c: DaemonConfig): string {
 export function frrConfig(c: DaemonConfig): string {
   const d = defaults(c);
   const rs = c.role === 'route-server';
+  const rr = c.role === 'route-reflector';
+  const v6 = c.address.includes(':');
+  const nh = c.originateNextHop;
   const groups = [
     ['RX', c.peers.filter((p) => p.receive !== false)],
     ['IN', c.peers.filter((p) => p.receive === false)],
@@ -451,13 +547,31 @@ export function frrConfig(c: DaemonConfig): string {
     `!`,
     `route-map DENY deny 10`,
     `!`,
+    // IPv4 routes over an IPv6 session: bgpd without zebra knows no IPv4 address of its own
+    // to put in NEXT_HOP and sends 0.0.0.0 (which peers drop); keep the route's own.
+    ...(v6 ? [`route-map V4_OVER_V6 permit 10`, ` set ip next-hop unchanged`, `!`] : []),
+    // The originated routes' next hops (`network ... route-map`).
+    ...(nh?.ipv4 === undefined
+      ? []
+      : [`route-map ORIGIN_ipv4 permit 10`, ` set ip next-hop ${nh.ipv4}`, `!`]),
+    ...(nh?.ipv6 === undefined
+      ? []
+      : [`route-map ORIGIN_ipv6 permit 10`, ` set ipv6 next-hop global ${nh.ipv6}`, `!`]),
     `router bgp ${c.asn}`,
     ` bgp router-id ${c.routerId}`,
     ` no bgp ebgp-requires-policy`,
     ` no bgp default ipv4-unicast`,
     ` no bgp network import-check`,
     ` bgp log-neighbor-changes`,
-    ...(rs ? [] : [` bgp cluster-id ${d.clusterId}`]),
+    ...(rr ? [` bgp cluster-id ${d.clusterId}`] : []),
+    // Full graceful-restart mode (not only helper), with the F bit (preserve-fw-state).
+    ...(c.gracefulRestart === undefined
+      ? []
+      : [
+          ` bgp graceful-restart`,
+          ` bgp graceful-restart restart-time ${c.gracefulRestart.restartTime}`,
+          ` bgp graceful-restart preserve-fw-state`,
+        ]),
   ];
   for (const [g, members] of groups) {
     if (members.length === 0) continue;
@@ -467,7 +581,7 @@ export function frrConfig(c: DaemonConfig): string {
       ` neighbor ${g} timers ${d.keepaliveTime} ${d.holdTime}`,
       ` neighbor ${g} advertisement-interval 0`,
       // eBGP peers on loopback addresses are not on a connected network either.
-      ...(rs ? [` neighbor ${g} disable-connected-check`] : []),
+      ...(rr ? [] : [` neighbor ${g} disable-connected-check`]),
       ` neighbor ${g} update-source ${c.address}`,
     );
     for (const p of members) {
@@ -479,11 +593,15 @@ export function frrConfig(c: DaemonConfig): string {
     lines.push(` address-family ${f} unicast`);
     for (const [g, members] of groups) {
       if (members.length === 0) continue;
-      lines.push(
-        `  neighbor ${g} activate`,
-        `  neighbor ${g} ${rs ? 'route-server-client' : 'route-reflector-client'}`,
-      );
+      lines.push(`  neighbor ${g} activate`);
+      if (c.role !== 'client') {
+        lines.push(`  neighbor ${g} ${rs ? 'route-server-client' : 'route-reflector-client'}`);
+      }
       if (g === 'IN') lines.push(`  neighbor ${g} route-map DENY out`);
+      else if (v6 && f === 'ipv4') lines.push(`  neighbor ${g} route-map V4_OVER_V6 out`);
+    }
+    for (const p of ofFamily(c.originate, f)) {
+      lines.push(`  network ${p}${nh?.[f] === undefined ? '' : ` route-map ORIGIN_${f}`}`);
     }
     lines.push(` exit-address-family`);
   }
@@ -494,6 +612,7 @@ export function frrConfig(c: DaemonConfig): string {
 /** GoBGP (TOML): one [[neighbors]] per peer. */
 export function gobgpConfig(c: DaemonConfig): string {
   const d = defaults(c);
+  const originates = (c.originate ?? []).length > 0;
   const rs = c.role === 'route-server';
   const q = (s: string) => JSON.stringify(s);
   const lines = [
@@ -511,6 +630,9 @@ export function gobgpConfig(c: DaemonConfig): string {
       `  [neighbors.config]`,
       `    neighbor-address = ${q(p.address)}`,
       `    peer-as = ${p.asn}`,
+      // Originated routes go in through the API once gobgpd is up: until then the peers
+      // stay down, or they would get an End-of-RIB without them (enabled in afterReady).
+      ...(originates ? [`    admin-down = true`] : []),
       `  [neighbors.timers.config]`,
       `    hold-time = ${d.holdTime}`,
       `    keepalive-interval = ${d.keepaliveTime}`,
@@ -520,10 +642,19 @@ export function gobgpConfig(c: DaemonConfig): string {
       ...(d.passive ? [`    passive-mode = true`] : [`    remote-port = ${p.port ?? 179}`]),
       ...(rs
         ? [`  [neighbors.route-server.config]`, `    route-server-client = true`]
+        : c.role === 'route-reflector'
+          ? [
+              `  [neighbors.route-reflector.config]`,
+              `    route-reflector-client = true`,
+              `    route-reflector-cluster-id = ${q(d.clusterId)}`,
+            ]
+          : []),
+      ...(c.gracefulRestart === undefined
+        ? []
         : [
-            `  [neighbors.route-reflector.config]`,
-            `    route-reflector-client = true`,
-            `    route-reflector-cluster-id = ${q(d.clusterId)}`,
+            `  [neighbors.graceful-restart.config]`,
+            `    enabled = true`,
+            `    restart-time = ${c.gracefulRestart.restartTime}`,
           ]),
       ...(p.receive === false
         ? [`  [neighbors.apply-policy.config]`, `    default-export-policy = "reject-route"`]
@@ -534,6 +665,10 @@ export function gobgpConfig(c: DaemonConfig): string {
         `  [[neighbors.afi-safis]]`,
         `    [neighbors.afi-safis.config]`,
         `      afi-safi-name = "${f}-unicast"`,
+        // GoBGP lists a family in its capability only with this.
+        ...(c.gracefulRestart === undefined
+          ? []
+          : [`    [neighbors.afi-safis.mp-graceful-restart.config]`, `      enabled = true`]),
       );
     }
   }
@@ -552,6 +687,9 @@ interface Launch {
   readonly ready: () => Promise<unknown>;
   readonly cli: (command: string) => Promise<string>;
   readonly sessions: () => Promise<SessionState[]>;
+  readonly routes: (prefix: string) => Promise<DaemonRoute[]>;
+  /** Runs once the daemon is ready (GoBGP's originated routes go in through its API). */
+  readonly afterReady?: () => Promise<unknown>;
 }
 
 function birdLaunch(c: DaemonConfig, dir: string): Launch {
@@ -563,7 +701,16 @@ function birdLaunch(c: DaemonConfig, dir: string): Launch {
     configFile,
     config: birdConfig(c),
     cmd: BIN.bird,
-    args: ['-f', '-c', configFile, '-s', ctl, '-P', join(dir, 'bird.pid')],
+    args: [
+      '-f',
+      '-c',
+      configFile,
+      '-s',
+      ctl,
+      '-P',
+      join(dir, 'bird.pid'),
+      ...(c.restarting === true ? ['-R'] : []),
+    ],
     ready: () => cli('show status'),
     cli,
     sessions: async () => {
@@ -578,7 +725,87 @@ function birdLaunch(c: DaemonConfig, dir: string): Launch {
       }
       return res;
     },
+    routes: async (prefix) => {
+      let out: string;
+      try {
+        out = await cli(`show route ${prefix} all`);
+      } catch (e) {
+        // birdc exits non-zero on "Network not found".
+        if (/Network not found/.test((e as Error).message)) return [];
+        throw e;
+      }
+      return parseBirdRoutes(out, prefix, byName);
+    },
   };
+}
+
+/** `show route PREFIX all`: a line per path ("PREFIX  unreachable [p1 12:00:00 from ADDR] * ..."), then its attributes indented by a tab. */
+export function parseBirdRoutes(
+  out: string,
+  prefix: string,
+  byName: ReadonlyMap<string, string>,
+): DaemonRoute[] {
+  const res: DaemonRoute[] = [];
+  let cur: { -readonly [K in keyof DaemonRoute]: DaemonRoute[K] } | undefined;
+  const pairs = (v: string) =>
+    [...v.matchAll(/\(([^)]*)\)/g)].map((m) =>
+      m[1]!
+        .split(',')
+        .map((x) => x.trim())
+        .join(':'),
+    );
+  for (const line of out.split('\n')) {
+    const head = /^(\S+)?\s+\S+.*?\[(\S+)[^\]]*?(?: from (\S+))?\](\s+\*)?/.exec(line);
+    if (!line.startsWith('\t') && head !== null && !line.startsWith('Table ')) {
+      if (cur !== undefined) res.push(cur);
+      cur = {
+        prefix,
+        from: head[3] ?? byName.get(head[2] ?? ''),
+        best: head[4] !== undefined,
+        nextHop: undefined,
+        asPath: [],
+        communities: [],
+        largeCommunities: [],
+        originatorId: undefined,
+        clusterList: [],
+        stale: undefined,
+      };
+      continue;
+    }
+    const m = /^\t(BGP\.\w+): ?(.*)$/.exec(line);
+    if (cur === undefined || m === null) continue;
+    const v = (m[2] ?? '').trim();
+    switch (m[1]) {
+      case 'BGP.next_hop':
+        cur.nextHop = v.split(/\s+/)[0];
+        break;
+      case 'BGP.as_path':
+        cur.asPath =
+          v === ''
+            ? []
+            : v
+                .split(/\s+/)
+                .filter((x) => /^\d+$/.test(x))
+                .map(Number);
+        break;
+      case 'BGP.community':
+        cur.communities = pairs(v);
+        break;
+      case 'BGP.large_community':
+        cur.largeCommunities = pairs(v);
+        break;
+      case 'BGP.originator_id':
+        cur.originatorId = v;
+        break;
+      case 'BGP.cluster_list':
+        cur.clusterList = v.split(/\s+/).filter((x) => x !== '');
+        break;
+      default:
+        break; // other attributes are not read
+    }
+  }
+  if (cur !== undefined) res.push(cur);
+  return res;
 }
 
 function frrLaunch(c: DaemonConfig, dir: string): Launch {
@@ -619,6 +846,35 @@ function frrLaunch(c: DaemonConfig, dir: string): Launch {
           established: v.bgpState === 'Established',
         }));
     },
+    routes: async (prefix) => {
+      const family = prefix.includes(':') ? 'ipv6' : 'ipv4';
+      const j = JSON.parse(await cli(`show bgp ${family} unicast ${prefix} json`)) as {
+        paths?: {
+          aspath?: { segments?: { list?: number[] }[] };
+          community?: { string?: string };
+          largeCommunity?: { string?: string };
+          originatorId?: string;
+          clusterList?: { list?: string[] };
+          stale?: boolean;
+          bestpath?: { overall?: boolean };
+          nexthops?: { ip?: string; scope?: string }[];
+          peer?: { peerId?: string };
+          sourced?: boolean;
+        }[];
+      };
+      return (j.paths ?? []).map((p) => ({
+        prefix,
+        from: p.sourced === true ? undefined : p.peer?.peerId,
+        best: p.bestpath?.overall === true,
+        nextHop: (p.nexthops ?? []).find((n) => n.scope !== 'link-local')?.ip,
+        asPath: (p.aspath?.segments ?? []).flatMap((s) => s.list ?? []),
+        communities: (p.community?.string ?? '').split(' ').filter((x) => x !== ''),
+        largeCommunities: (p.largeCommunity?.string ?? '').split(' ').filter((x) => x !== ''),
+        originatorId: p.originatorId,
+        clusterList: p.clusterList?.list ?? [],
+        stale: p.stale === true,
+      }));
+    },
   };
 }
 
@@ -642,8 +898,18 @@ function gobgpLaunch(c: DaemonConfig, dir: string): Launch {
       '--api-hosts',
       `127.0.0.1:${api}`,
       '--pprof-disable',
+      ...(c.restarting === true ? ['-r'] : []),
     ],
     ready: () => cli('global'),
+    afterReady: async () => {
+      for (const f of ['ipv4', 'ipv6'] as const) {
+        const nh = c.originateNextHop?.[f];
+        for (const p of ofFamily(c.originate, f)) {
+          await cli(`global rib add -a ${f} ${p}${nh === undefined ? '' : ` nexthop ${nh}`}`);
+        }
+      }
+      if ((c.originate ?? []).length > 0) for (const p of c.peers) await cli(`neighbor ${p.address} enable`);
+    },
     cli,
     sessions: async () => {
       const out = await cli('neighbor -j');
@@ -663,6 +929,41 @@ function gobgpLaunch(c: DaemonConfig, dir: string): Launch {
           address: n.conf?.neighbor_address ?? n.state?.neighbor_address ?? '?',
           state,
           established: state === 'established',
+        };
+      });
+    },
+    routes: async (prefix) => {
+      const family = prefix.includes(':') ? 'ipv6' : 'ipv4';
+      const j = JSON.parse(await cli(`global rib -a ${family} ${prefix} -j`)) as Record<
+        string,
+        {
+          best?: boolean;
+          stale?: boolean;
+          'neighbor-ip'?: string;
+          attrs?: {
+            type: number;
+            nexthop?: string;
+            value?: unknown;
+            communities?: number[];
+            as_paths?: { asns?: number[] }[];
+          }[];
+        }[]
+      >;
+      return (j[prefix] ?? []).map((p) => {
+        const attr = (t: number) => p.attrs?.find((a) => a.type === t);
+        const large = (attr(32)?.value ?? []) as { ASN: number; LocalData1: number; LocalData2: number }[];
+        const from = p['neighbor-ip'];
+        return {
+          prefix,
+          from: from === undefined || from === '<nil>' ? undefined : from,
+          best: p.best === true,
+          nextHop: (attr(14) ?? attr(3))?.nexthop,
+          asPath: (attr(2)?.as_paths ?? []).flatMap((s) => s.asns ?? []),
+          communities: (attr(8)?.communities ?? []).map((c) => `${c >>> 16}:${c & 0xffff}`),
+          largeCommunities: large.map((l) => `${l.ASN}:${l.LocalData1}:${l.LocalData2}`),
+          originatorId: attr(9)?.value as string | undefined,
+          clusterList: (attr(10)?.value ?? []) as string[],
+          stale: p.stale === true,
         };
       });
     },
@@ -709,6 +1010,12 @@ export async function startDaemon(kind: DaemonKind, config: DaemonConfig): Promi
   });
   const pid = child.pid ?? -1;
 
+  const kill = async () => {
+    if (!exited) {
+      killGroup(child, 'SIGKILL');
+      await Promise.race([exitP, sleep(5000)]);
+    }
+  };
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -740,6 +1047,7 @@ export async function startDaemon(kind: DaemonKind, config: DaemonConfig): Promi
     if (isListening(config.address, config.port)) {
       try {
         await launch.ready();
+        await launch.afterReady?.();
         break;
       } catch (e) {
         lastError = (e as Error).message;
@@ -779,8 +1087,10 @@ export async function startDaemon(kind: DaemonKind, config: DaemonConfig): Promi
       return processUsage(pid, tree);
     },
     sessions: launch.sessions,
+    routes: launch.routes,
     cli: launch.cli,
     stop,
+    kill,
   };
 }
 
