@@ -2,91 +2,17 @@
 // each as a route server and as a route reflector between two bgp-ts speakers. Routes
 // cross in both families with communities and large communities intact; a frozen daemon
 // (SIGSTOP) is caught by our hold timer; route refresh works both ways; a drained speaker's
-// Cease/2 text reaches the daemon; TCP-MD5 through the speaker against BIRD. A daemon that is not installed skips with the
-// reason, except under CI=true, where .ci/run installs them and a missing one fails.
+// Cease/2 text reaches the daemon; TCP-MD5 through the speaker against BIRD. A daemon that
+// is not installed skips with the reason, except under CI=true, where .ci/run installs them
+// and a missing one fails. More in interop-ipv6, interop-reflector and interop-gr.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import type { DaemonKind } from '../harness/daemons.js';
-import { daemonUnavailable, startDaemon } from '../harness/daemons.js';
-import type { BestPathEvent } from '../src/rib/index.js';
-import type { PeerSettings } from '../src/speaker/index.js';
-import { Speaker } from '../src/speaker/index.js';
+import { startDaemon } from '../harness/daemons.js';
 import type { Asn } from '../src/wire/index.js';
-import { asn, shutdownNotification } from '../src/wire/index.js';
-
-function until(f: () => boolean | Promise<boolean>, what: string, ms = 15000): Promise<void> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = async () => {
-      if (await f()) resolve();
-      else if (Date.now() - t0 > ms) reject(new Error(`timed out: ${what}`));
-      else setTimeout(() => void tick(), 50);
-    };
-    void tick();
-  });
-}
-
-const addr = (n: number) => `127.0.${n >> 8}.${n & 255}`;
-
-/** One bgp-ts speaker peering with the daemon under test. */
-class Side {
-  readonly best = new Map<string, BestPathEvent & { type: 'add' | 'replace' }>();
-  /** Messages by direction and kind ("in update", "out routeRefresh", "in routeRefresh/0"). */
-  readonly counts = new Map<string, number>();
-  count(key: string): number {
-    return this.counts.get(key) ?? 0;
-  }
-  readonly speaker: Speaker;
-  constructor(
-    id: number,
-    localAsn: number,
-    daemon: { address: string; port: number; asn: number },
-    originate: string[],
-    extra: Partial<PeerSettings> = {},
-  ) {
-    const p: PeerSettings = {
-      name: 'daemon',
-      address: daemon.address,
-      port: daemon.port,
-      localAddress: addr(id),
-      // Not the 127/8 session address: FRR refuses loopback next hops as martians.
-      nextHopIpv4: `192.0.2.${id & 255}`,
-      nextHopIpv6: `fd00::${id.toString(16)}`,
-      asn: asn(daemon.asn),
-      holdTime: 9,
-      connectRetryTime: 1,
-      ...extra,
-    };
-    const attributes = {
-      communities: [((localAsn << 16) | 7) >>> 0],
-      largeCommunities: [{ globalAdministrator: localAsn, localData1: 1, localData2: 2 }],
-    };
-    this.speaker = new Speaker(
-      {
-        routerId: `10.255.${id >> 8}.${id & 255}`,
-        localAsn: asn(localAsn),
-        peers: [p],
-        originate: originate.map((prefix) => ({ prefix, attributes })),
-      },
-      {},
-      {
-        bestPath: (e) => {
-          if (e.type === 'withdraw') this.best.delete(e.prefix);
-          else this.best.set(e.prefix, e);
-        },
-        message: (_name, dir, type, _bytes, m) => {
-          const keys = [`${dir} ${type}`];
-          if (m?.type === 'routeRefresh') keys.push(`${dir} ${type}/${m.subtype}`);
-          for (const k of keys) this.counts.set(k, this.count(k) + 1);
-        },
-      },
-    );
-  }
-}
-
-const KINDS: DaemonKind[] = ['bird', 'frr', 'gobgp'];
+import { shutdownNotification } from '../src/wire/index.js';
+import { KINDS, Side, addr, daemonSkip, requireDaemon, until } from './interop-common.js';
 
 describe('interop with BIRD, FRR and GoBGP', () => {
   const cleanup: (() => Promise<void>)[] = [];
@@ -96,15 +22,13 @@ describe('interop with BIRD, FRR and GoBGP', () => {
 
   KINDS.forEach((kind, k) => {
     describe(kind, () => {
-      const missing = daemonUnavailable(kind);
-      const skip =
-        missing !== undefined && process.env['CI'] !== 'true' ? `${kind} not available: ${missing}` : false;
+      const skip = daemonSkip(kind);
 
       it(
         'as a route server: routes cross both ways in both families, communities intact; a frozen daemon is caught by the hold timer',
         { skip },
         async () => {
-          if (missing !== undefined) assert.fail(`${kind} is required under CI: ${missing}`);
+          requireDaemon(kind);
           const base = 0x0100 + k * 16;
           const [a, b] = [base + 1, base + 2];
           const port = 17900 + k;
@@ -113,6 +37,7 @@ describe('interop with BIRD, FRR and GoBGP', () => {
             routerId: `10.100.0.${k + 1}`,
             address: addr(base),
             port,
+            apiPort: port - 1000, // GoBGP's gRPC port: clear of 18000-18999
             role: 'route-server',
             holdTime: 9,
             peers: [
@@ -174,10 +99,10 @@ describe('interop with BIRD, FRR and GoBGP', () => {
       );
 
       it(
-        "as a route reflector: bgp-ts clients get each other's routes with ORIGINATOR_ID and CLUSTER_LIST; route refresh both ways; a drained client's Cease/2 text",
+        "as a route reflector: bgp-ts clients get each other's routes in both families with ORIGINATOR_ID and CLUSTER_LIST; route refresh both ways; a drained client's Cease/2 text",
         { skip },
         async () => {
-          if (missing !== undefined) assert.fail(`${kind} is required under CI: ${missing}`);
+          requireDaemon(kind);
           const base = 0x0200 + k * 16;
           const [a, b] = [base + 1, base + 2];
           const port = 17950 + k;
@@ -187,6 +112,7 @@ describe('interop with BIRD, FRR and GoBGP', () => {
             clusterId: `10.30.0.${k + 1}`,
             address: addr(base),
             port,
+            apiPort: port - 1000,
             role: 'route-reflector',
             holdTime: 9,
             peers: [
@@ -196,20 +122,36 @@ describe('interop with BIRD, FRR and GoBGP', () => {
           });
           cleanup.push(() => daemon.stop());
           const target = { address: addr(base), port, asn: 65300 };
-          const s1 = new Side(a, 65300, target, ['10.31.0.0/26']);
-          const s2 = new Side(b, 65300, target, ['10.32.0.0/26']);
+          const s1 = new Side(a, 65300, target, ['10.31.0.0/26', 'fd00:31::/64']);
+          const s2 = new Side(b, 65300, target, ['10.32.0.0/26', 'fd00:32::/64']);
           cleanup.push(
             () => s1.speaker.stop(),
             () => s2.speaker.stop(),
           );
           await s1.speaker.start();
           await s2.speaker.start();
-          await until(() => s2.best.has('10.31.0.0/26') && s1.best.has('10.32.0.0/26'), 'reflected routes');
+          await until(
+            () =>
+              s2.best.has('10.31.0.0/26') &&
+              s1.best.has('10.32.0.0/26') &&
+              s2.best.has('fd00:31::/64') &&
+              s1.best.has('fd00:32::/64'),
+            'reflected routes in both families',
+          );
           const r = s2.best.get('10.31.0.0/26')!.best.attributes;
           assert.equal(r.originatorId, `10.255.${a >> 8}.${a & 255}`);
           assert.deepEqual(r.clusterList, [`10.30.0.${k + 1}`]);
           assert.equal(r.nextHop, `192.0.2.${a & 255}`);
           assert.deepEqual(r.communities, [((65300 << 16) | 7) >>> 0]);
+          // The same for IPv6 (MP_REACH_NLRI over the IPv4 session): next hop kept.
+          const r6 = s2.best.get('fd00:31::/64')!.best.attributes;
+          assert.equal(r6.originatorId, `10.255.${a >> 8}.${a & 255}`);
+          assert.deepEqual(r6.clusterList, [`10.30.0.${k + 1}`]);
+          assert.ok(r6.mpReachNlri?.kind === 'prefixes');
+          assert.equal(r6.mpReachNlri.nextHop, `fd00::${a.toString(16)}`);
+          assert.deepEqual(r6.largeCommunities, [
+            { globalAdministrator: 65300, localData1: 1, localData2: 2 },
+          ]);
 
           // Route refresh (RFC 2918, RFC 7313), both ways. We ask; the daemon sends its routes
           // again. FRR 8.4 counts our request (routeRefreshRecv) but sends nothing back, as route
@@ -247,7 +189,7 @@ describe('interop with BIRD, FRR and GoBGP', () => {
           'TCP-MD5 (RFC 2385) through the speaker: the right key peers, a wrong key never connects',
           { skip },
           async () => {
-            if (missing !== undefined) assert.fail(`${kind} is required under CI: ${missing}`);
+            requireDaemon(kind);
             const base = 0x0400;
             const [a, b] = [base + 1, base + 2];
             const key = 'tabby-md5-key';
