@@ -5,7 +5,8 @@ import { spawnSync } from 'node:child_process';
 import type { DaemonKind } from '../harness/daemons.js';
 import { daemonUnavailable } from '../harness/daemons.js';
 import type { BestPathEvent } from '../src/rib/index.js';
-import type { PeerSettings, SpeakerConfig } from '../src/speaker/index.js';
+import type { Clock } from '../src/session/index.js';
+import type { PeerSettings, SpeakerConfig, SpeakerDeps } from '../src/speaker/index.js';
 import { Speaker } from '../src/speaker/index.js';
 import { asn } from '../src/wire/index.js';
 
@@ -69,6 +70,20 @@ export function ensureLoopbackIpv6(addresses: readonly string[]): string | undef
   return undefined;
 }
 
+/**
+ * The system clock with timers that do not keep the process alive. For a speaker stopped
+ * with `keepRoutes`: it keeps its peers' routes stale with a Restart Time timer armed
+ * (minutes) that nothing cancels, and the test file would not exit until it fires.
+ */
+export const unrefClock: Clock = {
+  now: () => performance.now(),
+  setTimer(ms, fn) {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return () => clearTimeout(t);
+  },
+};
+
 /** One bgp-ts speaker peering with the daemon under test. */
 export class Side {
   readonly best = new Map<string, BestPathEvent & { type: 'add' | 'replace' }>();
@@ -88,6 +103,7 @@ export class Side {
     originate: string[],
     extra: Partial<PeerSettings> = {},
     speakerExtra: Partial<Pick<SpeakerConfig, 'restarting'>> = {},
+    deps: SpeakerDeps = {},
   ) {
     const p: PeerSettings = {
       name: 'daemon',
@@ -115,7 +131,7 @@ export class Side {
         originate: originate.map((prefix) => ({ prefix, attributes })),
         ...speakerExtra,
       },
-      {},
+      deps,
       {
         bestPath: (e) => {
           this.log.push(`${e.type} ${e.prefix}`);
