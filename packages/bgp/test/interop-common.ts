@@ -5,7 +5,6 @@ import { spawnSync } from 'node:child_process';
 import type { DaemonKind } from '../harness/daemons.js';
 import { daemonUnavailable } from '../harness/daemons.js';
 import type { BestPathEvent } from '../src/rib/index.js';
-import type { Clock } from '../src/session/index.js';
 import type { PeerSettings, SpeakerConfig, SpeakerDeps } from '../src/speaker/index.js';
 import { Speaker } from '../src/speaker/index.js';
 import { asn } from '../src/wire/index.js';
@@ -69,20 +68,6 @@ export function ensureLoopbackIpv6(addresses: readonly string[]): string | undef
   }
   return undefined;
 }
-
-/**
- * The system clock with timers that do not keep the process alive. For a speaker stopped
- * with `keepRoutes`: it keeps its peers' routes stale with a Restart Time timer armed
- * (minutes) that nothing cancels, and the test file would not exit until it fires.
- */
-export const unrefClock: Clock = {
-  now: () => performance.now(),
-  setTimer(ms, fn) {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return () => clearTimeout(t);
-  },
-};
 
 /** One bgp-ts speaker peering with the daemon under test. */
 export class Side {

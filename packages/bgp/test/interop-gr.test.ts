@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { Daemon, DaemonConfig } from '../harness/daemons.js';
 import { startDaemon } from '../harness/daemons.js';
-import { KINDS, Side, addr, daemonSkip, requireDaemon, sleep, unrefClock, until } from './interop-common.js';
+import { KINDS, Side, addr, daemonSkip, requireDaemon, sleep, until } from './interop-common.js';
 
 const RESTART_TIME = 120;
 /** How long a side stays down, past the moment the other noticed: a withdrawal would show. */
@@ -59,8 +59,7 @@ describe('graceful restart with BIRD, FRR and GoBGP', () => {
           const kept = [`10.81.${k + 1}.0/24`, `fd00:81:${k + 1}::/64`];
           const dropped = `10.82.${k + 1}.0/24`;
           const gr = { gracefulRestart: { restartTime: RESTART_TIME } };
-          // unrefClock: the crashed speaker's helper timer would hold the process (see there).
-          const first = new Side(r, 64801, target, [...kept, dropped], gr, {}, { clock: unrefClock });
+          const first = new Side(r, 64801, target, [...kept, dropped], gr);
           const observer = new Side(o, 64802, target, [`10.83.${k + 1}.0/24`]);
           cleanup.push(
             () => first.speaker.stop(),

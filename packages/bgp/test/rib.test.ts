@@ -224,6 +224,12 @@ describe('LocRib', () => {
         },
       }),
     );
+    // An IPv4 route with the same IPv6 next hop (RFC 8950) is another set.
+    const rfc8950 = six('2001:db8::1');
+    assert.ok(rfc8950.mpReachNlri?.kind === 'prefixes');
+    const v4Id = attrs.intern({ ...rfc8950, mpReachNlri: { ...rfc8950.mpReachNlri, afi: 1 } });
+    assert.notEqual(v4Id, attrs.intern(six('2001:db8::1')));
+    assert.equal(attrs.get(v4Id).mpReachNlri?.afi, 1);
   });
 
   it('keeps stale routes until re-announced or swept (RFC 4724, RFC 7313)', () => {

@@ -168,6 +168,38 @@ describe('export rules', () => {
     assert.equal(out.mpReachNlri.linkLocalNextHop, undefined);
   });
 
+  it('never sends a route without a usable next hop, and an IPv4 route always with an IPv4 one', () => {
+    const rfc8950: PathAttributes = {
+      origin: 'igp',
+      asPath: seq(65001),
+      mpReachNlri: { kind: 'prefixes', afi: 1, safi: 1, nextHop: '2001:db8::7', nlri: PrefixList.empty(1) },
+    };
+    // An IPv4 route learned with an IPv6 next hop goes out with our IPv4 next hop, as NEXT_HOP.
+    const out = exportRoute(rfc8950, from(ebgp(), 1), to(ebgp({ peerAsn: asn(65100) }), 2), me)!;
+    assert.equal(out.mpReachNlri, undefined);
+    assert.equal(out.nextHop, '192.0.2.1');
+    // Without an IPv4 address of ours it cannot go at all; nor can it be reflected as it is.
+    const { nextHopIpv4: _v4, ...noV4 } = ebgp({ peerAsn: asn(65100), nextHopIpv6: '2001:db8::1' });
+    assert.equal(exportRoute(rfc8950, from(ebgp(), 1), to(noV4, 2), me), undefined);
+    const client = role({ reflectorClient: true });
+    assert.equal(
+      exportRoute(rfc8950, from(role({ reflectorClient: true }), 1), to(client, 2), me),
+      undefined,
+    );
+    // Our own routes: an IPv4 one needs our IPv4 address; an IPv6 one never goes with '::'.
+    const local: RouteOrigin = { kind: 'local' };
+    assert.equal(exportRoute({ origin: 'igp', asPath: [] }, local, to(noV4, 2), me), undefined);
+    const own6: PathAttributes = {
+      origin: 'igp',
+      asPath: [],
+      mpReachNlri: { kind: 'prefixes', afi: 2, safi: 1, nextHop: '::', nlri: PrefixList.empty(2) },
+    };
+    assert.equal(exportRoute(own6, local, to(ebgp({ peerAsn: asn(65100) }), 2), me), undefined);
+    const sent6 = exportRoute(own6, local, to(noV4, 2), me);
+    assert.ok(sent6?.mpReachNlri?.kind === 'prefixes');
+    assert.equal(sent6.mpReachNlri.nextHop, '2001:db8::1');
+  });
+
   it('passes unknown transitive attributes on with the Partial bit, and drops non-transitive ones', () => {
     const out = exportRoute(
       {

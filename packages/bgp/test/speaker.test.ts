@@ -4,6 +4,7 @@
 // go in both families, and import policy and max-prefix take effect.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import type { BestPathEvent } from '../src/rib/index.js';
 import type { PeerSettings, SpeakerConfig } from '../src/speaker/index.js';
@@ -461,6 +462,64 @@ describe('speaker over loopback TCP', () => {
     await until(() => b.best.has('10.93.0.0/16'), 'the route after the deferral time');
     assert.ok(Date.now() - t0 >= 900, `sent after ${Date.now() - t0} ms`);
     assert.deepEqual(a.deferralEnded, ['ipv6-unicast/endOfRib', 'ipv4-unicast/timer']);
+  });
+
+  it('without a configured local address, next hop self is the socket address; a route with no next hop of its family is not sent', async () => {
+    const a = new Node('127.0.0.96', {
+      routerId: '10.0.0.96',
+      localAsn: asn(65096),
+      // No localAddress, no nextHopIpv4/6: the kernel picks our address (127.0.0.1).
+      peers: [{ name: 'b', address: '127.0.0.97', asn: asn(65097), holdTime: 9, connectRetryTime: 1 }],
+      originate: [{ prefix: '10.96.0.0/16' }, { prefix: 'fd00:96::/48' }],
+    });
+    const b = new Node('127.0.0.97', {
+      routerId: '10.0.0.97',
+      localAsn: asn(65097),
+      peers: [peer('a', '127.0.0.1', '127.0.0.97', 65096, { passive: true })],
+    });
+    nodes.push(a, b);
+    await b.start();
+    await a.start();
+    await until(() => b.eor.has('a/ipv4-unicast') && b.eor.has('a/ipv6-unicast'), "a's tables");
+    assert.equal(b.best.get('10.96.0.0/16')?.best.attributes.nextHop, '127.0.0.1');
+    // No IPv6 address of a's on an IPv4 session: its IPv6 route has no next hop to go with.
+    assert.ok(!b.best.has('fd00:96::/48'));
+    assert.ok(!b.announced.includes('fd00:96::/48'));
+    assert.equal(a.speaker.status()[0]?.state, 'established');
+  });
+
+  it('leaves no timer behind when stopped, even holding stale routes (the process exits at once)', () => {
+    // In a child process, as a daemon would be: a keeps b's routes stale after b's crash
+    // (restart time 60 s), then a stops; nothing of the speaker may keep the process alive.
+    const speaker = new URL('../src/speaker/index.js', import.meta.url).href;
+    const wire = new URL('../src/wire/index.js', import.meta.url).href;
+    const script = `
+      import { Speaker } from ${JSON.stringify(speaker)};
+      import { asn } from ${JSON.stringify(wire)};
+      const gr = { gracefulRestart: { restartTime: 60 } };
+      const a = new Speaker({ routerId: '10.0.0.98', localAsn: asn(65098), listen: { host: '127.0.0.98', port: 17941 },
+        peers: [{ name: 'b', address: '127.0.0.99', asn: asn(65099), passive: true, localAddress: '127.0.0.98', ...gr }] });
+      const b = new Speaker({ routerId: '10.0.0.99', localAsn: asn(65099),
+        peers: [{ name: 'a', address: '127.0.0.98', port: 17941, asn: asn(65098), localAddress: '127.0.0.99', connectRetryTime: 1, ...gr }],
+        originate: [{ prefix: '10.99.0.0/16' }] });
+      await a.start();
+      await b.start();
+      const t0 = Date.now();
+      while (a.ribs[1].size === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+      await b.stop(undefined, { keepRoutes: true });
+      await new Promise((r) => setTimeout(r, 200));
+      if (a.ribs[1].size !== 1) throw new Error('the route should be kept stale');
+      await a.stop();
+      const t1 = Date.now();
+      process.on('exit', () => console.log('lingered', Date.now() - t1));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 20000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const ms = Number(/lingered (\d+)/.exec(r.stdout)?.[1]);
+    assert.ok(ms < 2000, `exited ${ms} ms after stop`);
   });
 
   it('tears a graceful-restart session down with Hard Reset on an administrative stop (RFC 8538)', async () => {

@@ -22,12 +22,15 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** The interning key: the canonical attributes, plus the MP next hop(s) that decide forwarding. */
+/** The interning key: the canonical attributes, plus the MP family and next hop(s). */
 export function attributeKey(a: PathAttributes): Uint8Array {
   const { mpReachNlri, mpUnreachNlri: _u, ...rest } = a;
   const body = encodeAttributes(rest, CANONICAL);
   if (mpReachNlri?.kind !== 'prefixes') return body;
-  const nh = TEXT.encode(`|${mpReachNlri.nextHop}|${mpReachNlri.linkLocalNextHop ?? ''}`);
+  // The family too: an IPv4 route with an IPv6 next hop (RFC 8950) is not an IPv6 route.
+  const nh = TEXT.encode(
+    `|${mpReachNlri.afi}/${mpReachNlri.safi}|${mpReachNlri.nextHop}|${mpReachNlri.linkLocalNextHop ?? ''}`,
+  );
   const key = new Uint8Array(body.length + nh.length);
   key.set(body);
   key.set(nh, body.length);

@@ -126,6 +126,11 @@ export class Connection {
     return this.transport?.remoteAddress;
   }
 
+  /** Our address on the connection (the socket's). */
+  get localAddress(): string | undefined {
+    return this.transport?.localAddress;
+  }
+
   /** Holds writes until the returned function is called (see Transport.cork). */
   cork(): () => void {
     const t = this.transport;

@@ -146,6 +146,11 @@ export class Peer {
     return this.current?.writable ?? false;
   }
 
+  /** Our address on the Established session (the socket's), if there is one. */
+  get localAddress(): string | undefined {
+    return this.current?.localAddress;
+  }
+
   /** Gathers what is sent until the returned function runs into as few writes as can be. */
   cork(): () => void {
     return this.current?.cork() ?? (() => {});

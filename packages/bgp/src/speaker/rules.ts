@@ -99,6 +99,16 @@ export function exportRoute(
   to: PeerRole & { readonly id: number },
   me: LocalIdentity,
 ): PathAttributes | undefined {
+  const out = exportAttributes(a, origin, to, me);
+  return out === undefined ? undefined : deliverable(out);
+}
+
+function exportAttributes(
+  a: PathAttributes,
+  origin: RouteOrigin,
+  to: PeerRole & { readonly id: number },
+  me: LocalIdentity,
+): PathAttributes | undefined {
   // Never back to the peer it came from (split horizon).
   if (origin.kind === 'peer' && origin.id === to.id) return undefined;
   const fromInternal = origin.kind === 'peer' && isInternal(origin.role);
@@ -143,6 +153,28 @@ export function exportRoute(
   return to.nextHop === 'keep' ? out : withNextHop(out, to);
 }
 
+/**
+ * The route as it can go on the wire to a peer without extended next hop (RFC 8950, which we
+ * never offer): IPv4 NLRI with an IPv4 NEXT_HOP, IPv6 NLRI with an IPv6 next hop. An IPv4
+ * route learned with an IPv6 next hop (GoBGP sends them so) takes our IPv4 one; a route
+ * left without a usable next hop is not advertised: it would be malformed (RFC 7606 §7.3,
+ * §7.11), and encoding it would fail.
+ */
+function deliverable(a: PathAttributes): PathAttributes | undefined {
+  const m = a.mpReachNlri;
+  if (m?.kind === 'prefixes' && m.afi === 2) {
+    return m.nextHop.includes(':') && m.nextHop !== '::' ? a : undefined;
+  }
+  if (m?.kind === 'prefixes') {
+    // IPv4 NLRI in MP_REACH_NLRI: sent as NEXT_HOP, if its next hop is an IPv4 one (a
+    // kept IPv6 one, reflected say, cannot go; next hop self gave it ours).
+    if (m.nextHop.includes(':') || m.nextHop === '0.0.0.0') return undefined;
+    const { mpReachNlri: _m, ...rest } = a;
+    return { ...rest, nextHop: m.nextHop };
+  }
+  return a.nextHop !== undefined && a.nextHop !== '0.0.0.0' ? a : undefined;
+}
+
 function prepend(a: PathAttributes, asn: Asn): NonNullable<PathAttributes['asPath']> {
   const path = (a.asPath ?? []).filter((s) => s.type === 'sequence' || s.type === 'set'); // RFC 5065 §5.3: confed segments stay inside
   const first = path[0];
@@ -152,23 +184,25 @@ function prepend(a: PathAttributes, asn: Asn): NonNullable<PathAttributes['asPat
 }
 
 /**
- * Our next hop on a route: NEXT_HOP for IPv4 NLRI, the MP_REACH_NLRI next hop otherwise
- * (an IPv6 one for IPv6 NLRI and for RFC 8950 IPv4 NLRI). Without an address of the needed
- * family the route keeps its next hop.
+ * Our next hop on a route: for IPv6 NLRI the MP_REACH_NLRI next hop; for IPv4 NLRI our IPv4
+ * address as NEXT_HOP, also for a route learned in MP_REACH_NLRI with an IPv6 next hop
+ * (RFC 8950: we never offer extended next hop, so we never send one). Without an address
+ * of the needed family the route keeps its next hop (and may then not be deliverable).
  */
 export function withNextHop(
   a: PathAttributes,
   to: Pick<PeerRole, 'nextHopIpv4' | 'nextHopIpv6'>,
 ): PathAttributes {
-  const pick = (v6: boolean) => (v6 ? to.nextHopIpv6 : to.nextHopIpv4);
   const m = a.mpReachNlri;
-  if (m?.kind === 'prefixes') {
-    const v6 = m.afi === 2 || m.nextHop.includes(':');
-    const nh = pick(v6);
+  if (m?.kind === 'prefixes' && m.afi === 2) {
+    const nh = to.nextHopIpv6;
     if (nh === undefined) return a;
     const { linkLocalNextHop: _ll, ...mp } = m;
     return { ...a, mpReachNlri: { ...mp, nextHop: nh } };
   }
-  const nh = pick(false);
-  return nh === undefined ? a : { ...a, nextHop: nh };
+  const nh = to.nextHopIpv4;
+  if (nh === undefined) return a;
+  if (m === undefined) return { ...a, nextHop: nh };
+  const { mpReachNlri: _m, ...rest } = a;
+  return { ...rest, nextHop: nh };
 }

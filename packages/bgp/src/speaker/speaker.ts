@@ -199,11 +199,12 @@ interface PeerRuntime {
   readonly settings: PeerSettings;
   /** The listen range of a dynamic peer; undefined for a configured one. */
   readonly range: ListenRange | undefined;
-  readonly role: PeerRole;
+  /** Fixed but for next hops "self" taken from the socket at Established (sessionRole). */
+  role: PeerRole;
   readonly peer: Peer;
   readonly importPolicy: CompiledPolicy;
   /** Export rules and policy for this peer (its index for split horizon). */
-  readonly target: ExportTarget;
+  target: ExportTarget;
   session: NegotiatedSession | undefined;
   /** The update group of each family (member, or joining). */
   groups: Map<PrefixAfi, UpdateGroup<PeerRuntime>>;
@@ -407,6 +408,12 @@ export class Speaker {
    * graceful-restart peer keeps our routes until we are back (a daemon restart).
    */
   async stop(notification?: NotificationMessage, opts: { keepRoutes?: boolean } = {}): Promise<void> {
+    // Nothing of ours may outlive the stop: no stale-route or deferral timers (a stopped
+    // speaker keeps no routes for anyone), so the process can exit at once.
+    this.stopped = true;
+    this.deferralTimer?.();
+    this.deferralTimer = undefined;
+    for (const p of this.peers.values()) this.stopStale(p);
     for (const p of this.peers.values()) {
       if (opts.keepRoutes === true) p.peer.abort();
       else p.peer.stop(this.teardown(p, notification ?? cease(CeaseSubcode.AdministrativeShutdown)));
@@ -576,6 +583,7 @@ export class Speaker {
   }
 
   private started = false;
+  private stopped = false;
   private currentOriginate: readonly Origination[] | undefined;
 
   /** RFC 8538 §5: a Cease meant to end the session travels inside a Hard Reset when N is on. */
@@ -739,9 +747,30 @@ export class Speaker {
     return rt;
   }
 
+  /**
+   * Without a configured local address or next hop, our next hop "self" for the session's
+   * family is the address the socket has (the kernel chose it), as BIRD and FRR do.
+   */
+  private sessionRole(rt: PeerRuntime): void {
+    const s = rt.settings;
+    const socket = rt.peer.localAddress;
+    if (s.localAddress !== undefined || socket === undefined || socket === '') return;
+    const local = normalizeAddress(socket);
+    const v6 = local.includes(':');
+    if (v6 ? s.nextHopIpv6 !== undefined || local.startsWith('fe80:') : s.nextHopIpv4 !== undefined) return;
+    rt.role = { ...rt.role, ...(v6 ? { nextHopIpv6: local } : { nextHopIpv4: local }) };
+    rt.target = {
+      ...rt.target,
+      exportClass: exportClassOf(rt.role, s.exportPolicy),
+      role: { ...rt.role, id: rt.index },
+      memo: newMemo(),
+    };
+  }
+
   private established(rt: PeerRuntime, session: NegotiatedSession): void {
     rt.session = session;
     rt.lastError = undefined;
+    this.sessionRole(rt);
     if (rt.staleFamilies.size > 0) {
       // RFC 4724 §4.2: back within the Restart Time. Without the capability now, or without
       // the F bit for a family, its stale routes go at once; the rest go at End-of-RIB.
@@ -861,7 +890,7 @@ export class Speaker {
     rt.eorrPending.clear();
     rt.accepted = 0;
     const gr =
-      session === undefined || reason === undefined
+      session === undefined || reason === undefined || this.stopped
         ? undefined
         : retainOnRestart(session, reason, rt.settings);
     if (gr === undefined) {
