@@ -51,9 +51,10 @@ export interface LocRibOptions extends DecisionOptions {
   readonly onChange?: (e: BestPathEvent) => void;
   /**
    * The fast path: the prefix as a reused one-prefix view (copy what you keep), the best
-   * route's peer and attribute set, or -1, -1 when the prefix is gone. No object per change.
+   * route's peer and attribute set, or -1, -1 when the prefix is gone, and the prefix's
+   * entry (a dense index, for tables kept beside the Loc-RIB: see hold). No object per change.
    */
-  readonly onBest?: (prefix: PrefixList, peer: number, attrId: number) => void;
+  readonly onBest?: (prefix: PrefixList, peer: number, attrId: number, entry: number) => void;
 }
 
 class Pool {
@@ -124,6 +125,10 @@ export class LocRib {
   private eGroup = new Int32Array(0); // a digest of the ECMP group, to see it change
   private eAddr = new Uint32Array(0);
   private eLen = new Uint8Array(0);
+  /** Adj-RIB-Outs that still have something of the entry's prefix (hold/unhold). */
+  private eHolds = new Int32Array(0);
+  /** Entries with at least one route. */
+  private routed = 0;
   private eFree: number[] = [];
   private eTop = 0;
   /** Per peer: the head of its route list and how many routes it has. */
@@ -141,7 +146,29 @@ export class LocRib {
 
   /** Prefixes with at least one route. */
   get size(): number {
-    return this.table.size;
+    return this.routed;
+  }
+
+  /**
+   * An Adj-RIB-Out indexed by entry keeps entry e, and so its prefix and index, while it
+   * has something of it (sent, or waiting to be sent): a prefix gone from the Loc-RIB
+   * keeps its entry until its withdrawal has gone out everywhere.
+   */
+  hold(e: number): void {
+    this.eHolds[e] = (this.eHolds[e] as number) + 1;
+  }
+
+  unhold(e: number): void {
+    const n = (this.eHolds[e] as number) - 1;
+    this.eHolds[e] = n;
+    if (n === 0 && (this.eHead[e] as number) < 0) this.dropEntry(e);
+  }
+
+  /** Writes entry e's prefix at position k of these columns. */
+  prefixInto(e: number, addrs: Uint32Array, lens: Uint8Array, k: number): void {
+    const w = this.w;
+    for (let j = 0; j < w; j++) addrs[k * w + j] = this.eAddr[e * w + j] as number;
+    lens[k] = this.eLen[e] as number;
   }
 
   /** Routes held, all peers. */
@@ -254,7 +281,7 @@ export class LocRib {
   }
 
   /** Calls fn with each prefix's best route; `list` is a reused one-prefix view (copy what you keep). */
-  forEachBest(fn: (list: PrefixList, i: number, best: RibRoute) => void): void {
+  forEachBest(fn: (list: PrefixList, i: number, best: RibRoute, entry: number) => void): void {
     const addrs = new Uint32Array(this.w);
     const lens = new Uint8Array(1);
     const view = new PrefixListCtor(this.afi, addrs, lens);
@@ -263,7 +290,7 @@ export class LocRib {
       if (b < 0) continue;
       for (let k = 0; k < this.w; k++) addrs[k] = this.eAddr[e * this.w + k] as number;
       lens[0] = this.eLen[e] as number;
-      fn(view, 0, this.ribRoute(b));
+      fn(view, 0, this.ribRoute(b), e);
     }
   }
 
@@ -340,6 +367,7 @@ export class LocRib {
     this.eBest[e] = -1;
     this.eBestAttr[e] = -1;
     this.eGroup[e] = 0;
+    this.eHolds[e] = 0;
     return e;
   }
 
@@ -354,6 +382,7 @@ export class LocRib {
     this.eBest = i32(this.eBest);
     this.eBestAttr = i32(this.eBestAttr);
     this.eGroup = i32(this.eGroup);
+    this.eHolds = i32(this.eHolds);
     const addr = new Uint32Array(cap * this.w);
     addr.set(this.eAddr);
     this.eAddr = addr;
@@ -390,7 +419,7 @@ export class LocRib {
     if (head < 0) {
       // No route left: the prefix goes.
       if ((this.eBest[e] as number) >= 0) {
-        if (onBest !== undefined) onBest(this.view(e), -1, -1);
+        if (onBest !== undefined) onBest(this.view(e), -1, -1, e);
         if (onChange !== undefined) {
           const prefixes = this.entryPrefix(e);
           onChange({
@@ -403,7 +432,9 @@ export class LocRib {
           });
         }
       }
-      this.dropEntry(e);
+      if ((this.eBest[e] as number) >= 0) this.routed--;
+      this.eBest[e] = -1;
+      if (this.eHolds[e] === 0) this.dropEntry(e);
       return;
     }
     // One route (the usual case): no candidates to build, nothing to decide.
@@ -420,7 +451,8 @@ export class LocRib {
     this.eBest[e] = best;
     this.eBestAttr[e] = bestAttr;
     this.eGroup[e] = digest;
-    if (bestChanged && onBest !== undefined) onBest(this.view(e), rt.peer[best] as number, bestAttr);
+    if (was < 0) this.routed++;
+    if (bestChanged && onBest !== undefined) onBest(this.view(e), rt.peer[best] as number, bestAttr, e);
     if (onChange === undefined) return;
     const prefixes = this.entryPrefix(e);
     onChange({

@@ -13,8 +13,7 @@
 // from someone else, gets their withdrawal instead. A member's view is therefore the table
 // minus its own routes, which is exactly what a peer's own Adj-RIB-Out would hold.
 
-import type { AttrStore, PrefixTable as PrefixTableT } from '../rib/index.js';
-import { PrefixTable } from '../rib/index.js';
+import type { AttrStore } from '../rib/index.js';
 import type { CodecContext, PathAttributes, PrefixAfi } from '../wire/index.js';
 import { PrefixList, packAnnouncements, packWithdrawals } from '../wire/index.js';
 
@@ -30,22 +29,28 @@ export interface OutSink {
   one(peer: number, bytes: Uint8Array): void;
 }
 
+/**
+ * The Loc-RIB of the table's family, whose entries index it: a prefix's entry is kept
+ * (hold) while this table has something of it, and gives the prefix to encode.
+ */
+export interface EntryOwner {
+  hold(e: number): void;
+  unhold(e: number): void;
+  prefixInto(e: number, addrs: Uint32Array, lens: Uint8Array, k: number): void;
+}
+
 export class AdjRibOut {
   private readonly w: number;
-  /** Prefix -> slot. A slot lives while the receivers have the prefix or a change waits. */
-  private readonly table: PrefixTableT;
-  // Per slot: the prefix; what the receivers have (set, source; set -1: nothing); what
-  // waits to be sent (set -1: a withdrawal) when `queued`.
-  private addr: Uint32Array;
-  private len = new Uint8Array(256);
-  private sAttr = new Int32Array(256);
-  private sSrc = new Int32Array(256);
-  private pAttr = new Int32Array(256);
-  private pSrc = new Int32Array(256);
-  private queued = new Uint8Array(256);
-  private free: number[] = [];
-  private top = 0;
-  private order = new Int32Array(256); // queued slots in arrival order
+  // Per Loc-RIB entry: what the receivers have (set, source; set -1: nothing), and what
+  // waits to be sent (set -1: a withdrawal) when `queued`. No hashing: the entry index is
+  // the key. An entry with either is "live" and held in the Loc-RIB.
+  private cap = 0;
+  private sAttr = new Int32Array(0);
+  private sSrc = new Int32Array(0);
+  private pAttr = new Int32Array(0);
+  private pSrc = new Int32Array(0);
+  private queued = new Uint8Array(0);
+  private order = new Int32Array(256); // queued entries in arrival order
   private head = 0;
   private tail = 0;
   private queuedCount = 0;
@@ -55,12 +60,11 @@ export class AdjRibOut {
 
   constructor(
     readonly afi: PrefixAfi,
+    private readonly rib: EntryOwner,
     private readonly store: AttrStore,
     readonly context: CodecContext,
   ) {
     this.w = afi === 1 ? 1 : 4;
-    this.table = new PrefixTable(afi, 256);
-    this.addr = new Uint32Array(256 * this.w);
   }
 
   /** Prefixes the receivers have (a group member: see advertisedTo). */
@@ -79,83 +83,57 @@ export class AdjRibOut {
   }
 
   /**
-   * Queues prefix i of `list` to be sent with `attrId` (an interned, exported set; the
-   * caller's reference is taken over) or withdrawn (attrId -1). `source` is the peer index
-   * the route was learned from (-1 or the local index when no peer's).
+   * Queues the prefix of Loc-RIB entry e to be sent with `attrId` (an interned, exported
+   * set; the caller's reference is taken over) or withdrawn (attrId -1). `source` is the
+   * peer index the route was learned from (-1 or the local index when no peer's).
    */
-  enqueue(list: PrefixList, i: number, attrId: number, source: number = NO_SOURCE): void {
-    const src = attrId === WITHDRAW ? NO_SOURCE : source;
-    let s: number;
-    if (attrId === WITHDRAW) {
-      s = this.table.get(list, i, 0);
-      if (s < 0) return; // the receivers do not have it and nothing waits
-    } else {
-      const fresh = this.nextSlot();
-      s = this.table.setIfAbsent(list, i, 0, fresh);
-      if (s < 0) s = this.takeSlot(list, i);
+  enqueue(e: number, attrId: number, source: number = NO_SOURCE): void {
+    if (e >= this.cap) {
+      if (attrId === WITHDRAW) return; // never had anything of it
+      this.grow(e + 1);
     }
-    if (this.queued[s] === 1) {
+    if (this.queued[e] === 1) {
       // Coalesce: the later change replaces the unsent one.
-      const old = this.pAttr[s] as number;
+      const old = this.pAttr[e] as number;
       if (old >= 0) this.store.release(old);
-      this.pAttr[s] = attrId;
-      this.pSrc[s] = src;
+      this.pAttr[e] = attrId;
+      this.pSrc[e] = attrId === WITHDRAW ? NO_SOURCE : source;
       return;
     }
+    const had = this.sAttr[e] as number;
     // Nothing to do when it only repeats what the receivers have.
-    if (this.sAttr[s] === attrId && (attrId === WITHDRAW || this.sSrc[s] === src)) {
+    if (attrId === WITHDRAW ? had < 0 : had === attrId && this.sSrc[e] === source) {
       if (attrId >= 0) this.store.release(attrId);
       return;
     }
-    this.pAttr[s] = attrId;
-    this.pSrc[s] = src;
-    this.queued[s] = 1;
+    if (had < 0) this.rib.hold(e); // live from now
+    this.pAttr[e] = attrId;
+    this.pSrc[e] = attrId === WITHDRAW ? NO_SOURCE : source;
+    this.queued[e] = 1;
     this.queuedCount++;
-    this.push(s);
+    this.push(e);
   }
 
-  /** The slot takeSlot will return. */
-  private nextSlot(): number {
-    return this.free.length > 0 ? (this.free[this.free.length - 1] as number) : this.top;
-  }
-
-  private takeSlot(list: PrefixList, i: number): number {
-    let s = this.free.pop();
-    if (s === undefined) {
-      if (this.top === this.len.length) this.grow();
-      s = this.top++;
-    }
-    for (let k = 0; k < this.w; k++) this.addr[s * this.w + k] = list.addrs[i * this.w + k] as number;
-    this.len[s] = list.lens[i] as number;
-    this.sAttr[s] = -1;
-    this.sSrc[s] = NO_SOURCE;
-    this.queued[s] = 0;
-    return s;
-  }
-
-  private grow(): void {
-    const n = this.len.length * 2;
-    const i32 = (a: Int32Array) => {
+  private grow(min: number): void {
+    let n = Math.max(1024, this.cap);
+    while (n < min) n *= 2;
+    const i32 = (a: Int32Array, fill: number) => {
       const b = new Int32Array(n);
       b.set(a);
+      if (fill !== 0) b.fill(fill, a.length);
       return b;
     };
-    this.sAttr = i32(this.sAttr);
-    this.sSrc = i32(this.sSrc);
-    this.pAttr = i32(this.pAttr);
-    this.pSrc = i32(this.pSrc);
+    this.sAttr = i32(this.sAttr, -1);
+    this.sSrc = i32(this.sSrc, NO_SOURCE);
+    this.pAttr = i32(this.pAttr, 0);
+    this.pSrc = i32(this.pSrc, 0);
     const q = new Uint8Array(n);
     q.set(this.queued);
     this.queued = q;
-    const l = new Uint8Array(n);
-    l.set(this.len);
-    this.len = l;
-    const ad = new Uint32Array(n * this.w);
-    ad.set(this.addr);
-    this.addr = ad;
+    this.cap = n;
   }
 
-  private push(s: number): void {
+  private push(e: number): void {
     if (this.tail === this.order.length) {
       // Compact, or grow, the arrival-order ring.
       const live = this.tail - this.head;
@@ -166,7 +144,7 @@ export class AdjRibOut {
       this.head = 0;
       this.tail = live;
     }
-    this.order[this.tail++] = s;
+    this.order[this.tail++] = e;
   }
 
   /**
@@ -179,64 +157,61 @@ export class AdjRibOut {
     if (batch.length === 0) return 0;
     // Buckets by (set, source); withdrawals are one bucket (set -1, source -1).
     const buckets = new Map<number, number[]>();
-    for (const s of batch) {
-      const key = ((this.pAttr[s] as number) + 1) * SOURCE_SPAN + ((this.pSrc[s] as number) + 1);
+    for (const e of batch) {
+      const key = ((this.pAttr[e] as number) + 1) * SOURCE_SPAN + ((this.pSrc[e] as number) + 1);
       const b = buckets.get(key);
-      if (b === undefined) buckets.set(key, [s]);
-      else b.push(s);
+      if (b === undefined) buckets.set(key, [e]);
+      else b.push(e);
     }
-    for (const ss of buckets.values()) {
-      const first = ss[0] as number;
-      if (this.pAttr[first] === WITHDRAW) this.sendWithdrawals(ss, sink);
-      else this.sendAnnouncements(ss, sink);
-      for (const s of ss) this.queued[s] = 0;
-      this.queuedCount -= ss.length;
+    for (const es of buckets.values()) {
+      this.queuedCount -= es.length;
+      for (const e of es) this.queued[e] = 0;
+      if (this.pAttr[es[0] as number] === WITHDRAW) this.sendWithdrawals(es, sink);
+      else this.sendAnnouncements(es, sink);
     }
     return batch.length;
   }
 
-  private sendWithdrawals(ss: readonly number[], sink: OutSink): void {
+  private sendWithdrawals(es: readonly number[], sink: OutSink): void {
     // By the source of what is withdrawn: that member never had it. Prefixes the receivers
     // never had (announced and withdrawn before a send) need no message.
-    const list = this.listOf(ss);
-    const from0 = this.sSrc[ss[0] as number] as number;
-    if (ss.every((s) => (this.sAttr[s] as number) >= 0 && this.sSrc[s] === from0)) {
+    const from0 = this.sSrc[es[0] as number] as number;
+    if (es.every((e) => (this.sAttr[e] as number) >= 0 && this.sSrc[e] === from0)) {
       // The common case: one source, all sent.
-      for (const m of packWithdrawals(list, this.context)) sink.all(m, from0);
+      for (const m of packWithdrawals(this.listOf(es), this.context)) sink.all(m, from0);
     } else {
       const bySource = new Map<number, number[]>();
-      for (const s of ss) {
-        if ((this.sAttr[s] as number) < 0) continue;
-        const from = this.sSrc[s] as number;
+      for (const e of es) {
+        if ((this.sAttr[e] as number) < 0) continue;
+        const from = this.sSrc[e] as number;
         const b = bySource.get(from);
-        if (b === undefined) bySource.set(from, [s]);
-        else b.push(s);
+        if (b === undefined) bySource.set(from, [e]);
+        else b.push(e);
       }
       for (const [from, part] of bySource) {
         for (const m of packWithdrawals(this.listOf(part), this.context)) sink.all(m, from);
       }
     }
-    // The slots are done with: the receivers have nothing and nothing waits.
-    for (let i = 0; i < ss.length; i++) {
-      const s = ss[i] as number;
-      if ((this.sAttr[s] as number) >= 0) this.unsend(s);
-      this.table.delete(list, i, 0);
-      this.free.push(s);
+    // Done with: the receivers have nothing of these and nothing waits; the Loc-RIB may
+    // let the entries go.
+    for (const e of es) {
+      if ((this.sAttr[e] as number) >= 0) this.unsend(e);
+      this.rib.unhold(e);
     }
   }
 
-  private sendAnnouncements(ss: readonly number[], sink: OutSink): void {
-    const attrId = this.pAttr[ss[0] as number] as number;
-    const src = this.pSrc[ss[0] as number] as number;
+  private sendAnnouncements(es: readonly number[], sink: OutSink): void {
+    const attrId = this.pAttr[es[0] as number] as number;
+    const src = this.pSrc[es[0] as number] as number;
     // Prefixes whose receivers already have exactly this are not sent again; the source
     // peer gets a withdrawal for those it had from another source.
     const fresh: number[] = [];
     const back: number[] = [];
-    for (const s of ss) {
-      const had = this.sAttr[s] as number;
-      if (had === attrId && this.sSrc[s] === src) continue;
-      fresh.push(s);
-      if (src >= 0 && had >= 0 && this.sSrc[s] !== src) back.push(s);
+    for (const e of es) {
+      const had = this.sAttr[e] as number;
+      if (had === attrId && this.sSrc[e] === src) continue;
+      fresh.push(e);
+      if (src >= 0 && had >= 0 && this.sSrc[e] !== src) back.push(e);
     }
     if (fresh.length > 0) {
       const a = this.store.get(attrId);
@@ -244,15 +219,15 @@ export class AdjRibOut {
         sink.all(m, src);
     }
     if (back.length > 0) for (const m of packWithdrawals(this.listOf(back), this.context)) sink.one(src, m);
-    for (const s of ss) {
+    for (const e of es) {
       // Each queued prefix holds one reference to its set; it moves to what was sent.
-      if (this.sAttr[s] === attrId && this.sSrc[s] === src) {
+      if (this.sAttr[e] === attrId && this.sSrc[e] === src) {
         this.store.release(attrId);
         continue;
       }
-      if ((this.sAttr[s] as number) >= 0) this.unsend(s);
-      this.sAttr[s] = attrId;
-      this.sSrc[s] = src;
+      if ((this.sAttr[e] as number) >= 0) this.unsend(e);
+      this.sAttr[e] = attrId;
+      this.sSrc[e] = src;
       this.sentCount++;
       if (src >= 0) {
         if (src >= this.bySource.length) {
@@ -265,36 +240,35 @@ export class AdjRibOut {
     }
   }
 
-  /** The receivers no longer have what slot s held. */
-  private unsend(s: number): void {
-    this.store.release(this.sAttr[s] as number);
-    const from = this.sSrc[s] as number;
+  /** The receivers no longer have what entry e held. */
+  private unsend(e: number): void {
+    this.store.release(this.sAttr[e] as number);
+    const from = this.sSrc[e] as number;
     if (from >= 0) this.bySource[from] = (this.bySource[from] as number) - 1;
-    this.sAttr[s] = -1;
-    this.sSrc[s] = NO_SOURCE;
+    this.sAttr[e] = -1;
+    this.sSrc[e] = NO_SOURCE;
     this.sentCount--;
   }
 
-  private listOf(ss: readonly number[]): PrefixList {
-    const w = this.w;
-    const addrs = new Uint32Array(ss.length * w);
-    const lens = new Uint8Array(ss.length);
-    for (let i = 0; i < ss.length; i++) {
-      const s = ss[i] as number;
-      for (let k = 0; k < w; k++) addrs[i * w + k] = this.addr[s * w + k] as number;
-      lens[i] = this.len[s] as number;
-    }
+  private listOf(es: readonly number[]): PrefixList {
+    const addrs = new Uint32Array(es.length * this.w);
+    const lens = new Uint8Array(es.length);
+    for (let k = 0; k < es.length; k++) this.rib.prefixInto(es[k] as number, addrs, lens, k);
     return new PrefixList(this.afi, addrs, lens);
   }
 
-  /** Forgets everything (session down): the references it held are released. */
+  /** Forgets everything (session down): the references and entries it held are released. */
   clear(): void {
-    for (let s = 0; s < this.top; s++) {
-      if ((this.sAttr[s] as number) >= 0) this.store.release(this.sAttr[s] as number);
-      if (this.queued[s] === 1 && (this.pAttr[s] as number) >= 0) this.store.release(this.pAttr[s] as number);
-      this.sAttr[s] = -1;
-      this.queued[s] = 0;
+    for (let e = 0; e < this.cap; e++) {
+      const sent = (this.sAttr[e] as number) >= 0;
+      const queued = this.queued[e] === 1;
+      if (sent) this.store.release(this.sAttr[e] as number);
+      if (queued && (this.pAttr[e] as number) >= 0) this.store.release(this.pAttr[e] as number);
+      this.sAttr[e] = -1;
+      this.queued[e] = 0;
+      if (sent || queued) this.rib.unhold(e);
     }
+    this.head = this.tail = 0;
     this.sentCount = 0;
     this.queuedCount = 0;
     this.bySource.fill(0);

@@ -282,7 +282,8 @@ export class Speaker {
     this.me = { routerId: config.routerId, clusterId: config.clusterId ?? config.routerId };
     // Export takes the allocation-free path; the event objects are made only for a listener.
     const opts = (afi: PrefixAfi) => ({
-      onBest: (list: PrefixList, peer: number, attrId: number) => this.bestChanged(afi, list, peer, attrId),
+      onBest: (list: PrefixList, peer: number, attrId: number, e: number) =>
+        this.bestChanged(afi, list, peer, attrId, e),
       ...(events.bestPath === undefined ? {} : { onChange: (e: BestPathEvent) => events.bestPath?.(e) }),
     });
     this.ribs = { 1: new LocRib(1, this.attrs, opts(1)), 2: new LocRib(2, this.attrs, opts(2)) };
@@ -818,7 +819,7 @@ export class Speaker {
       const key = groupKey(rt.target.exportClass, afi, session.sendContext);
       let g = this.groups.get(key);
       if (g === undefined) {
-        const out = new AdjRibOut(afi, this.outAttrs, session.sendContext);
+        const out = new AdjRibOut(afi, this.ribs[afi], this.outAttrs, session.sendContext);
         g = new UpdateGroup(key, afi, out, {
           ...rt.target,
           role: { ...rt.target.role, id: -1 },
@@ -839,8 +840,8 @@ export class Speaker {
   /** Queues the export of every best route of the table's family into `out`. */
   private dump(target: ExportTarget, out: AdjRibOut): void {
     if (target.exportPolicy.rejectsAll) return;
-    this.ribs[out.afi].forEachBest((list, i, route) =>
-      this.exportTo(target, out, list, i, route.peer, route.attrId, route.attributes),
+    this.ribs[out.afi].forEachBest((list, i, route, e) =>
+      this.exportTo(target, out, list, i, e, route.peer, route.attrId, route.attributes),
     );
   }
 
@@ -849,7 +850,7 @@ export class Speaker {
     g.members.delete(rt.index);
     g.joining.add(rt);
     rt.out.get(g.afi)?.clear();
-    const out = new AdjRibOut(g.afi, this.outAttrs, g.out.context);
+    const out = new AdjRibOut(g.afi, this.ribs[g.afi], this.outAttrs, g.out.context);
     rt.out.set(g.afi, out);
     this.catchingUp.add(rt);
     this.dump(rt.target, out);
@@ -1123,22 +1124,22 @@ export class Speaker {
 
   // ---- export ----
 
-  private bestChanged(afi: PrefixAfi, list: PrefixList, peer: number, attrId: number): void {
+  private bestChanged(afi: PrefixAfi, list: PrefixList, peer: number, attrId: number, e: number): void {
     const attrs = peer < 0 ? undefined : this.attrs.get(attrId);
     const groups = this.groupsOf[afi];
     for (let k = 0; k < groups.length; k++) {
       const g = groups[k] as UpdateGroup<PeerRuntime>;
       if (g.target.exportPolicy.rejectsAll) continue; // a receive-only peer: never has anything
-      if (attrs === undefined) g.out.enqueue(list, 0, -1);
-      else this.exportTo(g.target, g.out, list, 0, peer, attrId, attrs);
+      if (attrs === undefined) g.out.enqueue(e, -1);
+      else this.exportTo(g.target, g.out, list, 0, e, peer, attrId, attrs);
       this.flushGroup(g);
     }
     if (this.catchingUp.size === 0) return;
     for (const rt of this.catchingUp) {
       const out = rt.out.get(afi);
       if (out === undefined) continue;
-      if (attrs === undefined) out.enqueue(list, 0, -1);
-      else this.exportTo(rt.target, out, list, 0, peer, attrId, attrs);
+      if (attrs === undefined) out.enqueue(e, -1);
+      else this.exportTo(rt.target, out, list, 0, e, peer, attrId, attrs);
       this.flush(rt);
     }
   }
@@ -1150,12 +1151,13 @@ export class Speaker {
     out: AdjRibOut,
     list: PrefixList,
     i: number,
+    e: number,
     fromPeer: number,
     attrId: number,
     attrs: PathAttributes,
   ): void {
     if (fromPeer === to.role.id) {
-      out.enqueue(list, i, -1); // split horizon (a group applies it per member when sending)
+      out.enqueue(e, -1); // split horizon (a group applies it per member when sending)
       return;
     }
     const cacheable = !to.exportPolicy.usesPrefix; // the result depends on the route only
@@ -1164,7 +1166,7 @@ export class Speaker {
       const hit = this.exportCache.get(to.exportClass, to.memo, attrId, gen, fromPeer);
       if (hit !== undefined) {
         if (hit >= 0) this.outAttrs.retain(hit);
-        out.enqueue(list, i, hit, fromPeer);
+        out.enqueue(e, hit, fromPeer);
         return;
       }
     }
@@ -1184,7 +1186,7 @@ export class Speaker {
     }
     const outId = result === undefined ? -1 : this.outAttrs.intern(result);
     if (cacheable) this.exportCache.set(to.exportClass, to.memo, attrId, gen, fromPeer, outId);
-    out.enqueue(list, i, outId, fromPeer);
+    out.enqueue(e, outId, fromPeer);
   }
 
   /**
