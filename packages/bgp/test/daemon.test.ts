@@ -278,6 +278,7 @@ originate:
     assert.equal(code, 0);
     assert.match(out, /^Name\s+Address\s+AS\s+State/m);
     assert.match(out, /^b\s+127\.0\.0\.31\s+65031\s+established/m);
+    assert.match(out, /^Update groups:\n {2}ipv4-unicast {2}1 prefixes, 0 waiting {2}b$/m);
 
     const metrics = await (await fetch(`http://127.0.0.30:${a.metricsPort}/metrics`)).text();
     assert.match(metrics, /bgp_ts_peer_session_state\{peer="b",peer_asn="65031"\} 6/);

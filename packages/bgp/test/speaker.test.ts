@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import type { BestPathEvent } from '../src/rib/index.js';
 import type { PeerSettings, SpeakerConfig } from '../src/speaker/index.js';
-import { Speaker } from '../src/speaker/index.js';
+import { AdjRibOut, Speaker } from '../src/speaker/index.js';
 import { dialTcp } from '../src/session/index.js';
 import type { Asn, BgpMessage } from '../src/wire/index.js';
 import { asn, shutdownNotification } from '../src/wire/index.js';
@@ -520,6 +520,42 @@ describe('speaker over loopback TCP', () => {
     assert.equal(r.status, 0, r.stderr);
     const ms = Number(/lingered (\d+)/.exec(r.stdout)?.[1]);
     assert.ok(ms < 2000, `exited ${ms} ms after stop`);
+  });
+
+  it('turns a bug of ours while sending UPDATEs into a session reset (Cease / Out of Resources), not a crash', async () => {
+    const a = new Node('127.0.0.100', {
+      routerId: '10.0.0.100',
+      localAsn: asn(65100),
+      peers: [peer('b', '127.0.0.101', '127.0.0.100', 65101, { passive: true })],
+      originate: [{ prefix: '10.100.0.0/16' }],
+    });
+    const b = new Node('127.0.0.101', {
+      routerId: '10.0.0.101',
+      localAsn: asn(65101),
+      peers: [peer('a', '127.0.0.100', '127.0.0.101', 65100)],
+    });
+    nodes.push(a, b);
+    // Fault injection: the first build throws, as a bug in the encoder would.
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- restored below, called with apply
+    const build = AdjRibOut.prototype.build;
+    let thrown = 0;
+    AdjRibOut.prototype.build = function (this: AdjRibOut, ...args: Parameters<AdjRibOut['build']>) {
+      if (thrown++ === 0) throw new Error('injected');
+      return build.apply(this, args);
+    };
+    try {
+      await a.start();
+      await b.start();
+      await until(() => b.received.some((m) => m.type === 'notification'), 'the NOTIFICATION');
+      const n = b.received.find((m) => m.type === 'notification');
+      assert.ok(n?.type === 'notification');
+      assert.deepEqual([n.code, n.subcode], [6, 8], 'Cease / Out of Resources');
+      assert.match(a.speaker.status()[0]?.lastError ?? '', /internal error while sending UPDATEs: injected/);
+      // The session comes back and the route gets through.
+      await until(() => b.best.has('10.100.0.0/16'), 'the route after the reset', 10000);
+    } finally {
+      AdjRibOut.prototype.build = build;
+    }
   });
 
   it('tears a graceful-restart session down with Hard Reset on an administrative stop (RFC 8538)', async () => {

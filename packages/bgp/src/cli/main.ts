@@ -23,6 +23,7 @@ import {
 } from '../wire/index.js';
 import { demo } from './demo.js';
 import { speakerDemo } from './speaker-demo.js';
+import type { StatusReply } from '../daemon/index.js';
 import { ConfigError, ask, loadConfig, startDaemon } from '../daemon/index.js';
 
 export interface CliIo {
@@ -316,21 +317,7 @@ async function controlCommand(cmd: 'status' | 'rib', args: readonly string[], io
     io.stdout(`${JSON.stringify(reply, null, json ? 0 : 2)}\n`);
     return EXIT_OK;
   }
-  const peers = (
-    reply as {
-      peers: {
-        name: string;
-        address: string;
-        asn: number;
-        state: string;
-        seconds: number;
-        received: number;
-        accepted: number;
-        advertised: number;
-        lastError?: string;
-      }[];
-    }
-  ).peers;
+  const { peers, updateGroups, deferring } = reply as StatusReply;
   const rows = [
     ['Name', 'Address', 'AS', 'State', 'Since', 'Received', 'Accepted', 'Advertised', 'Last error'],
   ];
@@ -355,6 +342,17 @@ async function controlCommand(cmd: 'status' | 'rib', args: readonly string[], io
         .join('  ')
         .trimEnd()}\n`,
     );
+  // Peers sharing one Adj-RIB-Out (FRR's `show bgp update-groups`, in one line each).
+  if (updateGroups.length > 0) io.stdout('\nUpdate groups:\n');
+  for (const g of updateGroups) {
+    const joining = g.joining.length > 0 ? `; catching up: ${g.joining.join(', ')}` : '';
+    io.stdout(
+      `  ${g.family}  ${g.prefixes} prefixes, ${g.pending} waiting  ${g.members.join(', ')}${joining}\n`,
+    );
+  }
+  if (deferring.length > 0) {
+    io.stdout(`\nSelection deferred (waiting for End-of-RIB after our restart): ${deferring.join(', ')}\n`);
+  }
   return EXIT_OK;
 }
 

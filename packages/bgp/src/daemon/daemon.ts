@@ -10,7 +10,7 @@ import { rmSync } from 'node:fs';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
-import type { PeerStatus } from '../speaker/index.js';
+import type { Family, PeerStatus, UpdateGroupStatus } from '../speaker/index.js';
 import { Speaker } from '../speaker/index.js';
 import { PrefixList, describeNotification, parsePrefix, shutdownNotification } from '../wire/index.js';
 import { attributesToJson } from '../wire/index.js';
@@ -24,6 +24,14 @@ export interface RunningDaemon {
   /** Peers and listen ranges added, removed and changed (Speaker.reconfigure). */
   reload(): Promise<ReturnType<Speaker['reconfigure']>>;
   stop(message?: string): Promise<void>;
+}
+
+/** The control socket's answer to `status` (what `bgp-ts status` prints). */
+export interface StatusReply {
+  readonly peers: readonly (Omit<PeerStatus, 'since'> & { readonly seconds: number })[];
+  readonly updateGroups: readonly UpdateGroupStatus[];
+  /** Families whose routes wait for selection deferral to end (RFC 4724 §4.1). */
+  readonly deferring: readonly Family[];
 }
 
 export interface DaemonOptions {
@@ -55,6 +63,7 @@ export async function startDaemon(file: string, opts: DaemonOptions = {}): Promi
         if (to === 'established') metrics.transitions.inc({ peer, peer_asn: asnOf.get(peer) ?? 0 });
       },
       endOfRib: (peer, family) => log.info({ peer, family }, `peer ${peer}: End-of-RIB ${family}`),
+      internalError: (peer, err) => log.error({ peer, err }, `peer ${peer}: internal error, session reset`),
       selectionDeferralEnded: (family, reason) =>
         log.info({ family, reason }, `selection deferral over for ${family} (${reason}): routes go out`),
       message: (peer, direction, type, bytes) => {
@@ -203,15 +212,18 @@ function answer(speaker: Speaker, line: string): unknown {
     return { error: 'not JSON' };
   }
   switch (req.command) {
-    case 'status':
+    case 'status': {
       // `since` is on this process's monotonic clock: send the elapsed seconds instead.
-      return {
-        peers: speaker.status().map((s: PeerStatus) => ({
+      const reply: StatusReply = {
+        peers: speaker.status().map(({ since, ...s }: PeerStatus) => ({
           ...s,
-          since: undefined,
-          seconds: Math.round((performance.now() - s.since) / 1000),
+          seconds: Math.round((performance.now() - since) / 1000),
         })),
+        updateGroups: speaker.updateGroups(),
+        deferring: speaker.deferring,
       };
+      return reply;
+    }
     case 'rib': {
       const p = req.prefix === undefined ? undefined : parsePrefix(req.prefix);
       if (req.prefix !== undefined && p === undefined) return { error: `not a prefix: ${req.prefix}` };

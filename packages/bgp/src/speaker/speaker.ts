@@ -184,6 +184,8 @@ export interface SpeakerEvents {
    * graceful-restart peer sent End-of-RIB, or the selection deferral timer ran out.
    */
   selectionDeferralEnded?(family: Family, reason: 'endOfRib' | 'timer'): void;
+  /** A bug of ours hit this peer's session (logged at error level by bgp-ts run). */
+  internalError?(name: string, error: unknown): void;
   /** A dynamic peer came in by a listen range, or went (its session over, or the range changed). */
   dynamicPeer?(name: string, range: string, change: 'added' | 'removed'): void;
   /** A connection closed before OPEN: no configured peer or range, or the range is full. */
@@ -1220,6 +1222,9 @@ export class Speaker {
           const g = rt.groups.get(afi);
           if (g !== undefined) this.tryJoin(rt, g);
         }
+      } catch (e) {
+        this.sendFailed([rt], e);
+        return;
       } finally {
         uncork();
       }
@@ -1255,6 +1260,9 @@ export class Speaker {
             more ||= this.owesMarkers(m, g.afi);
           }
         }
+      } catch (e) {
+        this.sendFailed([...g.members.values()], e);
+        return;
       } finally {
         for (const f of uncork) f();
       }
@@ -1265,6 +1273,20 @@ export class Speaker {
       }
     };
     setImmediate(step);
+  }
+
+  /**
+   * A bug of ours while building UPDATEs (it runs outside any caller that could catch it):
+   * the sessions concerned start again with Cease / Out of Resources and say why, rather
+   * than the process dying with every session in it.
+   */
+  private sendFailed(rts: readonly PeerRuntime[], e: unknown): void {
+    const why = `internal error while sending UPDATEs: ${e instanceof Error ? e.message : String(e)}`;
+    for (const rt of rts) {
+      rt.peer.reset(cease(CeaseSubcode.OutOfResources));
+      rt.lastError = why;
+      this.events.internalError?.(rt.settings.name, e);
+    }
   }
 
   private owesMarkers(rt: PeerRuntime, afi: PrefixAfi): boolean {
