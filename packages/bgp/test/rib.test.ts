@@ -26,32 +26,45 @@ describe('PrefixTable', () => {
       fc.property(
         fc.array(
           fc.record({
-            op: fc.constantFrom('set', 'setIfAbsent', 'delete', 'get'),
+            op: fc.constantFrom('set', 'setIfAbsent', 'delete', 'get', 'deleteSlot'),
             a: fc.integer({ min: 0, max: 63 }),
             len: fc.constantFrom(0, 8, 16, 24, 32),
             pathId: fc.integer({ min: 0, max: 2 }),
-            v: fc.integer({ min: 0, max: 1e6 }),
+            v: fc.integer({ min: 0, max: 1e5 }),
           }),
           { maxLength: 600 },
         ),
         (ops) => {
           const t = new PrefixTable(1, 4);
           const m = new Map<string, number>();
+          const slots = new Map<string, number>(); // where each key was last seen
+          let serial = 0; // values unique, as the Loc-RIB's entry ids are (deleteSlot needs it)
           for (const o of ops) {
+            const v = o.v * 1000 + (serial++ % 1000);
             const addr = o.len === 0 ? 0 : ((o.a << 24) >>> 0) & (o.len === 8 ? 0xff000000 : 0xffffffff);
             const list = new PrefixList(1, Uint32Array.of(addr >>> 0), Uint8Array.of(o.len));
             const k = `${addr}/${o.len}#${o.pathId}`;
             if (o.op === 'set') {
-              assert.equal(t.set(list, 0, o.pathId, o.v), m.get(k) ?? -1);
-              m.set(k, o.v);
+              assert.equal(t.set(list, 0, o.pathId, v), m.get(k) ?? -1);
+              m.set(k, v);
+              slots.set(k, t.lastSlot);
             } else if (o.op === 'setIfAbsent') {
-              assert.equal(t.setIfAbsent(list, 0, o.pathId, o.v), m.get(k) ?? -1);
-              if (!m.has(k)) m.set(k, o.v);
+              assert.equal(t.setIfAbsent(list, 0, o.pathId, v), m.get(k) ?? -1);
+              if (!m.has(k)) m.set(k, v);
+              slots.set(k, t.lastSlot);
             } else if (o.op === 'delete') {
               assert.equal(t.delete(list, 0, o.pathId), m.get(k) ?? -1);
               m.delete(k);
+            } else if (o.op === 'deleteSlot') {
+              // A slot seen earlier: it deletes the key only if the key is still there, with
+              // its value (a rehash may have moved it since); otherwise nothing changes.
+              const had = m.get(k);
+              const done = had !== undefined && t.deleteSlot(slots.get(k) ?? -1, had);
+              if (done) m.delete(k);
+              assert.equal(t.get(list, 0, o.pathId), m.get(k) ?? -1);
             } else {
               assert.equal(t.get(list, 0, o.pathId), m.get(k) ?? -1);
+              if (m.has(k)) slots.set(k, t.lastSlot);
             }
           }
           assert.equal(t.size, m.size);

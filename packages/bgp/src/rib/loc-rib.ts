@@ -127,6 +127,8 @@ export class LocRib {
   private eLen = new Uint8Array(0);
   /** Adj-RIB-Outs that still have something of the entry's prefix (hold/unhold). */
   private eHolds = new Int32Array(0);
+  /** The entry's slot in the prefix table when last seen (PrefixTable.deleteSlot). */
+  private eSlot = new Int32Array(0);
   /** Entries with at least one route. */
   private routed = 0;
   private eFree: number[] = [];
@@ -211,6 +213,7 @@ export class LocRib {
       // One probe: the entry's index goes in unless the prefix is there.
       let e = this.table.setIfAbsent(prefixes, i, 0, this.peekEntry());
       if (e < 0) e = this.newEntry(prefixes, i);
+      this.eSlot[e] = this.table.lastSlot;
       const existing = this.routeOf(e, peer, pathId);
       if (existing >= 0) {
         rt.stale[existing] = 0;
@@ -246,6 +249,7 @@ export class LocRib {
     for (let i = 0; i < prefixes.length; i++) {
       const e = this.table.get(prefixes, i, 0);
       if (e < 0) continue;
+      this.eSlot[e] = this.table.lastSlot;
       const r = this.routeOf(e, peer, (prefixes.pathIds?.[i] ?? 0) >>> 0);
       if (r >= 0) this.removeRoute(r);
     }
@@ -383,6 +387,7 @@ export class LocRib {
     this.eBestAttr = i32(this.eBestAttr);
     this.eGroup = i32(this.eGroup);
     this.eHolds = i32(this.eHolds);
+    this.eSlot = i32(this.eSlot);
     const addr = new Uint32Array(cap * this.w);
     addr.set(this.eAddr);
     this.eAddr = addr;
@@ -488,7 +493,11 @@ export class LocRib {
   private dropView = new PrefixListCtor(1, new Uint32Array(1), new Uint8Array(1));
 
   private dropEntry(e: number): void {
-    // Remove the table's key through a reused one-prefix view of the entry.
+    this.eBest[e] = -1;
+    this.eHead[e] = -1;
+    this.eFree.push(e);
+    // Where it was last seen, unless a rehash moved it: then through its prefix.
+    if (this.table.deleteSlot(this.eSlot[e] as number, e)) return;
     if (this.dropView.afi !== this.afi) {
       this.dropView = new PrefixListCtor(this.afi, new Uint32Array(this.w), new Uint8Array(1));
     }
@@ -496,8 +505,5 @@ export class LocRib {
     for (let k = 0; k < this.w; k++) view.addrs[k] = this.eAddr[e * this.w + k] as number;
     view.lens[0] = this.eLen[e] as number;
     this.table.delete(view, 0, 0);
-    this.eBest[e] = -1;
-    this.eHead[e] = -1;
-    this.eFree.push(e);
   }
 }

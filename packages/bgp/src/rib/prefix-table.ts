@@ -20,6 +20,11 @@ export class PrefixTable {
   private rows: Uint32Array;
   private count = 0;
   private used = 0; // full + deleted slots
+  /**
+   * The slot the last get, set or setIfAbsent found or filled: deleteSlot takes it to drop
+   * a key later without hashing it again (until a rehash moves it: then deleteSlot says no).
+   */
+  lastSlot = -1;
 
   constructor(
     readonly afi: PrefixAfi,
@@ -60,7 +65,23 @@ export class PrefixTable {
   /** The value stored for prefix i of `list` (with this path id), or -1. */
   get(list: PrefixList, i: number, pathId = 0): number {
     const o = this.find(list, i, pathId);
-    return o < 0 ? -1 : (this.rows[o + this.w + 2] as number) | 0;
+    if (o < 0) return -1;
+    this.lastSlot = o / this.r;
+    return (this.rows[o + this.w + 2] as number) | 0;
+  }
+
+  /**
+   * Removes the key in `slot` if it is still there with this value; false if it moved.
+   * For tables whose values are unique (the Loc-RIB's entry ids): the value names the key.
+   */
+  deleteSlot(slot: number, value: number): boolean {
+    if (slot < 0 || slot >= this.cap) return false;
+    const o = slot * this.r;
+    const tag = this.rows[o + this.w] as number;
+    if (tag === EMPTY || tag === TOMB || ((this.rows[o + this.w + 2] as number) | 0) !== value) return false;
+    this.rows[o + this.w] = TOMB;
+    this.count--;
+    return true;
   }
 
   /** The row offset of the key, or -1. */
@@ -100,8 +121,10 @@ export class PrefixTable {
       const tag = rows[o + w] as number;
       if (tag === EMPTY) {
         if (tomb < 0) this.used++;
-        this.write(tomb >= 0 ? tomb : o, list, i, pathId, value);
+        const at = tomb >= 0 ? tomb : o;
+        this.write(at, list, i, pathId, value);
         this.count++;
+        this.lastSlot = at / r;
         return -1;
       }
       if (tag === TOMB) {
@@ -109,6 +132,7 @@ export class PrefixTable {
       } else if (this.equals(o, list, i, pathId)) {
         const prev = (rows[o + w + 2] as number) | 0;
         if (replace) rows[o + w + 2] = value;
+        this.lastSlot = s;
         return prev;
       }
     }

@@ -194,7 +194,12 @@ export interface SpeakerEvents {
 
 const LOCAL_PEER = 0;
 /** Prefixes encoded per slice before yielding to the event loop. */
-const SLICE = 2048;
+const SLICE = 4096;
+/**
+ * Prefixes per build: about one full 4096-octet UPDATE of IPv4 /24s, so messages go out
+ * full (fewer messages for the peer to read) while a slice stays short.
+ */
+const BATCH = 1024;
 
 interface PeerRuntime {
   readonly index: number;
@@ -1210,7 +1215,7 @@ export class Speaker {
         for (const [afi, out] of [...rt.out]) {
           if (this.deferred.has(afi)) continue; // endDeferral flushes
           while (out.waiting > 0 && rt.peer.writable && sent < SLICE && !overBudget()) {
-            sent += out.build(Math.min(256, SLICE - sent), rt.sink);
+            sent += out.build(Math.min(BATCH, SLICE - sent), rt.sink);
           }
           if (out.waiting > 0) {
             more = true;
@@ -1251,7 +1256,7 @@ export class Speaker {
       const uncork = [...g.members.values()].map((m) => m.peer.cork());
       try {
         while (g.out.waiting > 0 && g.writable && sent < SLICE && !overBudget()) {
-          sent += g.out.build(Math.min(256, SLICE - sent), g);
+          sent += g.out.build(Math.min(BATCH, SLICE - sent), g);
         }
         more = g.out.waiting > 0;
         if (!more) {
