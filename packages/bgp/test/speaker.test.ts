@@ -539,8 +539,10 @@ describe('speaker over loopback TCP', () => {
     // eslint-disable-next-line @typescript-eslint/unbound-method -- restored below, called with apply
     const build = AdjRibOut.prototype.build;
     let thrown = 0;
+    // Only a's tables (the other tests' speakers still run): `rib` is the Loc-RIB it indexes.
+    const ofA = (out: AdjRibOut) => (out as unknown as { rib: unknown }).rib === a.speaker.ribs[1];
     AdjRibOut.prototype.build = function (this: AdjRibOut, ...args: Parameters<AdjRibOut['build']>) {
-      if (thrown++ === 0) throw new Error('injected');
+      if (ofA(this) && thrown++ === 0) throw new Error('injected');
       return build.apply(this, args);
     };
     try {

@@ -163,7 +163,7 @@ export class LocRib {
   unhold(e: number): void {
     const n = (this.eHolds[e] as number) - 1;
     this.eHolds[e] = n;
-    if (n === 0 && (this.eHead[e] as number) < 0) this.dropEntry(e);
+    if (n === 0 && (this.eHead[e] as number) < 0) this.eFree.push(e);
   }
 
   /** Writes entry e's prefix at position k of these columns. */
@@ -439,7 +439,13 @@ export class LocRib {
       }
       if ((this.eBest[e] as number) >= 0) this.routed--;
       this.eBest[e] = -1;
-      if (this.eHolds[e] === 0) this.dropEntry(e);
+      // The prefix leaves the table now (its slot is still in cache from the lookup); the
+      // entry itself waits for the tables that hold it (unhold) before it is reused. If the
+      // prefix comes back meanwhile it gets a new entry, whose announcement queues after
+      // this one's withdrawal.
+      this.unlinkKey(e);
+      this.eHead[e] = -1;
+      if (this.eHolds[e] === 0) this.eFree.push(e);
       return;
     }
     // One route (the usual case): no candidates to build, nothing to decide.
@@ -492,10 +498,8 @@ export class LocRib {
 
   private dropView = new PrefixListCtor(1, new Uint32Array(1), new Uint8Array(1));
 
-  private dropEntry(e: number): void {
-    this.eBest[e] = -1;
-    this.eHead[e] = -1;
-    this.eFree.push(e);
+  /** Takes the entry's prefix out of the table. */
+  private unlinkKey(e: number): void {
     // Where it was last seen, unless a rehash moved it: then through its prefix.
     if (this.table.deleteSlot(this.eSlot[e] as number, e)) return;
     if (this.dropView.afi !== this.afi) {
