@@ -42,6 +42,8 @@ class Node {
   readonly received: BgpMessage[] = [];
   /** Every message in except KEEPALIVE, as "update", "rr1" (BoRR), "rr2" (EoRR)... */
   readonly inbound: string[] = [];
+  /** OPENs received. */
+  readonly opens: BgpMessage[] = [];
   /** Every prefix announced to us, in order of arrival. */
   readonly announced: string[] = [];
   readonly speaker: Speaker;
@@ -63,6 +65,7 @@ class Node {
         message: (_name, dir, _type, _bytes, m) => {
           if (dir !== 'in' || m === undefined) return;
           if (m.type === 'notification') this.received.push(m);
+          if (m.type === 'open') this.opens.push(m);
           if (m.type === 'update')
             for (let i = 0; i < m.nlri.length; i++) this.announced.push(m.nlri.format(i));
           if (m.type !== 'keepalive')
@@ -462,6 +465,23 @@ describe('speaker over loopback TCP', () => {
     await until(() => b.best.has('10.93.0.0/16'), 'the route after the deferral time');
     assert.ok(Date.now() - t0 >= 900, `sent after ${Date.now() - t0} ms`);
     assert.deepEqual(a.deferralEnded, ['ipv6-unicast/endOfRib', 'ipv4-unicast/timer']);
+    // b saw the R bit; a peer that comes up now does not: the restart is over.
+    const restartBit = (n: Node) => {
+      const open = n.opens.find((o) => o.type === 'open');
+      const gr =
+        open?.type === 'open' ? open.capabilities.find((c) => c.kind === 'gracefulRestart') : undefined;
+      return gr?.kind === 'gracefulRestart' ? gr.restarting : undefined;
+    };
+    assert.equal(restartBit(b), true);
+    const late = new Node('127.0.0.95', {
+      routerId: '10.0.0.95',
+      localAsn: asn(65095),
+      peers: [peer('a', '127.0.0.93', '127.0.0.95', 65093, gr)],
+    });
+    nodes.push(late);
+    await late.start();
+    await until(() => late.best.has('10.93.0.0/16'), 'the late peer gets the route');
+    assert.equal(restartBit(late), false);
   });
 
   it('without a configured local address, next hop self is the socket address; a route with no next hop of its family is not sent', async () => {

@@ -644,7 +644,7 @@ export class Speaker {
       // kernel keeps the routes), so the F bit is set for every family we carry.
       caps.push({
         kind: 'gracefulRestart',
-        restarting: this.config.restarting ?? false,
+        restarting: false, // set per OPEN: see capabilities below
         notification: true,
         restartTime: s.gracefulRestart.restartTime,
         families: families.map((f) => ({
@@ -660,6 +660,7 @@ export class Speaker {
         families: families.map((f) => ({ afi: f === 'ipv4-unicast' ? 1 : 2, safi: 1, mode: s.addPath! })),
       });
     }
+    const restartingNow = () => this.config.restarting === true && this.deferred.size > 0;
     const role: PeerRole = {
       localAsn,
       peerAsn: s.asn,
@@ -706,7 +707,13 @@ export class Speaker {
         peerAsn: s.asn,
         holdTime: s.holdTime ?? 90,
         ...(s.keepaliveTime === undefined ? {} : { keepaliveTime: s.keepaliveTime }),
-        capabilities: caps,
+        // Read for each new connection's OPEN. RFC 4724 §3: the R bit says we restarted; it
+        // holds while our selection is deferred, so sessions that come up later do not
+        // claim a restart that is over (FRR clears it likewise).
+        get capabilities(): Capability[] {
+          const r = restartingNow();
+          return caps.map((c) => (c.kind === 'gracefulRestart' ? { ...c, restarting: r } : c));
+        },
         passive: s.passive ?? false,
         connectRetryTime: s.connectRetryTime ?? 30,
         delayOpenTime: 0,
