@@ -10,21 +10,10 @@ import { after, describe, it } from 'node:test';
 import { run } from '../src/cli/main.js';
 import type { RunningDaemon } from '../src/daemon/index.js';
 import { ConfigError, ask, checkConfig, startDaemon } from '../src/daemon/index.js';
+import { until } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bgp-ts-daemon-'));
 const sink = { write: () => true } as unknown as NodeJS.WritableStream;
-
-function until(f: () => boolean | Promise<boolean>, what: string, ms = 8000): Promise<void> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = async () => {
-      if (await f()) resolve();
-      else if (Date.now() - t0 > ms) reject(new Error(`timed out: ${what}`));
-      else setTimeout(() => void tick(), 20);
-    };
-    void tick();
-  });
-}
 
 describe('daemon configuration', () => {
   const base = {

@@ -88,13 +88,26 @@ export function updateBody(withdrawn: number[], attrs: number[], nlri: number[])
 }
 
 /** Polls f every 10 ms until it holds; rejects naming `what` after `ms`. */
-export function until(f: () => boolean | Promise<boolean>, what: string, ms = 8000): Promise<void> {
+export function until(
+  f: () => boolean | Promise<boolean>,
+  what: string,
+  ms = 8000,
+  intervalMs = 10,
+): Promise<void> {
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
     const tick = async () => {
-      if (await f()) resolve();
-      else if (Date.now() - t0 > ms) reject(new Error(`timed out waiting for: ${what}`));
-      else setTimeout(() => void tick(), 10);
+      let ok = false;
+      let why = '';
+      try {
+        ok = await f();
+      } catch (e) {
+        // A failing probe (a CLI that exits non-zero until the route is there) means "not yet".
+        why = `; last error: ${(e as Error).message.split('\n')[0]}`;
+      }
+      if (ok) resolve();
+      else if (Date.now() - t0 > ms) reject(new Error(`timed out waiting for: ${what}${why}`));
+      else setTimeout(() => void tick(), intervalMs);
     };
     void tick();
   });

@@ -4,30 +4,16 @@
 import { spawnSync } from 'node:child_process';
 import type { DaemonKind } from '../harness/daemons.js';
 import { daemonUnavailable } from '../harness/daemons.js';
+import { until as untilShared } from './helpers.js';
 import type { BestPathEvent } from '../src/rib/index.js';
 import type { PeerSettings, SpeakerConfig, SpeakerDeps } from '../src/speaker/index.js';
 import { Speaker } from '../src/speaker/index.js';
 import { asn } from '../src/wire/index.js';
 
 /** Polls until f() holds (f may throw: a failed CLI call counts as "not yet"). */
-export function until(f: () => boolean | Promise<boolean>, what: string, ms = 15000): Promise<void> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = async () => {
-      let ok = false;
-      let why = '';
-      try {
-        ok = await f();
-      } catch (e) {
-        why = `; last error: ${(e as Error).message.split('\n')[0]}`;
-      }
-      if (ok) resolve();
-      else if (Date.now() - t0 > ms) reject(new Error(`timed out: ${what}${why}`));
-      else setTimeout(() => void tick(), 50);
-    };
-    void tick();
-  });
-}
+/** helpers.until with the interop pace: daemons take seconds, their CLIs are polled every 50 ms. */
+export const until = (f: () => boolean | Promise<boolean>, what: string, ms = 15000): Promise<void> =>
+  untilShared(f, what, ms, 50);
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

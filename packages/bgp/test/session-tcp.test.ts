@@ -15,6 +15,7 @@ import {
   shutdownCommunication,
   shutdownNotification,
 } from '../src/wire/index.js';
+import { until } from './helpers.js';
 
 function cfg(localAsn: number, peerAsn: number, id: string, passive: boolean): PeerConfig {
   return {
@@ -35,18 +36,6 @@ function cfg(localAsn: number, peerAsn: number, id: string, passive: boolean): P
     maxIdleHoldTime: 2,
     random: Math.random,
   };
-}
-
-function until(f: () => boolean, ms = 5000): Promise<void> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (f()) resolve();
-      else if (Date.now() - t0 > ms) reject(new Error('condition not met in time'));
-      else setTimeout(tick, 10);
-    };
-    tick();
-  });
 }
 
 describe('session layer over loopback TCP', () => {
@@ -106,7 +95,7 @@ describe('session layer over loopback TCP', () => {
     portB = lb.port;
     A.start();
     B.start();
-    await until(() => A.state === 'established' && B.state === 'established');
+    await until(() => A.state === 'established' && B.state === 'established', 'both Established');
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(A.connections.length, 1, 'one session after simultaneous starts');
     assert.equal(B.connections.length, 1);
@@ -123,7 +112,7 @@ describe('session layer over loopback TCP', () => {
       A.session!.sendContext,
     );
     A.send(msg!);
-    await until(() => updates.length > 0);
+    await until(() => updates.length > 0, 'the UPDATE');
     assert.deepEqual(updates[0]?.nlri.toStrings(), ['10.65.0.0/26', '10.65.0.64/26']);
 
     // A stranger (127.0.0.3) is reset before any byte of BGP.
@@ -133,10 +122,10 @@ describe('session layer over loopback TCP', () => {
     stranger.on('error', () => {});
     await new Promise((r) => stranger.on('close', r));
     assert.deepEqual(got, []);
-    await until(() => refused.includes('127.0.0.3'));
+    await until(() => refused.includes('127.0.0.3'), 'the stranger refused');
 
     A.stop(shutdownNotification('maintenance window'));
-    await until(() => notes.includes('maintenance window'));
-    await until(() => A.state === 'idle');
+    await until(() => notes.includes('maintenance window'), 'the shutdown text');
+    await until(() => A.state === 'idle', 'A idle');
   });
 });

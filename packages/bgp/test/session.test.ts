@@ -15,15 +15,7 @@ import {
   shutdownCommunication,
   shutdownNotification,
 } from '../src/wire/index.js';
-
-function until(f: () => boolean, ms = 5000): Promise<void> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = () =>
-      f() ? resolve() : Date.now() - t0 > ms ? reject(new Error('timed out')) : setTimeout(tick, 5);
-    tick();
-  });
-}
+import { until } from './helpers.js';
 
 /** Lets microtasks and immediates run: in-memory bytes and dials settle. */
 async function settle(rounds = 30): Promise<void> {
@@ -376,6 +368,6 @@ describe('session layer', () => {
     for (let i = 0; i < 400; i++) A.peer.send(msg!);
     const firedAt = await new Promise<number>((resolve) => setTimeout(() => resolve(handled), 5));
     assert.ok(firedAt < 400, `a timer fired after ${firedAt} of 400 UPDATEs: handling yields`);
-    await until(() => handled === 400);
+    await until(() => handled === 400, '400 UPDATEs handled');
   });
 });

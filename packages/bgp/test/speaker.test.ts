@@ -12,18 +12,7 @@ import { AdjRibOut, Speaker } from '../src/speaker/index.js';
 import { dialTcp } from '../src/session/index.js';
 import type { Asn, BgpMessage } from '../src/wire/index.js';
 import { asn, shutdownNotification } from '../src/wire/index.js';
-
-function until(f: () => boolean, what: string, ms = 8000): Promise<void> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (f()) resolve();
-      else if (Date.now() - t0 > ms) reject(new Error(`timed out waiting for: ${what}`));
-      else setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
+import { until } from './helpers.js';
 
 const ports = new Map<string, number>();
 const dial = (p: PeerSettings) =>
