@@ -211,7 +211,7 @@ export class LocRib {
     for (let i = 0; i < prefixes.length; i++) {
       const pathId = (prefixes.pathIds?.[i] ?? 0) >>> 0;
       // One probe: the entry's index goes in unless the prefix is there.
-      let e = this.table.setIfAbsent(prefixes, i, 0, this.peekEntry());
+      let e = this.table.setIfAbsent(prefixes, i, this.peekEntry());
       if (e < 0) e = this.newEntry(prefixes, i);
       this.eSlot[e] = this.table.lastSlot;
       const existing = this.routeOf(e, peer, pathId);
@@ -247,7 +247,7 @@ export class LocRib {
   withdraw(peer: number, prefixes: PrefixList): void {
     if (!this.adjIn.has(peer)) return;
     for (let i = 0; i < prefixes.length; i++) {
-      const e = this.table.get(prefixes, i, 0);
+      const e = this.table.get(prefixes, i);
       if (e < 0) continue;
       this.eSlot[e] = this.table.lastSlot;
       const r = this.routeOf(e, peer, (prefixes.pathIds?.[i] ?? 0) >>> 0);
@@ -303,7 +303,7 @@ export class LocRib {
     list: PrefixList,
     i: number,
   ): { best: RibRoute; routes: RibRoute[]; decidedBy: StepName } | undefined {
-    const e = this.table.get(list, i, 0);
+    const e = this.table.get(list, i);
     if (e < 0) return undefined;
     const routes = this.routesOf(e);
     const d = this.decideEntry(e);
@@ -508,6 +508,6 @@ export class LocRib {
     const view = this.dropView;
     for (let k = 0; k < this.w; k++) view.addrs[k] = this.eAddr[e * this.w + k] as number;
     view.lens[0] = this.eLen[e] as number;
-    this.table.delete(view, 0, 0);
+    this.table.delete(view, 0);
   }
 }
