@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import type { BestPathEvent } from '../src/rib/index.js';
+import { LocRib } from '../src/rib/index.js';
 import type { PeerSettings, SpeakerConfig } from '../src/speaker/index.js';
 import { AdjRibOut, Speaker } from '../src/speaker/index.js';
 import { dialTcp } from '../src/session/index.js';
@@ -566,6 +567,43 @@ describe('speaker over loopback TCP', () => {
       await until(() => b.best.has('10.100.0.0/16'), 'the route after the reset', 10000);
     } finally {
       AdjRibOut.prototype.build = build;
+    }
+  });
+
+  it('turns a failure while taking in an UPDATE (a bug, a full Loc-RIB) into a session reset, not a crash', async () => {
+    const a = new Node('127.0.0.102', {
+      routerId: '10.0.0.102',
+      localAsn: asn(65102),
+      peers: [peer('b', '127.0.0.103', '127.0.0.102', 65103, { passive: true })],
+    });
+    const b = new Node('127.0.0.103', {
+      routerId: '10.0.0.103',
+      localAsn: asn(65103),
+      peers: [peer('a', '127.0.0.102', '127.0.0.103', 65102)],
+      originate: [{ prefix: '10.103.0.0/16' }],
+    });
+    nodes.push(a, b);
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- restored below, called with apply
+    const announce = LocRib.prototype.announce;
+    let thrown = 0;
+    LocRib.prototype.announce = function (this: LocRib, ...args: Parameters<LocRib['announce']>) {
+      if (this === a.speaker.ribs[1] && args[0] !== 0 && thrown++ === 0) throw new RangeError('injected');
+      return announce.apply(this, args);
+    };
+    try {
+      await a.start();
+      await b.start();
+      await until(() => b.received.some((m) => m.type === 'notification'), 'the NOTIFICATION');
+      const n = b.received.find((m) => m.type === 'notification');
+      assert.ok(n?.type === 'notification');
+      assert.deepEqual([n.code, n.subcode], [6, 8], 'Cease / Out of Resources');
+      assert.match(
+        a.speaker.status()[0]?.lastError ?? '',
+        /internal error while processing an UPDATE: injected/,
+      );
+      await until(() => a.best.has('10.103.0.0/16'), 'the route after the reset', 10000);
+    } finally {
+      LocRib.prototype.announce = announce;
     }
   });
 

@@ -1014,6 +1014,10 @@ export class Speaker {
     const t0 = performance.now();
     try {
       this.receivedInner(rt, u);
+    } catch (e) {
+      // Not the peer's fault (its errors are NOTIFICATIONs from the codec): ours, or a limit
+      // such as a full Loc-RIB. The session starts again rather than the process dying.
+      this.failed([rt], 'processing an UPDATE', e);
     } finally {
       this.events.updateProcessed?.(rt.settings.name, (performance.now() - t0) / 1000);
     }
@@ -1235,7 +1239,7 @@ export class Speaker {
           if (g !== undefined) this.tryJoin(rt, g);
         }
       } catch (e) {
-        this.sendFailed([rt], e);
+        this.failed([rt], 'sending UPDATEs', e);
         return;
       } finally {
         uncork();
@@ -1273,7 +1277,7 @@ export class Speaker {
           }
         }
       } catch (e) {
-        this.sendFailed([...g.members.values()], e);
+        this.failed([...g.members.values()], 'sending UPDATEs', e);
         return;
       } finally {
         for (const f of uncork) f();
@@ -1288,12 +1292,12 @@ export class Speaker {
   }
 
   /**
-   * A bug of ours while building UPDATEs (it runs outside any caller that could catch it):
-   * the sessions concerned start again with Cease / Out of Resources and say why, rather
-   * than the process dying with every session in it.
+   * A bug of ours (or a limit reached) while building or taking in UPDATEs: the sessions
+   * concerned start again with Cease / Out of Resources and say why, rather than the
+   * process dying with every session in it.
    */
-  private sendFailed(rts: readonly PeerRuntime[], e: unknown): void {
-    const why = `internal error while sending UPDATEs: ${e instanceof Error ? e.message : String(e)}`;
+  private failed(rts: readonly PeerRuntime[], doing: string, e: unknown): void {
+    const why = `internal error while ${doing}: ${e instanceof Error ? e.message : String(e)}`;
     for (const rt of rts) {
       rt.peer.reset(cease(CeaseSubcode.OutOfResources));
       rt.lastError = why;
