@@ -53,7 +53,6 @@ export class AdjRibOut {
   private order = new Int32Array(256); // queued entries in arrival order
   private head = 0;
   private tail = 0;
-  private queuedCount = 0;
   private sentCount = 0;
   /** Sent routes per source peer index, for a member's advertised count. */
   private bySource = new Int32Array(64);
@@ -79,7 +78,7 @@ export class AdjRibOut {
 
   /** Changes waiting to be sent. */
   get waiting(): number {
-    return this.queuedCount;
+    return this.tail - this.head; // each queued entry is in the ring once
   }
 
   /**
@@ -110,7 +109,6 @@ export class AdjRibOut {
     this.pAttr[e] = attrId;
     this.pSrc[e] = attrId === WITHDRAW ? NO_SOURCE : source;
     this.queued[e] = 1;
-    this.queuedCount++;
     this.push(e);
   }
 
@@ -155,19 +153,19 @@ export class AdjRibOut {
     const batch: number[] = [];
     while (this.head < this.tail && batch.length < max) batch.push(this.order[this.head++] as number);
     if (batch.length === 0) return 0;
-    // Buckets by (set, source); withdrawals are one bucket (set -1, source -1).
+    // Buckets by set; withdrawals are one bucket (set -1).
     const buckets = new Map<number, number[]>();
     for (const e of batch) {
-      const key = ((this.pAttr[e] as number) + 1) * SOURCE_SPAN + ((this.pSrc[e] as number) + 1);
-      const b = buckets.get(key);
-      if (b === undefined) buckets.set(key, [e]);
+      this.queued[e] = 0;
+      const a = this.pAttr[e] as number;
+      const b = buckets.get(a);
+      if (b === undefined) buckets.set(a, [e]);
       else b.push(e);
     }
-    for (const es of buckets.values()) {
-      this.queuedCount -= es.length;
-      for (const e of es) this.queued[e] = 0;
-      if (this.pAttr[es[0] as number] === WITHDRAW) this.sendWithdrawals(es, sink);
-      else this.sendAnnouncements(es, sink);
+    for (const [attrId, es] of buckets) {
+      if (attrId === WITHDRAW) this.sendWithdrawals(es, sink);
+      else
+        for (const [src, part] of partition(es, this.pSrc)) this.sendAnnouncements(attrId, src, part, sink);
     }
     return batch.length;
   }
@@ -175,34 +173,17 @@ export class AdjRibOut {
   private sendWithdrawals(es: readonly number[], sink: OutSink): void {
     // By the source of what is withdrawn: that member never had it. Prefixes the receivers
     // never had (announced and withdrawn before a send) need no message.
-    const from0 = this.sSrc[es[0] as number] as number;
-    if (es.every((e) => (this.sAttr[e] as number) >= 0 && this.sSrc[e] === from0)) {
-      // The common case: one source, all sent.
-      for (const m of packWithdrawals(this.listOf(es), this.context)) sink.all(m, from0);
-    } else {
-      const bySource = new Map<number, number[]>();
-      for (const e of es) {
-        if ((this.sAttr[e] as number) < 0) continue;
-        const from = this.sSrc[e] as number;
-        const b = bySource.get(from);
-        if (b === undefined) bySource.set(from, [e]);
-        else b.push(e);
-      }
-      for (const [from, part] of bySource) {
-        for (const m of packWithdrawals(this.listOf(part), this.context)) sink.all(m, from);
-      }
+    const sent = es.filter((e) => (this.sAttr[e] as number) >= 0);
+    for (const [from, part] of partition(sent, this.sSrc)) {
+      for (const m of packWithdrawals(this.listOf(part), this.context)) sink.all(m, from);
     }
     // Done with: the receivers have nothing of these and nothing waits; the Loc-RIB may
     // let the entries go.
-    for (const e of es) {
-      if ((this.sAttr[e] as number) >= 0) this.unsend(e);
-      this.rib.unhold(e);
-    }
+    for (const e of sent) this.unsend(e);
+    for (const e of es) this.rib.unhold(e);
   }
 
-  private sendAnnouncements(es: readonly number[], sink: OutSink): void {
-    const attrId = this.pAttr[es[0] as number] as number;
-    const src = this.pSrc[es[0] as number] as number;
+  private sendAnnouncements(attrId: number, src: number, es: readonly number[], sink: OutSink): void {
     // Prefixes whose receivers already have exactly this are not sent again; the source
     // peer gets a withdrawal for those it had from another source.
     const fresh: number[] = [];
@@ -229,22 +210,25 @@ export class AdjRibOut {
       this.sAttr[e] = attrId;
       this.sSrc[e] = src;
       this.sentCount++;
-      if (src >= 0) {
-        if (src >= this.bySource.length) {
-          const b = new Int32Array(Math.max(src + 1, this.bySource.length * 2));
-          b.set(this.bySource);
-          this.bySource = b;
-        }
-        this.bySource[src] = (this.bySource[src] as number) + 1;
-      }
+      this.countSource(src, 1);
     }
+  }
+
+  /** Keeps the count of sent routes per source peer (advertisedTo). */
+  private countSource(src: number, d: number): void {
+    if (src < 0) return;
+    if (src >= this.bySource.length) {
+      const b = new Int32Array(Math.max(src + 1, this.bySource.length * 2));
+      b.set(this.bySource);
+      this.bySource = b;
+    }
+    this.bySource[src] = (this.bySource[src] as number) + d;
   }
 
   /** The receivers no longer have what entry e held. */
   private unsend(e: number): void {
     this.store.release(this.sAttr[e] as number);
-    const from = this.sSrc[e] as number;
-    if (from >= 0) this.bySource[from] = (this.bySource[from] as number) - 1;
+    this.countSource(this.sSrc[e] as number, -1);
     this.sAttr[e] = -1;
     this.sSrc[e] = NO_SOURCE;
     this.sentCount--;
@@ -270,13 +254,24 @@ export class AdjRibOut {
     }
     this.head = this.tail = 0;
     this.sentCount = 0;
-    this.queuedCount = 0;
     this.bySource.fill(0);
   }
 }
 
-/** Bucket keys are (set + 1) * SOURCE_SPAN + (source + 1): peer indices stay below it. */
-const SOURCE_SPAN = 2 ** 21;
+/** Entries by the source peer each has in `src`: one part, without a map, when all share it. */
+function partition(es: number[], src: Int32Array): Iterable<[number, number[]]> {
+  if (es.length === 0) return [];
+  const first = src[es[0] as number] as number;
+  if (es.every((e) => src[e] === first)) return [[first, es]];
+  const parts = new Map<number, number[]>();
+  for (const e of es) {
+    const s = src[e] as number;
+    const p = parts.get(s);
+    if (p === undefined) parts.set(s, [e]);
+    else p.push(e);
+  }
+  return parts;
+}
 
 /** The packer's view of an exported set: MP next hop apart, IPv4 over NEXT_HOP. */
 function announcementOf(a: PathAttributes, prefixes: PrefixList) {
