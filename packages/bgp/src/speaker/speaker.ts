@@ -48,7 +48,6 @@ import {
   parsePrefix,
   withdrawnBy,
 } from '../wire/index.js';
-import type { OutSink } from './adj-rib-out.js';
 import { AdjRibOut } from './adj-rib-out.js';
 import type { ListenRange, PeerTemplate } from './listen-ranges.js';
 import { ListenRanges, dynamicPeerSettings, networkAddress, parseIpPrefix } from './listen-ranges.js';
@@ -56,7 +55,7 @@ import type { LocalIdentity, NextHopMode, PeerRole, RouteOrigin } from './rules.
 import { exportRoute, importRoute } from './rules.js';
 import { ExportCache, newMemo } from './export-cache.js';
 import type { ExportTarget } from './update-group.js';
-import { UpdateGroup, groupKey, peerSink } from './update-group.js';
+import { UpdateGroup, groupKey } from './update-group.js';
 
 export type Family = 'ipv4-unicast' | 'ipv6-unicast';
 
@@ -215,9 +214,11 @@ interface PeerRuntime {
   session: NegotiatedSession | undefined;
   /** The update group of each family (member, or joining). */
   groups: Map<PrefixAfi, UpdateGroup<PeerRuntime>>;
-  /** Private Adj-RIB-Outs of the families where the peer is still catching up. */
-  out: Map<PrefixAfi, AdjRibOut>;
-  readonly sink: OutSink;
+  /**
+   * Where the peer is still catching up: a private group of one (its own Adj-RIB-Out), sent
+   * like any group, which hands the peer to its real group once drained.
+   */
+  catchUp: Map<PrefixAfi, UpdateGroup<PeerRuntime>>;
   /** Families whose End-of-RIB we still owe after the initial dump. */
   eorPending: Set<PrefixAfi>;
   /** Families whose EoRR (RFC 7313) we owe once a refresh has gone out. */
@@ -229,7 +230,6 @@ interface PeerRuntime {
   lastError: string | undefined;
   lastErrorCode: number;
   accepted: number;
-  flushing: boolean;
 }
 
 /**
@@ -240,6 +240,21 @@ interface PeerRuntime {
 function exportClassOf(role: PeerRole, policy: Policy | undefined): string {
   const { peerAsn, allowAsIn: _a, enforceFirstAs: _e, localAddress: _l, ...rest } = role;
   return JSON.stringify([{ ...rest, internal: peerAsn === role.localAsn }, policy ?? null]);
+}
+
+/** What exports are computed for: a peer (its index), or a group (-1). */
+function exportTarget(
+  role: PeerRole,
+  id: number,
+  policy: Policy | undefined,
+  compiled: CompiledPolicy,
+): ExportTarget {
+  return {
+    exportClass: exportClassOf(role, policy),
+    role: { ...role, id },
+    exportPolicy: compiled,
+    memo: newMemo(),
+  };
 }
 
 /** The families a peer carries: configured, or by its address family. */
@@ -263,8 +278,8 @@ export class Speaker {
   private readonly groups = new Map<string, UpdateGroup<PeerRuntime>>();
   /** The same, by family, for the per-prefix export loop. */
   private readonly groupsOf: Record<PrefixAfi, UpdateGroup<PeerRuntime>[]> = { 1: [], 2: [] };
-  /** Peers with a private Adj-RIB-Out (catching up before joining their group). */
-  private readonly catchingUp = new Set<PeerRuntime>();
+  /** The private groups of peers catching up before they join their group. */
+  private readonly catchingUp = new Set<UpdateGroup<PeerRuntime>>();
   private readonly byAddress = new Map<string, PeerRuntime>();
   /**
    * RFC 4724 §4.1 selection deferral after our restart: the families whose routes do not go
@@ -377,8 +392,7 @@ export class Speaker {
       this.deferralTimer = undefined;
     }
     this.events.selectionDeferralEnded?.(familyOf(afi), reason);
-    for (const g of this.groupsOf[afi]) this.flushGroup(g);
-    for (const rt of this.catchingUp) this.flush(rt);
+    for (const g of [...this.groupsOf[afi], ...this.catchingUp]) if (g.afi === afi) this.flushGroup(g);
   }
 
   /** The families whose routes wait for selection deferral to end (RFC 4724 §4.1). */
@@ -447,7 +461,7 @@ export class Speaker {
       received: this.ribs[1].received(p.index) + this.ribs[2].received(p.index),
       accepted: p.accepted,
       advertised: [...p.groups].reduce(
-        (n, [afi, g]) => n + (p.out.get(afi)?.advertised ?? g.out.advertisedTo(p.index)),
+        (n, [afi, g]) => n + (p.catchUp.get(afi) ?? g).out.advertisedTo(p.index),
         0,
       ),
       listenRange: p.range?.name,
@@ -680,16 +694,15 @@ export class Speaker {
       role,
       peer: undefined as unknown as Peer,
       importPolicy: compilePolicy(s.importPolicy ?? ACCEPT_ALL, `peers.${s.name}.importPolicy`),
-      target: {
-        exportClass: exportClassOf(role, s.exportPolicy),
-        role: { ...role, id: index },
-        exportPolicy: compilePolicy(s.exportPolicy ?? ACCEPT_ALL, `peers.${s.name}.exportPolicy`),
-        memo: newMemo(),
-      },
+      target: exportTarget(
+        role,
+        index,
+        s.exportPolicy,
+        compilePolicy(s.exportPolicy ?? ACCEPT_ALL, `peers.${s.name}.exportPolicy`),
+      ),
       session: undefined,
       groups: new Map(),
-      out: new Map(),
-      sink: undefined as unknown as OutSink,
+      catchUp: new Map(),
       eorPending: new Set(),
       eorrPending: new Set(),
       staleFamilies: new Set(),
@@ -698,7 +711,6 @@ export class Speaker {
       lastError: undefined,
       lastErrorCode: 0,
       accepted: 0,
-      flushing: false,
     };
     const peer = new Peer(
       {
@@ -745,7 +757,6 @@ export class Speaker {
       },
     );
     (rt as { peer: Peer }).peer = peer;
-    (rt as { sink: OutSink }).sink = peerSink(rt);
     this.peers.set(index, rt);
     this.byAddress.set(s.address, rt);
     this.origins.set(index, { kind: 'peer', role, routerId: '0.0.0.0', id: index });
@@ -774,12 +785,7 @@ export class Speaker {
     const v6 = local.includes(':');
     if (v6 ? s.nextHopIpv6 !== undefined || local.startsWith('fe80:') : s.nextHopIpv4 !== undefined) return;
     rt.role = { ...rt.role, ...(v6 ? { nextHopIpv6: local } : { nextHopIpv4: local }) };
-    rt.target = {
-      ...rt.target,
-      exportClass: exportClassOf(rt.role, s.exportPolicy),
-      role: { ...rt.role, id: rt.index },
-      memo: newMemo(),
-    };
+    rt.target = exportTarget(rt.role, rt.index, s.exportPolicy, rt.target.exportPolicy);
   }
 
   private established(rt: PeerRuntime, session: NegotiatedSession): void {
@@ -834,11 +840,9 @@ export class Speaker {
       let g = this.groups.get(key);
       if (g === undefined) {
         const out = new AdjRibOut(afi, this.ribs[afi], this.outAttrs, session.sendContext);
-        g = new UpdateGroup(key, afi, out, {
-          ...rt.target,
-          role: { ...rt.target.role, id: -1 },
-          memo: newMemo(),
-        });
+        // The group's target is no peer (-1): split horizon is applied per member at send.
+        const target = exportTarget(rt.role, -1, rt.settings.exportPolicy, rt.target.exportPolicy);
+        g = new UpdateGroup(key, afi, out, target);
         this.groups.set(key, g);
         this.groupsOf[afi].push(g);
         this.dump(g.target, g.out);
@@ -863,38 +867,44 @@ export class Speaker {
   private catchUp(rt: PeerRuntime, g: UpdateGroup<PeerRuntime>): void {
     g.members.delete(rt.index);
     g.joining.add(rt);
-    rt.out.get(g.afi)?.clear();
+    const old = rt.catchUp.get(g.afi);
+    if (old !== undefined) this.close(old);
     const out = new AdjRibOut(g.afi, this.ribs[g.afi], this.outAttrs, g.out.context);
-    rt.out.set(g.afi, out);
-    this.catchingUp.add(rt);
+    const own = new UpdateGroup(`${g.key}#${rt.index}`, g.afi, out, rt.target, g);
+    own.members.set(rt.index, rt);
+    rt.catchUp.set(g.afi, own);
+    this.catchingUp.add(own);
     this.dump(rt.target, out);
   }
 
   /** Joins the group once the private table and the group's are both drained. */
   private tryJoin(rt: PeerRuntime, g: UpdateGroup<PeerRuntime>): void {
-    const own = rt.out.get(g.afi);
-    if (own === undefined || own.waiting > 0 || g.out.waiting > 0) return;
-    own.clear();
-    rt.out.delete(g.afi);
-    if (rt.out.size === 0) this.catchingUp.delete(rt);
+    const own = rt.catchUp.get(g.afi);
+    if (own === undefined || own.out.waiting > 0 || g.out.waiting > 0) return;
+    this.close(own);
+    rt.catchUp.delete(g.afi);
     g.joining.delete(rt);
     g.members.set(rt.index, rt);
+  }
+
+  /** A group is done with: its table's references go, and sends stop. */
+  private close(g: UpdateGroup<PeerRuntime>): void {
+    g.closed = true;
+    g.out.clear();
+    if (this.catchingUp.delete(g)) return;
+    this.groups.delete(g.key);
+    this.groupsOf[g.afi] = this.groupsOf[g.afi].filter((x) => x !== g);
   }
 
   private leaveGroups(rt: PeerRuntime): void {
     for (const g of rt.groups.values()) {
       g.members.delete(rt.index);
       g.joining.delete(rt);
-      if (g.empty) {
-        g.out.clear();
-        this.groups.delete(g.key);
-        this.groupsOf[g.afi] = this.groupsOf[g.afi].filter((x) => x !== g);
-      }
+      if (g.empty) this.close(g);
     }
     rt.groups.clear();
-    for (const o of rt.out.values()) o.clear();
-    rt.out.clear();
-    this.catchingUp.delete(rt);
+    for (const own of rt.catchUp.values()) this.close(own);
+    rt.catchUp.clear();
   }
 
   private down(rt: PeerRuntime, reason?: TransitionReason): void {
@@ -1153,12 +1163,11 @@ export class Speaker {
       this.flushGroup(g);
     }
     if (this.catchingUp.size === 0) return;
-    for (const rt of this.catchingUp) {
-      const out = rt.out.get(afi);
-      if (out === undefined) continue;
-      if (attrs === undefined) out.enqueue(e, -1);
-      else this.exportTo(rt.target, out, list, 0, e, peer, attrId, attrs);
-      this.flush(rt);
+    for (const own of this.catchingUp) {
+      if (own.afi !== afi) continue;
+      if (attrs === undefined) own.out.enqueue(e, -1);
+      else this.exportTo(own.target, own.out, list, 0, e, peer, attrId, attrs);
+      this.flushGroup(own);
     }
   }
 
@@ -1207,51 +1216,11 @@ export class Speaker {
     out.enqueue(e, outId, fromPeer);
   }
 
-  /**
-   * Sends what the peer's private Adj-RIB-Outs hold while its socket takes it, a slice at a
-   * time, and has its groups send theirs.
-   */
+  /** The peer's socket takes more: its groups (and its own table, catching up) send. */
   private flush(rt: PeerRuntime): void {
     if (rt.session === undefined) return;
     for (const g of rt.groups.values()) if (g.members.has(rt.index)) this.flushGroup(g);
-    if (rt.flushing || rt.out.size === 0) return;
-    rt.flushing = true;
-    const step = () => {
-      rt.flushing = false;
-      if (rt.session === undefined) return;
-      let sent = 0;
-      let more = false;
-      const uncork = rt.peer.cork();
-      try {
-        for (const [afi, out] of [...rt.out]) {
-          if (this.deferred.has(afi)) continue; // endDeferral flushes
-          while (out.waiting > 0 && rt.peer.writable && sent < SLICE && !overBudget()) {
-            sent += out.build(Math.min(BATCH, SLICE - sent), rt.sink);
-          }
-          if (out.waiting > 0) {
-            more = true;
-            continue;
-          }
-          // Caught up: End-of-RIB (or EoRR) is due now, and the group may take the peer.
-          this.sendMarkers(rt, afi);
-          more ||= this.owesMarkers(rt, afi);
-          const g = rt.groups.get(afi);
-          if (g !== undefined) this.tryJoin(rt, g);
-        }
-      } catch (e) {
-        this.failed([rt], 'sending UPDATEs', e);
-        return;
-      } finally {
-        uncork();
-      }
-      // More to send and the socket still takes it: yield to the event loop first (timers,
-      // keepalives, other peers), then go on. Otherwise the 'writable' event restarts us.
-      if (more && rt.peer.writable) {
-        rt.flushing = true;
-        setImmediate(step);
-      }
-    };
-    setImmediate(step);
+    for (const own of rt.catchUp.values()) this.flushGroup(own);
   }
 
   /** Sends a group's pending UPDATEs to its members while all their sockets take more. */
@@ -1260,7 +1229,7 @@ export class Speaker {
     g.flushing = true;
     const step = () => {
       g.flushing = false;
-      if (this.groups.get(g.key) !== g) return; // gone with its last member
+      if (g.closed) return;
       if (this.deferred.has(g.afi)) return; // endDeferral flushes
       let sent = 0;
       let more: boolean;
@@ -1282,7 +1251,11 @@ export class Speaker {
       } finally {
         for (const f of uncork) f();
       }
-      if (!more) for (const rt of [...g.joining]) this.tryJoin(rt, g);
+      // Drained: a catching-up peer may join its group, or peers may join this one.
+      if (!more) {
+        if (g.joins !== undefined) for (const rt of [...g.members.values()]) this.tryJoin(rt, g.joins);
+        else for (const rt of [...g.joining]) this.tryJoin(rt, g);
+      }
       if (more && g.writable) {
         g.flushing = true;
         setImmediate(step);

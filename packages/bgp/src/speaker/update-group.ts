@@ -39,12 +39,20 @@ export class UpdateGroup<M extends GroupMember> implements OutSink {
   /** Peers catching up on a private Adj-RIB-Out before they join. */
   readonly joining = new Set<M>();
   flushing = false;
+  /** Done with (its last member gone, or caught up): nothing more is sent. */
+  closed = false;
 
   constructor(
     readonly key: string,
     readonly afi: PrefixAfi,
     readonly out: AdjRibOut,
     readonly target: ExportTarget,
+    /**
+     * For a peer's private group while it catches up (initial table, or a refresh): the
+     * group it joins once both are drained. A private group's target is the peer's own,
+     * so split horizon is applied at export, and nothing here is shared.
+     */
+    readonly joins?: UpdateGroup<M>,
   ) {}
 
   /** Every member's socket takes more. */
@@ -64,18 +72,6 @@ export class UpdateGroup<M extends GroupMember> implements OutSink {
   one(peer: number, bytes: Uint8Array): void {
     this.members.get(peer)?.peer.send(bytes);
   }
-}
-
-/** The sink of one peer's private Adj-RIB-Out. */
-export function peerSink(m: GroupMember): OutSink {
-  return {
-    all: (bytes, except) => {
-      if (except !== m.index) m.peer.send(bytes);
-    },
-    one: (peer, bytes) => {
-      if (peer === m.index) m.peer.send(bytes);
-    },
-  };
 }
 
 /** Peers with equal keys may share a group: same family, encoding and export class. */
