@@ -158,8 +158,6 @@ export class LocRib {
   private eHolds = new Int32Array(0);
   /** The entry's slot in the prefix table when last seen (PrefixTable.deleteSlot). */
   private eSlot = new Int32Array(0);
-  /** Entries with at least one route. */
-  private routed = 0;
   private eFree = new FreeList();
   private eTop = 0;
   /** Per peer: the head of its route list and how many routes it has. */
@@ -175,9 +173,9 @@ export class LocRib {
     this.table = new PrefixTable(afi, 1024);
   }
 
-  /** Prefixes with at least one route. */
+  /** Prefixes with at least one route (a prefix leaves the table with its last route). */
   get size(): number {
-    return this.routed;
+    return this.table.size;
   }
 
   /**
@@ -467,7 +465,6 @@ export class LocRib {
           });
         }
       }
-      if ((this.eBest[e] as number) >= 0) this.routed--;
       this.eBest[e] = -1;
       // The prefix leaves the table now (its slot is still in cache from the lookup); the
       // entry itself waits for the tables that hold it (unhold) before it is reused. If the
@@ -492,7 +489,6 @@ export class LocRib {
     this.eBest[e] = best;
     this.eBestAttr[e] = bestAttr;
     this.eGroup[e] = digest;
-    if (was < 0) this.routed++;
     if (bestChanged && onBest !== undefined) onBest(this.view(e), rt.peer[best] as number, bestAttr, e);
     if (onChange === undefined) return;
     const prefixes = this.entryPrefix(e);
