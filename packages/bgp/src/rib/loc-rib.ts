@@ -522,18 +522,10 @@ export class LocRib {
     return new PrefixListCtor(this.afi, this.eAddr.slice(o, o + this.w), this.eLen.slice(e, e + 1));
   }
 
-  private dropView = new PrefixListCtor(1, new Uint32Array(1), new Uint8Array(1));
-
   /** Takes the entry's prefix out of the table. */
   private unlinkKey(e: number): void {
     // Where it was last seen, unless a rehash moved it: then through its prefix.
     if (this.table.deleteSlot(this.eSlot[e] as number, e)) return;
-    if (this.dropView.afi !== this.afi) {
-      this.dropView = new PrefixListCtor(this.afi, new Uint32Array(this.w), new Uint8Array(1));
-    }
-    const view = this.dropView;
-    for (let k = 0; k < this.w; k++) view.addrs[k] = this.eAddr[e * this.w + k] as number;
-    view.lens[0] = this.eLen[e] as number;
-    this.table.delete(view, 0);
+    this.table.delete(this.view(e), 0);
   }
 }
