@@ -1,0 +1,9 @@
+/**
+ * The storage interface, its errors, and the in-memory backend.
+ *
+ * @packageDocumentation
+ */
+export * from './backend.js';
+export * from './errors.js';
+export * from './event-queue.js';
+export { MemoryBackend } from './memory.js';
