@@ -37,6 +37,7 @@ export function checkNode(node: SchemaNode, value: unknown, path: string, out: I
 }
 
 function walk(node: SchemaNode, v: unknown, path: string, out: Issue[]): void {
+  if (v === null && node.nullable === true) return;
   switch (node.type) {
     case 'string': {
       if (typeof v !== 'string')
@@ -86,7 +87,7 @@ function walk(node: SchemaNode, v: unknown, path: string, out: Issue[]): void {
       if (node.open === true) return;
       for (const [k, prop] of Object.entries(node.properties)) {
         const item = v[k];
-        if (item === undefined || (item === null && prop.nullable === true)) {
+        if (item === undefined) {
           if (!prop.optional) out.push({ path: joinPath(path, k), reason: 'is required' });
           continue;
         }

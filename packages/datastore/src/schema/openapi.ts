@@ -48,7 +48,6 @@ function node(n: SchemaNode): OpenApi {
       for (const [k, p] of Object.entries(n.properties)) {
         const sub = node(p.node);
         if (p.default !== undefined) sub['default'] = p.default;
-        if (p.nullable === true) sub['nullable'] = true;
         props[k] = sub;
         if (!p.optional) required.push(k);
       }
@@ -59,6 +58,7 @@ function node(n: SchemaNode): OpenApi {
       break;
     }
   }
+  if (n.nullable === true) out['nullable'] = true;
   if (n.description !== undefined) out['description'] = n.description;
   return out;
 }

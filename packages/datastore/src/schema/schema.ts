@@ -15,6 +15,8 @@ export interface CrossFieldRule {
 
 interface Common {
   readonly description?: string;
+  /** null is a value here (Calico's IPAMBlock allocations: null means free). */
+  readonly nullable?: boolean;
 }
 
 export type SchemaNode =
@@ -43,7 +45,6 @@ export interface PropNode {
   readonly node: SchemaNode;
   readonly optional: boolean;
   readonly default?: unknown;
-  readonly nullable?: boolean;
 }
 
 /** A schema node carrying the TypeScript type it describes (phantom `T`). */
@@ -58,7 +59,6 @@ export interface Optional<T> {
   readonly optional: true;
   readonly schema: Schema<T>;
   readonly default?: T;
-  readonly nullable?: boolean;
 }
 
 export type Infer<S> = S extends Schema<infer T> ? T : never;
@@ -123,7 +123,6 @@ export const s = {
             node: v.schema.node,
             optional: true,
             ...(v.default === undefined ? {} : { default: v.default }),
-            ...(v.nullable === true ? { nullable: true } : {}),
           }
         : { node: v.node, optional: false };
     }
@@ -133,7 +132,11 @@ export const s = {
   open(opts: Common = {}): Schema<Record<string, unknown>> {
     return make({ type: 'object', properties: {}, open: true, ...opts });
   },
-  optional<T>(schema: Schema<T>, opts: { default?: T; nullable?: boolean } = {}): Optional<T> {
+  /** Also accepts null, typed `T | null`. */
+  nullable<T>(schema: Schema<T>): Schema<T | null> {
+    return make({ ...schema.node, nullable: true });
+  },
+  optional<T>(schema: Schema<T>, opts: { default?: T } = {}): Optional<T> {
     return { optional: true, schema, ...opts };
   },
 };
