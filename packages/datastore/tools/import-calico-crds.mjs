@@ -38,7 +38,8 @@ function gen(n, ind) {
       const req = new Set(n.required ?? []);
       const lines = Object.entries(n.properties).map(([k, v]) => {
         let g = gen(v, ind + 1);
-        if (!req.has(k)) g = `s.optional(${g}${v.default !== undefined ? `, { default: ${JSON.stringify(v.default)} }` : ''})`;
+        if (!req.has(k))
+          g = `s.optional(${g}${v.default !== undefined ? `, { default: ${JSON.stringify(v.default)} }` : ''})`;
         return `${pad}  ${k}: ${g},`;
       });
       return `s.object(\n  {\n${lines.join('\n')}\n${pad}}${n.description ? `, ${opts(n)}` : ''})`;

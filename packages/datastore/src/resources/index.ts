@@ -11,3 +11,8 @@ export * from './ipam.js';
 export * from './ippool.js';
 export * from './node.js';
 export * from './workload-endpoint.js';
+export * from './bgp.js';
+export * from './registry.js';
+export * from './parse.js';
+export * from './crds.js';
+export * from './crds-render.js';

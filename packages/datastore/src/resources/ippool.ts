@@ -7,79 +7,94 @@ import type { Infer } from '../schema/index.js';
 import { defineKind } from './define.js';
 import type { Resource } from './meta.js';
 
+const enabled = (m: unknown): boolean => m === 'Always' || m === 'CrossSubnet';
+
 export const IPIP_MODES = ['Never', 'Always', 'CrossSubnet'] as const;
 export type EncapMode = (typeof IPIP_MODES)[number];
 
-export const ipPoolSpec = s.object({
-  cidr: s.string({
-    format: 'cidr',
-    description: 'The pool CIDR, a network address (no host bits). Cannot be changed once in use.',
-  }),
-  blockSize: s.optional(
-    s.int({
-      minimum: 0,
-      maximum: 128,
-      description:
-        'Prefix length of the blocks nodes claim from this pool. [Default: 26 for IPv4 (20-32), 122 for IPv6 (116-128)]',
+export const ipPoolSpec = s.object(
+  {
+    cidr: s.string({
+      format: 'cidr',
+      description: 'The pool CIDR, a network address (no host bits). Cannot be changed once in use.',
     }),
-  ),
-  ipipMode: s.optional(
-    s.enum(IPIP_MODES, {
-      description:
-        'IPIP encapsulation between nodes: Never, Always, or CrossSubnet (only across subnets). IPv4 only. [Default: Never]',
-    }),
-    { default: 'Never' },
-  ),
-  vxlanMode: s.optional(
-    s.enum(IPIP_MODES, {
-      description: 'VXLAN encapsulation between nodes: Never, Always, or CrossSubnet. [Default: Never]',
-    }),
-    { default: 'Never' },
-  ),
-  natOutgoing: s.optional(
-    s.bool({
-      description: 'Masquerade traffic from this pool to destinations outside all pools. [Default: false]',
-    }),
-    { default: false },
-  ),
-  disabled: s.optional(s.bool({ description: 'Assign no new addresses from this pool. [Default: false]' }), {
-    default: false,
-  }),
-  disableBGPExport: s.optional(
-    s.bool({ description: "Do not export this pool's routes over BGP. [Default: false]" }),
-    { default: false },
-  ),
-  nodeSelector: s.optional(
-    s.string({
-      format: 'selector',
-      description: 'Nodes that may claim blocks from this pool. [Default: all()]',
-    }),
-    { default: 'all()' },
-  ),
-  namespaceSelector: s.optional(
-    s.string({
-      format: 'selector',
-      description: 'Namespaces whose pods may take addresses from this pool (both selectors must match).',
-    }),
-  ),
-  allowedUses: s.optional(
-    s.array(s.enum(['Workload', 'Tunnel', 'LoadBalancer']), {
-      description: 'What addresses from this pool are for. [Default: ["Workload", "Tunnel"]]',
-    }),
-    { default: ['Workload', 'Tunnel'] },
-  ),
-  assignmentMode: s.optional(
-    s.enum(['Automatic', 'Manual'], {
-      description:
-        'Automatic: IPAM picks from this pool; Manual: only explicit requests. [Default: Automatic]',
-    }),
-    { default: 'Automatic' },
-  ),
-});
+    blockSize: s.optional(
+      s.int({
+        minimum: 0,
+        maximum: 128,
+        description:
+          'Prefix length of the blocks nodes claim from this pool. [Default: 26 for IPv4 (20-32), 122 for IPv6 (116-128)]',
+      }),
+    ),
+    ipipMode: s.optional(
+      s.enum(IPIP_MODES, {
+        description:
+          'IPIP encapsulation between nodes: Never, Always, or CrossSubnet (only across subnets). IPv4 only. [Default: Never]',
+      }),
+      { default: 'Never' },
+    ),
+    vxlanMode: s.optional(
+      s.enum(IPIP_MODES, {
+        description: 'VXLAN encapsulation between nodes: Never, Always, or CrossSubnet. [Default: Never]',
+      }),
+      { default: 'Never' },
+    ),
+    natOutgoing: s.optional(
+      s.bool({
+        description: 'Masquerade traffic from this pool to destinations outside all pools. [Default: false]',
+      }),
+      { default: false },
+    ),
+    disabled: s.optional(
+      s.bool({ description: 'Assign no new addresses from this pool. [Default: false]' }),
+      {
+        default: false,
+      },
+    ),
+    disableBGPExport: s.optional(
+      s.bool({ description: "Do not export this pool's routes over BGP. [Default: false]" }),
+      { default: false },
+    ),
+    nodeSelector: s.optional(
+      s.string({
+        format: 'selector',
+        description: 'Nodes that may claim blocks from this pool. [Default: all()]',
+      }),
+      { default: 'all()' },
+    ),
+    namespaceSelector: s.optional(
+      s.string({
+        format: 'selector',
+        description: 'Namespaces whose pods may take addresses from this pool (both selectors must match).',
+      }),
+    ),
+    allowedUses: s.optional(
+      s.array(s.enum(['Workload', 'Tunnel', 'LoadBalancer']), {
+        description: 'What addresses from this pool are for. [Default: ["Workload", "Tunnel"]]',
+      }),
+      { default: ['Workload', 'Tunnel'] },
+    ),
+    assignmentMode: s.optional(
+      s.enum(['Automatic', 'Manual'], {
+        description:
+          'Automatic: IPAM picks from this pool; Manual: only explicit requests. [Default: Automatic]',
+      }),
+      { default: 'Automatic' },
+    ),
+  },
+  {
+    rules: [
+      {
+        rule: "!has(self.ipipMode) || !has(self.vxlanMode) || self.ipipMode == 'Never' || self.vxlanMode == 'Never'",
+        message: 'ipipMode and vxlanMode cannot both be enabled',
+        check: (o) => (enabled(o['ipipMode']) && enabled(o['vxlanMode']) ? 'vxlanMode' : undefined),
+      },
+    ],
+  },
+);
 export type IPPoolSpec = Infer<typeof ipPoolSpec>;
 export type IPPool = Resource<'IPPool', IPPoolSpec>;
 
-const enabled = (m: string | undefined): boolean => m === 'Always' || m === 'CrossSubnet';
 const LINK_LOCAL = { 4: parseCidr('169.254.0.0/16')!, 6: parseCidr('fe80::/10')! } as const;
 
 export function defaultBlockSize(family: 4 | 6): number {
@@ -110,8 +125,6 @@ function validatePool(r: IPPool): Issue[] {
     });
   if (c.family === 6 && enabled(p.ipipMode))
     out.push({ path: 'spec.ipipMode', reason: 'IPIP is IPv4 only; an IPv6 pool must have ipipMode Never' });
-  if (enabled(p.ipipMode) && enabled(p.vxlanMode))
-    out.push({ path: 'spec.vxlanMode', reason: 'ipipMode and vxlanMode cannot both be enabled' });
   const uses = p.allowedUses ?? [];
   const lb = uses.includes('LoadBalancer');
   if (lb) {

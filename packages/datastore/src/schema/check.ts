@@ -85,6 +85,7 @@ function walk(node: SchemaNode, v: unknown, path: string, out: Issue[]): void {
     case 'object': {
       if (!isPlainObject(v)) return void out.push({ path, reason: `must be an object, not ${describe(v)}` });
       if (node.open === true) return;
+      const before = out.length;
       for (const [k, prop] of Object.entries(node.properties)) {
         const item = v[k];
         if (item === undefined) {
@@ -96,7 +97,8 @@ function walk(node: SchemaNode, v: unknown, path: string, out: Issue[]): void {
       for (const k of Object.keys(v))
         if (!Object.hasOwn(node.properties, k))
           out.push({ path: joinPath(path, k), reason: 'is not a known field' });
-      if (out.length === 0)
+      // Cross-field rules only once the fields themselves are sound.
+      if (out.length === before)
         for (const r of node.rules ?? []) {
           const field = r.check(v);
           if (field !== undefined)
@@ -141,6 +143,10 @@ function checkFormat(f: StringFormat, v: string): string | undefined {
       }
     case 'asNumber':
       return parseAsNumber(v) === undefined ? `${JSON.stringify(v)} is not an AS number` : undefined;
+    case 'duration':
+      return parseDuration(v) === undefined
+        ? `${JSON.stringify(v)} is not a duration (e.g. 90s, 2m, 1h30m)`
+        : undefined;
     case 'dnsLabel':
       return DNS_LABEL.test(v) ? undefined : `${JSON.stringify(v)} is not a DNS label (RFC 1123)`;
     case 'dnsSubdomain':
@@ -199,3 +205,26 @@ function fill(node: SchemaNode, v: unknown): void {
 }
 
 export type { PropNode };
+
+const DURATION_UNIT_MS: Readonly<Record<string, number>> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/** A Go duration string (time.ParseDuration, no sign) in milliseconds; undefined when malformed. */
+export function parseDuration(v: string): number | undefined {
+  if (v === '0') return 0;
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  let ms = 0;
+  let end = 0;
+  for (let m = re.exec(v); m !== null; m = re.exec(v)) {
+    ms += Number(m[1]) * DURATION_UNIT_MS[m[2]!]!;
+    end = re.lastIndex;
+  }
+  return end === v.length && v.length > 0 ? ms : undefined;
+}

@@ -83,6 +83,7 @@ export type StringFormat =
   | 'ipPort' // an address with an optional port: 10.0.0.1, 10.0.0.1:1790, [fd00::1]:1790
   | 'selector' // a Calico label selector
   | 'asNumber' // "64512" or "1.10" (asdot), as Calico accepts in some string fields
+  | 'duration' // a Go duration as Kubernetes writes it: 90s, 2m, 1h30m
   | 'dnsLabel'
   | 'dnsSubdomain';
 

@@ -7,3 +7,4 @@ export * from './backend.js';
 export * from './errors.js';
 export * from './event-queue.js';
 export { MemoryBackend } from './memory.js';
+export * from './datastore.js';
