@@ -190,6 +190,24 @@ if (skip !== undefined) {
       }
     });
 
+    it('a_watch_from_a_revision_etcd_has_not_reached_starts_with_a_resync', async () => {
+      const b = fresh();
+      const n = await b.create(res('Node', 'n1', {}));
+      // As after etcd was restored from an older backup: its history is not the one we saw.
+      const w = b.watch('Node', { revision: '999999999' });
+      try {
+        const [first] = await take(w, 1);
+        assert.ok(first?.type === 'resync', `first event is a resync, not ${first?.type}`);
+        assert.deepEqual(first.items, [n]);
+        const n2 = await b.create(res('Node', 'n2', {}));
+        assert.deepEqual(await take(w, 1), [
+          { type: 'added', object: n2, revision: n2.metadata.resourceVersion },
+        ]);
+      } finally {
+        w.close();
+      }
+    });
+
     it('a_watch_survives_an_etcd_restart_reporting_errors_and_losing_or_repeating_nothing', async () => {
       const prefix = freshPrefix();
       const b = fresh(prefix);

@@ -1,8 +1,9 @@
 // A real, single-member etcd for tests: 127.0.0.1 only, free ports from 23790-23839, a
 // temporary data directory, stop and restart on the same directory and ports.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,78 @@ export function etcdSkipReason(): string | undefined {
   return why;
 }
 
+/** PEM files of a throwaway CA, a server certificate for 127.0.0.1 and a client certificate. */
+export interface TestPki {
+  readonly dir: string;
+  readonly caFile: string;
+  readonly serverCertFile: string;
+  readonly serverKeyFile: string;
+  readonly clientCertFile: string;
+  readonly clientKeyFile: string;
+}
+
+/** Makes a TestPki with openssl in a new temporary directory (the caller removes it). */
+export function makeTestPki(): TestPki {
+  const dir = mkdtempSync(join(tmpdir(), 'tabby-pki-'));
+  const f = (n: string): string => join(dir, n);
+  const ssl = (...args: string[]): void => void execFileSync('openssl', args, { stdio: 'pipe' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ssl(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.crt'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=tabby-test-ca',
+  );
+  for (const [name, ext] of [
+    ['server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth'],
+    ['client', 'extendedKeyUsage=clientAuth'],
+  ] as const) {
+    ssl(
+      'req',
+      ...ec,
+      '-keyout',
+      f(`${name}.key`),
+      '-out',
+      f(`${name}.csr`),
+      '-subj',
+      `/CN=tabby-test-${name}`,
+    );
+    writeFileSync(f(`${name}.ext`), `${ext}\n`);
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('ca.crt'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      f(`${name}.ext`),
+      '-out',
+      f(`${name}.crt`),
+    );
+  }
+  return {
+    dir,
+    caFile: f('ca.crt'),
+    serverCertFile: f('server.crt'),
+    serverKeyFile: f('server.key'),
+    clientCertFile: f('client.crt'),
+    clientKeyFile: f('client.key'),
+  };
+}
+
 export class EtcdServer {
   private proc: ChildProcess | undefined;
   private stderr = '';
@@ -30,18 +103,20 @@ export class EtcdServer {
     readonly dataDir: string,
     readonly clientPort: number,
     readonly peerPort: number,
+    /** Serve clients over TLS with these files, and require client certificates. */
+    private readonly pki: TestPki | undefined,
   ) {}
 
   get endpoint(): string {
-    return `http://127.0.0.1:${this.clientPort}`;
+    return `${this.pki === undefined ? 'http' : 'https'}://127.0.0.1:${this.clientPort}`;
   }
 
   /** Starts etcd on two free ports; other processes may race for them, so it tries a few pairs. */
-  static async start(): Promise<EtcdServer> {
+  static async start(opts: { readonly pki?: TestPki } = {}): Promise<EtcdServer> {
     let lastError: unknown;
     for (let attempt = 0; attempt < 8; attempt++) {
       const [client, peer] = await freePorts(2);
-      const s = new EtcdServer(mkdtempSync(join(tmpdir(), 'tabby-etcd-')), client!, peer!);
+      const s = new EtcdServer(mkdtempSync(join(tmpdir(), 'tabby-etcd-')), client!, peer!, opts.pki);
       try {
         await s.launch();
         return s;
@@ -78,7 +153,17 @@ export class EtcdServer {
   }
 
   private async launch(): Promise<void> {
-    const client = `http://127.0.0.1:${this.clientPort}`;
+    const client = this.endpoint;
+    const pki = this.pki;
+    const tlsArgs =
+      pki === undefined
+        ? []
+        : [
+            `--cert-file=${pki.serverCertFile}`,
+            `--key-file=${pki.serverKeyFile}`,
+            `--trusted-ca-file=${pki.caFile}`,
+            '--client-cert-auth',
+          ];
     const peer = `http://127.0.0.1:${this.peerPort}`;
     this.stderr = '';
     const p = spawn(
@@ -94,6 +179,7 @@ export class EtcdServer {
         '--initial-cluster-state=new',
         '--logger=zap',
         '--log-level=error',
+        ...tlsArgs,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -104,15 +190,41 @@ export class EtcdServer {
       if (p.exitCode !== null || p.signalCode !== null)
         throw new Error(`etcd exited (${p.exitCode ?? p.signalCode}): ${this.stderr}`);
       try {
-        const r = await fetch(`${client}/health`, { signal: AbortSignal.timeout(1000) });
-        const body = (await r.json()) as { health?: string };
-        if (body.health === 'true') return;
+        if (await this.healthy()) return;
       } catch {
         // not listening yet
       }
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`etcd did not become healthy in 15 s: ${this.stderr}`);
+  }
+
+  private async healthy(): Promise<boolean> {
+    const pki = this.pki;
+    if (pki === undefined) {
+      const r = await fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(1000) });
+      return ((await r.json()) as { health?: string }).health === 'true';
+    }
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = request(
+        `${this.endpoint}/health`,
+        {
+          ca: readFileSync(pki.caFile),
+          cert: readFileSync(pki.clientCertFile),
+          key: readFileSync(pki.clientKeyFile),
+          timeout: 1000,
+        },
+        (res) => {
+          let b = '';
+          res.on('data', (d: Buffer) => (b += d.toString()));
+          res.on('end', () => resolve(b));
+        },
+      );
+      req.on('error', reject);
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.end();
+    });
+    return (JSON.parse(body) as { health?: string }).health === 'true';
   }
 }
 

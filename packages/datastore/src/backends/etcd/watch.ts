@@ -117,6 +117,13 @@ export class EtcdWatch {
     }
     if (res.created) {
       this.failures = 0;
+      // etcd is behind what this watch has seen (restored from a backup, or another
+      // cluster): the history it replays is not ours, so start over from a fresh read.
+      if (Number(res.header.revision) < this.last!) {
+        this.stream = undefined;
+        shut(stream);
+        void this.resync();
+      }
       return;
     }
     const from = this.last!;
