@@ -27,16 +27,42 @@ export function res(kind: Kind, name: string, spec: unknown, namespace?: string)
   };
 }
 
+interface Reader<R> {
+  readonly it: AsyncIterator<WatchEvent<R>>;
+  /** A next() that a timed-out wait left running: the next wait takes it over. */
+  pending: Promise<IteratorResult<WatchEvent<R>>> | undefined;
+}
+const readers = new WeakMap<object, Reader<unknown>>();
+
+/** The watch's next event, without losing one to an earlier wait that timed out. */
+function next<R>(w: Watch<R>): Promise<IteratorResult<WatchEvent<R>>> {
+  let r = readers.get(w) as Reader<R> | undefined;
+  if (r === undefined) {
+    r = { it: w[Symbol.asyncIterator](), pending: undefined };
+    readers.set(w, r as Reader<unknown>);
+  }
+  const reader = r;
+  const p = reader.pending ?? reader.it.next();
+  reader.pending = p;
+  void p.then(() => {
+    if (reader.pending === p) reader.pending = undefined;
+  });
+  return p;
+}
+
 /** Reads events until `n` have arrived or `ms` pass (then fails, naming what came). */
-export async function take(w: Watch, n: number, ms = 5000): Promise<WatchEvent[]> {
-  const out: WatchEvent[] = [];
-  const it = w[Symbol.asyncIterator]();
+export async function take<R extends AnyResource>(
+  w: Watch<R>,
+  n: number,
+  ms = 5000,
+): Promise<WatchEvent<R>[]> {
+  const out: WatchEvent<R>[] = [];
   const deadline = Date.now() + ms;
   while (out.length < n) {
     const left = deadline - Date.now();
     let timer: NodeJS.Timeout | undefined;
     const r = await Promise.race([
-      it.next(),
+      next(w),
       new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(0, left)))),
     ]);
     clearTimeout(timer);
@@ -51,14 +77,13 @@ export async function take(w: Watch, n: number, ms = 5000): Promise<WatchEvent[]
 
 /** Asserts that no change event arrives within `ms` (bookmarks and errors are ignored). */
 export async function quiet(w: Watch, ms = 300): Promise<void> {
-  const it = w[Symbol.asyncIterator]();
   const deadline = Date.now() + ms;
   for (;;) {
     const left = deadline - Date.now();
     if (left <= 0) return;
     let timer: NodeJS.Timeout | undefined;
     const r = await Promise.race([
-      it.next(),
+      next(w),
       new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), left))),
     ]);
     clearTimeout(timer);
@@ -68,7 +93,7 @@ export async function quiet(w: Watch, ms = 300): Promise<void> {
   }
 }
 
-function brief(e: WatchEvent): unknown {
+function brief(e: WatchEvent<AnyResource>): unknown {
   switch (e.type) {
     case 'added':
     case 'modified':
