@@ -39,7 +39,7 @@ function next<R>(w: Watch<R>): Promise<IteratorResult<WatchEvent<R>>> {
   let r = readers.get(w) as Reader<R> | undefined;
   if (r === undefined) {
     r = { it: w[Symbol.asyncIterator](), pending: undefined };
-    readers.set(w, r as Reader<unknown>);
+    readers.set(w, r);
   }
   const reader = r;
   const p = reader.pending ?? reader.it.next();
