@@ -1,0 +1,207 @@
+// One watch on the Kubernetes API, kept alive across the API server's routine closes,
+// network failures and "410 Gone" (history compacted), as the Backend contract asks:
+// - without a revision (or after a 410): list, emit `resync`, watch from the list's resourceVersion;
+// - a stream that ends (the server ends every watch after timeoutSeconds): reopen from the
+//   last resourceVersion delivered (an object's, or a BOOKMARK's), so nothing is lost or repeated;
+// - any failure: an `error` event, capped exponential backoff with jitter, then the same.
+// See https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes
+import type { IncomingMessage } from 'node:http';
+import { StringDecoder } from 'node:string_decoder';
+import type { Kind } from '../../resources/kinds.js';
+import type { AnyResource, ListResult, Watch, WatchEvent } from '../../store/backend.js';
+import { UnavailableError } from '../../store/errors.js';
+import { EventQueue } from '../../store/event-queue.js';
+import { Backoff, sleep } from './backoff.js';
+import { asStatus, errorFromResponse } from './status.js';
+
+export interface WatchTransport {
+  /** One list attempt (the watch loop does its own retrying, reported as events). */
+  list(): Promise<ListResult>;
+  open(rv: string, timeoutSeconds: number, signal: AbortSignal): Promise<IncomingMessage>;
+  toResource(raw: unknown): AnyResource;
+}
+
+export interface WatchTiming {
+  readonly revision?: string;
+  readonly backoffInitialMs: number;
+  readonly backoffMaxMs: number;
+  readonly watchTimeoutSeconds: number;
+  readonly watchGraceMs: number;
+}
+
+interface StreamEnd {
+  /** The last resourceVersion delivered (unchanged if nothing came). */
+  readonly rv: string;
+  /** The server said 410: the revision is gone, list again. */
+  readonly expired: boolean;
+  /** Events (bookmarks included) read from this stream. */
+  readonly delivered: number;
+}
+
+/** A stream that ended this soon with nothing on it is not a normal timeout: back off. */
+const EMPTY_STREAM_MS = 1000;
+
+export class KubernetesWatch implements Watch {
+  private readonly q: EventQueue<AnyResource>;
+  private readonly stop = new AbortController();
+
+  constructor(
+    private readonly t: WatchTransport,
+    private readonly what: { readonly kind: Kind; readonly namespace?: string },
+    private readonly timing: WatchTiming,
+    onClose: () => void,
+  ) {
+    this.q = new EventQueue<AnyResource>(() => {
+      this.stop.abort();
+      onClose();
+    });
+    void this.run(timing.revision);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<WatchEvent> {
+    return this.q[Symbol.asyncIterator]();
+  }
+
+  close(): void {
+    this.q.close();
+  }
+
+  private get closed(): boolean {
+    return this.stop.signal.aborted;
+  }
+
+  private async run(start: string | undefined): Promise<void> {
+    let rv = start === '' ? undefined : start;
+    const backoff = new Backoff(this.timing.backoffInitialMs, this.timing.backoffMaxMs);
+    while (!this.closed) {
+      try {
+        if (rv === undefined) {
+          const l = await this.t.list();
+          if (this.closed) return;
+          this.q.push({ type: 'resync', items: l.items, revision: l.revision });
+          rv = l.revision;
+        }
+        const began = Date.now();
+        const end = await this.stream(rv);
+        if (this.closed) return;
+        rv = end.expired ? undefined : end.rv;
+        if (end.delivered > 0 || end.expired) backoff.reset();
+        else if (Date.now() - began < EMPTY_STREAM_MS) await sleep(backoff.next(), this.stop.signal);
+      } catch (e) {
+        if (this.closed) return;
+        this.q.push({ type: 'error', error: e instanceof Error ? e : new UnavailableError(String(e)) });
+        await sleep(backoff.next(), this.stop.signal);
+      }
+    }
+  }
+
+  private async stream(from: string): Promise<StreamEnd> {
+    const { watchTimeoutSeconds: t, watchGraceMs } = this.timing;
+    const timeoutSeconds = t + Math.floor(Math.random() * t);
+    const ctl = new AbortController();
+    const signal = AbortSignal.any([ctl.signal, this.stop.signal]);
+    const stalled = setTimeout(
+      () =>
+        ctl.abort(
+          new UnavailableError(`watch ${this.what.kind} stalled past its ${timeoutSeconds} s timeout`),
+        ),
+      timeoutSeconds * 1000 + watchGraceMs,
+    );
+    let rv = from;
+    let delivered = 0;
+    try {
+      const res = await this.t.open(from, timeoutSeconds, signal);
+      if (res.statusCode === 410) {
+        res.resume();
+        return { rv, expired: true, delivered };
+      }
+      if (res.statusCode !== 200) {
+        const body = await readAll(res);
+        throw errorFromResponse(res.statusCode ?? 0, body, {
+          key: {
+            kind: this.what.kind,
+            name: '(watch)',
+            ...(this.what.namespace === undefined ? {} : { namespace: this.what.namespace }),
+          },
+          verb: 'watch',
+        });
+      }
+      const decoder = new StringDecoder('utf8');
+      let buf = '';
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        buf += decoder.write(chunk);
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (line === '') continue;
+          const got = this.handle(line);
+          if (got === undefined) {
+            res.destroy();
+            return { rv, expired: true, delivered };
+          }
+          rv = got;
+          delivered++;
+        }
+      }
+      buf += decoder.end();
+      if (buf.trim() !== '')
+        throw new UnavailableError(`watch ${this.what.kind}: the stream ended inside an event`);
+      return { rv, expired: false, delivered };
+    } catch (e) {
+      if (ctl.signal.aborted && ctl.signal.reason instanceof Error) throw ctl.signal.reason;
+      throw e;
+    } finally {
+      clearTimeout(stalled);
+    }
+  }
+
+  /** Delivers one watch event line; returns the resourceVersion it carries, or undefined on a 410 (expired). */
+  private handle(line: string): string | undefined {
+    let ev: unknown;
+    try {
+      ev = JSON.parse(line);
+    } catch {
+      throw new UnavailableError(`watch ${this.what.kind}: a line that is not JSON: ${line.slice(0, 200)}`);
+    }
+    const type = typeof ev === 'object' && ev !== null ? (ev as { type?: unknown }).type : undefined;
+    const object = typeof ev === 'object' && ev !== null ? (ev as { object?: unknown }).object : undefined;
+    switch (type) {
+      case 'ADDED':
+      case 'MODIFIED':
+      case 'DELETED': {
+        const o = this.t.toResource(object);
+        const rv = o.metadata.resourceVersion;
+        if (rv === undefined)
+          throw new UnavailableError(`watch ${this.what.kind}: an event without a resourceVersion`);
+        const kind = type === 'ADDED' ? 'added' : type === 'MODIFIED' ? 'modified' : 'deleted';
+        this.q.push({ type: kind, object: o, revision: rv });
+        return rv;
+      }
+      case 'BOOKMARK': {
+        const meta = (object as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata;
+        const rv = meta?.resourceVersion;
+        if (typeof rv !== 'string' || rv === '')
+          throw new UnavailableError(`watch ${this.what.kind}: a BOOKMARK without a resourceVersion`);
+        this.q.push({ type: 'bookmark', revision: rv });
+        return rv;
+      }
+      case 'ERROR': {
+        const st = asStatus(object);
+        if (st?.code === 410 || st?.reason === 'Expired' || st?.reason === 'Gone') return undefined;
+        throw errorFromResponse(st?.code ?? 500, st, {
+          key: { kind: this.what.kind, name: '(watch)' },
+          verb: 'watch',
+        });
+      }
+      default:
+        throw new UnavailableError(`watch ${this.what.kind}: unknown event type ${JSON.stringify(type)}`);
+    }
+  }
+}
+
+async function readAll(res: IncomingMessage): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const c of res as AsyncIterable<Buffer>) parts.push(c);
+  return Buffer.concat(parts).toString('utf8');
+}
