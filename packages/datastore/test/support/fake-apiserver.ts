@@ -212,6 +212,22 @@ export class FakeApiServer {
     this.trimHistory();
   }
 
+  /**
+   * How a watch from a compacted revision is refused: an ERROR event with a 410 Status in a
+   * 200 stream (what kube-apiserver sends), or a plain HTTP 410 response (also allowed by
+   * [concepts] "410 Gone responses").
+   */
+  expiredAs: 'event' | 'http' = 'event';
+
+  /** Stores an object as a POST would, synchronously and without HTTP (to place a write between two client steps). */
+  createDirect(kind: Kind, obj: Json): Json {
+    const r = this.resources.get(KIND_INFO[kind].plural)!;
+    const ns = (obj['metadata'] as Json | undefined)?.['namespace'];
+    const out = this.create(r, typeof ns === 'string' ? ns : undefined, structuredClone(obj));
+    if (out.status !== 201) throw new Error(`createDirect: ${JSON.stringify(out.body)}`);
+    return out.body as Json;
+  }
+
   /** Forgets all history (an etcd compaction at the current revision). */
   compact(): void {
     this.compacted = this.rev;
@@ -632,8 +648,6 @@ export class FakeApiServer {
     res: ServerResponse,
   ): void {
     const rvParam = query['resourceVersion'];
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
-    res.flushHeaders();
     const w: Watcher = {
       res: r,
       namespace,
@@ -642,33 +656,32 @@ export class FakeApiServer {
       timers: [],
       sent: 0,
     };
-    if (rvParam === undefined || rvParam === '' || rvParam === '0') {
+    const from = rvParam === undefined || rvParam === '' ? 0 : Number(rvParam);
+    if (!Number.isInteger(from) || from < 0) {
+      send(res, 400, failure(400, 'BadRequest', `invalid resource version: ${rvParam}`));
+      return;
+    }
+    // [concepts] "410 Gone responses": history older than the server keeps ends the watch
+    // with an ERROR event carrying a 410 Expired Status ([errors.go] NewResourceExpired,
+    // etcd3 watcher's "too old resource version: <requested> (<oldest>)"), then the stream ends.
+    if (from !== 0 && from < this.compacted) {
+      const gone = failure(410, 'Expired', `too old resource version: ${from} (${this.compacted + 1})`);
+      if (this.expiredAs === 'http') return send(res, 410, gone);
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+      res.end(`${JSON.stringify({ type: 'ERROR', object: gone })}\n`);
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    res.flushHeaders();
+    if (from === 0) {
       // [concepts] "Resource versions", watch: unset / "0" is "Get State and Start at Most
       // Recent/Any": synthetic ADDED events for every existing object, then changes.
       for (const o of (this.list(r, namespace).body as { items: Json[] }).items)
         this.sendEvent(w, 'ADDED', o, this.rev);
       w.sent = this.rev;
     } else {
-      const from = Number(rvParam);
-      if (!Number.isInteger(from) || from < 0) {
-        res.end(
-          `${JSON.stringify({ type: 'ERROR', object: failure(400, 'BadRequest', `invalid resource version: ${rvParam}`) })}\n`,
-        );
-        return;
-      }
-      // [concepts] "410 Gone responses": history older than the server keeps ends the watch
-      // with an ERROR event carrying a 410 Expired Status ([errors.go] NewResourceExpired,
-      // etcd3 watcher's "too old resource version: <requested> (<oldest>)").
-      if (from < this.compacted) {
-        res.end(
-          `${JSON.stringify({
-            type: 'ERROR',
-            object: failure(410, 'Expired', `too old resource version: ${from} (${this.compacted + 1})`),
-          })}\n`,
-        );
-        return;
-      }
-      // "Start at Exact": every change after `from`, no synthetic events.
+      // "Start at Exact": every change after `from`, no synthetic events. (A future
+      // revision is served the same way; kube-apiserver would wait for it.)
       for (const c of this.history)
         if (c.rev > from && this.wants(w, c)) this.sendEvent(w, c.type, c.object, c.rev);
       w.sent = Math.max(w.sent, from);

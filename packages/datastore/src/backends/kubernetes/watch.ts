@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import type { Kind } from '../../resources/kinds.js';
 import type { AnyResource, ListResult, Watch, WatchEvent } from '../../store/backend.js';
-import { UnavailableError } from '../../store/errors.js';
+import { DatastoreError, UnavailableError } from '../../store/errors.js';
 import { EventQueue } from '../../store/event-queue.js';
 import { Backoff, sleep } from './backoff.js';
 import { asStatus, errorFromResponse } from './status.js';
@@ -30,8 +30,6 @@ export interface WatchTiming {
 }
 
 interface StreamEnd {
-  /** The last resourceVersion delivered (unchanged if nothing came). */
-  readonly rv: string;
   /** The server said 410: the revision is gone, list again. */
   readonly expired: boolean;
   /** Events (bookmarks included) read from this stream. */
@@ -44,6 +42,11 @@ const EMPTY_STREAM_MS = 1000;
 export class KubernetesWatch implements Watch {
   private readonly q: EventQueue<AnyResource>;
   private readonly stop = new AbortController();
+  /**
+   * The last resourceVersion delivered (an event's or a bookmark's), kept as each event is
+   * pushed so a stream that fails half-way resumes after what it delivered; undefined: list first.
+   */
+  private rv: string | undefined;
 
   constructor(
     private readonly t: WatchTransport,
@@ -71,28 +74,40 @@ export class KubernetesWatch implements Watch {
   }
 
   private async run(start: string | undefined): Promise<void> {
-    let rv = start === '' ? undefined : start;
+    this.rv = start === '' ? undefined : start;
     const backoff = new Backoff(this.timing.backoffInitialMs, this.timing.backoffMaxMs);
     while (!this.closed) {
       try {
-        if (rv === undefined) {
+        if (this.rv === undefined) {
           const l = await this.t.list();
           if (this.closed) return;
           this.q.push({ type: 'resync', items: l.items, revision: l.revision });
-          rv = l.revision;
+          this.rv = l.revision;
         }
         const began = Date.now();
-        const end = await this.stream(rv);
+        const end = await this.stream(this.rv);
         if (this.closed) return;
-        rv = end.expired ? undefined : end.rv;
+        if (end.expired) this.rv = undefined;
         if (end.delivered > 0 || end.expired) backoff.reset();
         else if (Date.now() - began < EMPTY_STREAM_MS) await sleep(backoff.next(), this.stop.signal);
       } catch (e) {
         if (this.closed) return;
-        this.q.push({ type: 'error', error: e instanceof Error ? e : new UnavailableError(String(e)) });
+        this.q.push({ type: 'error', error: this.asError(e) });
         await sleep(backoff.next(), this.stop.signal);
       }
     }
+  }
+
+  /** Typed errors pass as they are; a socket's (reset, refused, aborted) becomes Unavailable naming the watch. */
+  private asError(e: unknown): DatastoreError {
+    if (e instanceof DatastoreError) return e;
+    const msg = e instanceof Error ? e.message : String(e);
+    return new UnavailableError(
+      `watch ${this.what.kind}: the connection to the Kubernetes API server failed: ${msg}`,
+      {
+        cause: e,
+      },
+    );
   }
 
   private async stream(from: string): Promise<StreamEnd> {
@@ -107,13 +122,12 @@ export class KubernetesWatch implements Watch {
         ),
       timeoutSeconds * 1000 + watchGraceMs,
     );
-    let rv = from;
     let delivered = 0;
     try {
       const res = await this.t.open(from, timeoutSeconds, signal);
       if (res.statusCode === 410) {
         res.resume();
-        return { rv, expired: true, delivered };
+        return { expired: true, delivered };
       }
       if (res.statusCode !== 200) {
         const body = await readAll(res);
@@ -138,16 +152,16 @@ export class KubernetesWatch implements Watch {
           const got = this.handle(line);
           if (got === undefined) {
             res.destroy();
-            return { rv, expired: true, delivered };
+            return { expired: true, delivered };
           }
-          rv = got;
+          this.rv = got;
           delivered++;
         }
       }
       buf += decoder.end();
       if (buf.trim() !== '')
         throw new UnavailableError(`watch ${this.what.kind}: the stream ended inside an event`);
-      return { rv, expired: false, delivered };
+      return { expired: false, delivered };
     } catch (e) {
       if (ctl.signal.aborted && ctl.signal.reason instanceof Error) throw ctl.signal.reason;
       throw e;
