@@ -6,3 +6,5 @@
 export * from './config.js';
 export { EtcdBackend, DEFAULT_PREFIX as ETCD_DEFAULT_PREFIX } from './etcd/index.js';
 export type { EtcdBackendOptions } from './etcd/index.js';
+export { KubernetesBackend, crdName, CRD_VERSION, loadKubeConfig } from './kubernetes/index.js';
+export type { KubernetesBackendOptions, KubernetesConnection } from './kubernetes/index.js';
