@@ -645,6 +645,8 @@ export class YamlDirBackend implements Backend {
                   w.q.push({ type: e.type, object: e.object, revision: String(e.rev) });
               w.lastRev = to;
               w.live = true;
+              // Caught up: from here on the kind's directory is scanned for hand edits too.
+              w.q.push({ type: 'bookmark', revision: String(to) });
               return true;
             });
             if (replayed) return;
