@@ -62,6 +62,8 @@ export function spawnChild(args: string[]): Child {
       code === 0 ? resolve(out) : reject(new Error(`child ${args.join(' ')} exited ${code ?? signal}`)),
     ),
   );
+  // Observed here so a child killed on purpose is no unhandled rejection; callers still see it.
+  done.catch(() => undefined);
   return {
     proc,
     done,

@@ -110,6 +110,8 @@ interface Tracked {
   baseline: Map<string, Known>;
   readonly dirWatchers: Map<string, FSWatcher>;
   dirty: Set<string>;
+  /** Files changed in a way the journal did not explain yet, and since when. */
+  readonly unexplained: Map<string, number>;
   full: boolean;
   timer: NodeJS.Timeout | undefined;
   scanning: boolean;
@@ -129,6 +131,8 @@ const CACHE_LIMIT = 4096;
 /** A bad file younger than this may be an editor's half-written save: read it again shortly. */
 const SETTLE_MS = 2000;
 const STALE_TEMP_MS = 60_000;
+/** How long an unexplained file change may wait for its journal entry before it counts as a hand edit. */
+const GRACE_MS = 100;
 
 function nsOf(o: AnyResource): { namespace?: string } {
   return o.metadata.namespace === undefined ? {} : { namespace: o.metadata.namespace };
@@ -596,6 +600,7 @@ export class YamlDirBackend implements Backend {
         baseline: new Map(),
         dirWatchers: new Map(),
         dirty: new Set(),
+        unexplained: new Map(),
         full: false,
         timer: undefined,
         scanning: false,
@@ -837,8 +842,23 @@ export class YamlDirBackend implements Backend {
         known.st = s.st;
         this.reported.delete(loc.abs);
       } else if (s.state === 'absent' && known?.object === undefined) t.baseline.delete(rel);
-      else settle.push(loc);
+      else {
+        // Unexplained. Another process may be between writing the file and journalling it:
+        // look once more a little later before taking the lock to settle it.
+        const since = t.unexplained.get(rel);
+        if (since === undefined) {
+          t.unexplained.set(rel, Date.now());
+          t.dirty.add(rel);
+          this.scheduleScan(t, GRACE_MS);
+        } else if (Date.now() - since < GRACE_MS) {
+          t.dirty.add(rel);
+          this.scheduleScan(t, GRACE_MS);
+        } else settle.push(loc);
+        continue;
+      }
+      t.unexplained.delete(rel);
     }
+    for (const loc of settle) t.unexplained.delete(loc.rel);
     if (settle.length > 0) await this.exclusive(() => this.settle(t, settle));
   }
 

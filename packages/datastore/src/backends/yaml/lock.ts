@@ -132,7 +132,7 @@ export class DirLock {
       if (left <= 0) throw this.timeout();
       // Jitter keeps a crowd of CNI processes from retrying in lockstep.
       await sleep(Math.min(left, wait * (0.5 + Math.random())));
-      wait = Math.min(wait * 2, 20);
+      wait = Math.min(wait * 2, 4);
     }
   }
 
