@@ -2,14 +2,23 @@
 // ordinary changes (in every instance), bad files that are skipped and reported, and a
 // trimmed journal that sends old revisions to a resync.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import type { YamlDirBackend } from '../src/backends/yaml/index.js';
 import { ResourceFileError } from '../src/backends/yaml/index.js';
+import { render } from '../src/backends/yaml/files.js';
 import type { AnyResource, Watch } from '../src/store/backend.js';
-import { ConflictError } from '../src/store/errors.js';
+import { ConflictError, ValidationError } from '../src/store/errors.js';
 import { res, take } from './conformance/suite.js';
 import { next, store } from './yaml/helpers.js';
 
@@ -75,8 +84,11 @@ describe('YAML directory backend: files', () => {
   it('names_that_would_leave_the_directory_are_refused', async () => {
     const b = await fresh().open();
     for (const name of ['../escape', '.hidden', '', 'a/b'])
-      await assert.rejects(b.create(res('BGPPeer', name, {})), /ValidationError|name/);
+      await assert.rejects(b.create(res('BGPPeer', name, {})), ValidationError);
+    await assert.rejects(b.create(res('WorkloadEndpoint', 'w', {}, '../ippools')), ValidationError);
     assert.equal(await b.get({ kind: 'BGPPeer', name: '../escape' }), undefined);
+    await b.create(res('IPPool', 'p', {}));
+    assert.deepEqual((await b.list('WorkloadEndpoint', { namespace: '../ippools' })).items, []);
   });
 
   it('a_hand_edit_becomes_a_modified_event_in_both_instances_and_a_new_resourceVersion', async () => {
@@ -264,6 +276,56 @@ describe('YAML directory backend: files', () => {
     setTimeout(() => writeFileSync(abs, whole), 8);
     const got = await b.get({ kind: 'IPPool', name: 'slow' });
     assert.deepEqual(got?.spec, { cidr: '10.66.0.0/16' });
+  });
+
+  it('a_torn_journal_line_left_by_a_killed_writer_is_cut_off_and_watches_carry_on', async () => {
+    const problems: string[] = [];
+    const s = fresh({ onProblem: (_f, m) => problems.push(m) });
+    const b = await s.open();
+    const other = await s.open();
+    await b.create(res('IPPool', 'p1', {}));
+    const { revision } = await other.list('IPPool');
+    const w = other.watch('IPPool', { revision });
+    await closing(w, async () => {
+      await live(w);
+      // What a writer killed halfway through its append leaves: no newline.
+      appendFileSync(join(s.root, '.tabby/journal'), '{"rev":999,"type":"added","path":"ippools/gh');
+      await b.create(res('IPPool', 'p2', {}));
+      const [e] = await take(w, 1);
+      assert.ok(e?.type === 'added');
+      assert.equal(e.object.metadata.name, 'p2');
+      assert.equal(Number(e.revision), Number(revision) + 1);
+      const lines = readFileSync(join(s.root, '.tabby/journal'), 'utf8').split('\n');
+      assert.equal(lines.filter((l) => l.includes('"rev":999')).length, 0);
+      assert.ok(
+        problems.some((m) => m.includes('unfinished entry')),
+        problems.join('; '),
+      );
+    });
+  });
+
+  it('a_file_renamed_into_place_but_never_journalled_becomes_a_change_with_a_higher_version', async () => {
+    const s = fresh();
+    const b = await s.open();
+    const v1 = await b.create(res('IPAMBlock', 'blk', { n: 1 }));
+    const { revision } = await b.list('IPAMBlock');
+    const w = b.watch('IPAMBlock', { revision });
+    await closing(w, async () => {
+      await live(w);
+      // A writer killed after its rename and before its journal entry: a properly stamped
+      // file whose version the journal never gave out.
+      const orphan = structuredClone(v1);
+      orphan.spec = { n: 2 };
+      orphan.metadata.resourceVersion = String(Number(revision) + 5);
+      saveByRename(join(s.root, 'ipamblocks/blk.yaml'), render(orphan));
+      const [e] = await take(w, 1, 3000);
+      assert.equal(e?.type, 'modified');
+      assert.ok(e.type === 'modified');
+      assert.deepEqual(e.object.spec, { n: 2 });
+      assert.ok(Number(e.object.metadata.resourceVersion) > Number(revision) + 5);
+      const v3 = await b.update({ ...e.object, spec: { n: 3 } });
+      assert.ok(Number(v3.metadata.resourceVersion) > Number(e.object.metadata.resourceVersion));
+    });
   });
 
   it('a_trimmed_journal_resyncs_old_revisions_and_replays_recent_ones', async () => {

@@ -34,6 +34,7 @@ import type { AnyResource, Backend, ListResult, Watch, WatchOptions } from '../.
 import {
   AlreadyExistsError,
   ConflictError,
+  DatastoreError,
   NotFoundError,
   UnavailableError,
   ValidationError,
@@ -43,6 +44,7 @@ import type { Location, Parsed } from './files.js';
 import {
   SUFFIX,
   TEMP_MARK,
+  badSegment,
   derivedUid,
   keyOfPath,
   locate,
@@ -186,20 +188,34 @@ export class YamlDirBackend implements Backend {
   /** Creates the layout (root, a directory per kind, .tabby/ with lock and journal). */
   open(): Promise<void> {
     this.opening ??= (async () => {
+      if (this.closed) throw new UnavailableError(`the YAML datastore ${this.root} is closed`);
       for (const k of KINDS) mkdirSync(join(this.root, KIND_INFO[k].plural), { recursive: true });
       mkdirSync(this.metaDir, { recursive: true });
       this.lock.open();
       if (!existsSync(this.journal.path))
         await this.lock.exclusive(() => Promise.resolve(createJournal(this.journal.path, 0)));
       this.journal.open();
-    })();
+    })().catch((e: unknown) => {
+      this.opening = undefined;
+      this.lock.close();
+      if (e instanceof DatastoreError) throw e;
+      throw new UnavailableError(`cannot open the YAML datastore ${this.root}: ${(e as Error).message}`, {
+        cause: e,
+      });
+    });
     return this.opening;
   }
 
   /** Runs a public operation: after open(), not after close(), and awaited by close(). */
   private op<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new UnavailableError(`the YAML datastore ${this.root} is closed`));
-    const p = this.open().then(fn);
+    const p = this.open()
+      .then(fn)
+      .catch((e: unknown) => {
+        // Filesystem failures (EACCES, ENOSPC, EIO) are the store being unavailable.
+        if (e instanceof DatastoreError) throw e;
+        throw new UnavailableError(`YAML datastore ${this.root}: ${(e as Error).message}`, { cause: e });
+      });
     this.inflight.add(p);
     const done = (): void => void this.inflight.delete(p);
     p.then(done, done);
@@ -447,7 +463,7 @@ export class YamlDirBackend implements Backend {
   private kindDirs(kind: Kind, namespace: string | undefined): string[] {
     const plural = KIND_INFO[kind].plural;
     if (!KIND_INFO[kind].namespaced) return [plural];
-    if (namespace !== undefined) return [`${plural}/${namespace}`];
+    if (namespace !== undefined) return badSegment(namespace) === undefined ? [`${plural}/${namespace}`] : [];
     return entries(join(this.root, plural))
       .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
       .map((d) => `${plural}/${d.name}`);
