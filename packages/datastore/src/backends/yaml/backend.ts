@@ -347,26 +347,41 @@ export class YamlDirBackend implements Backend {
     type: 'added' | 'modified',
     loc: Location,
     rev: number,
-    text: string,
+    /** A JSON-plain object to render, or the adopted file's text. */
+    what: { readonly object: AnyResource } | { readonly text: string },
   ): Promise<AnyResource> {
-    const parsed = parseFile(text, loc.key);
-    if (!parsed.ok || !parsed.stamped)
-      throw new ValidationError([
-        {
-          resource: formatKey(loc.key),
-          path: '',
-          reason: `does not survive the YAML round trip (${parsed.ok ? 'stamp' : parsed.problem})`,
-        },
-      ]);
+    let text: string;
+    let parsed: Parsed;
+    if ('object' in what) {
+      // JSON-plain data renders to YAML that parses back to the same: no second parse.
+      text = render(what.object);
+      parsed = { ok: true, object: what.object, stamped: true };
+    } else {
+      text = what.text;
+      parsed = parseFile(text, loc.key);
+      if (!parsed.ok || !parsed.stamped)
+        throw new Error(`adopting ${loc.abs}: restamped text does not parse`);
+    }
     const st = await writeAtomic(loc.abs, text);
     this.remember(loc.abs, text, parsed);
     await this.append({ rev, type, path: loc.rel, st, object: parsed.object });
     return structuredClone(parsed.object);
   }
 
+  /** The object as it will read back: JSON-plain (no undefined, Date or class instances). */
+  private plain(obj: AnyResource, key: ResourceKey): AnyResource {
+    try {
+      return JSON.parse(JSON.stringify(obj)) as AnyResource;
+    } catch (e) {
+      throw new ValidationError([
+        { resource: formatKey(key), path: '', reason: `cannot be stored: ${(e as Error).message}` },
+      ]);
+    }
+  }
+
   private append(e: Entry): Promise<void> {
     return this.serial(async () => {
-      await this.journal.append(e);
+      this.journal.append(e);
       this.deliver(e);
       if (this.journal.size > this.journalMax) await this.journal.rotate(Math.floor(this.journalMax / 4));
     });
@@ -399,7 +414,7 @@ export class YamlDirBackend implements Backend {
     });
     // "modified" when this was an object before (a scanner knew it, or it carries a version).
     const type = known !== undefined || m.resourceVersion !== undefined ? 'modified' : 'added';
-    const object = await this.commit(type, loc, rev, text);
+    const object = await this.commit(type, loc, rev, { text });
     return { state: 'good', object, stamped: true, text, st: '' };
   }
 
@@ -543,11 +558,11 @@ export class YamlDirBackend implements Backend {
         const cur = await this.current(loc);
         if (cur.state !== 'absent') throw new AlreadyExistsError(loc.key);
         const rev = this.nextRev(cur);
-        const stored = structuredClone(obj);
+        const stored = this.plain(obj, loc.key);
         stored.metadata.resourceVersion = String(rev);
         stored.metadata.uid = randomUUID();
         stored.metadata.creationTimestamp = new Date().toISOString();
-        return this.commit('added', loc, rev, render(stored));
+        return this.commit('added', loc, rev, { object: stored });
       });
     });
   }
@@ -562,11 +577,11 @@ export class YamlDirBackend implements Backend {
         if (obj.metadata.resourceVersion !== have.resourceVersion)
           throw new ConflictError(loc.key, obj.metadata.resourceVersion, have.resourceVersion);
         const rev = this.nextRev(cur);
-        const stored = structuredClone(obj);
+        const stored = this.plain(obj, loc.key);
         stored.metadata.resourceVersion = String(rev);
         if (have.uid !== undefined) stored.metadata.uid = have.uid;
         if (have.creationTimestamp !== undefined) stored.metadata.creationTimestamp = have.creationTimestamp;
-        return this.commit('modified', loc, rev, render(stored));
+        return this.commit('modified', loc, rev, { object: stored });
       });
     });
   }
