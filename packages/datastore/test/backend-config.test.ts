@@ -1,7 +1,11 @@
 // Datastore selection from environment and flags, with Calico's variable names.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DEFAULT_YAML_DIR, DatastoreConfigError, datastoreConfig } from '../src/backends/config.js';
+import { openBackend } from '../src/backends/open.js';
 
 describe('datastoreConfig', () => {
   it('defaults_to_the_yaml_directory', () => {
@@ -49,5 +53,36 @@ describe('datastoreConfig', () => {
       () => datastoreConfig({ DATASTORE_TYPE: 'consul' }),
       /must be yaml, etcdv3 or kubernetes, not "consul"/,
     );
+  });
+});
+
+describe('openBackend', () => {
+  it('opens_each_configured_backend_type', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tabby-open-'));
+    try {
+      const y = await openBackend({ type: 'yaml', dir: join(dir, 'store') });
+      assert.equal(y.type, 'yaml');
+      await y.close();
+      const e = await openBackend({ type: 'etcdv3', endpoints: ['http://127.0.0.1:1'] });
+      assert.equal(e.type, 'etcd');
+      await e.close();
+      const kc = join(dir, 'kubeconfig');
+      writeFileSync(
+        kc,
+        [
+          'apiVersion: v1',
+          'kind: Config',
+          'clusters: [{ name: c, cluster: { server: "http://127.0.0.1:1" } }]',
+          'users: [{ name: u, user: { token: t } }]',
+          'contexts: [{ name: x, context: { cluster: c, user: u } }]',
+          'current-context: x',
+        ].join('\n'),
+      );
+      const k = await openBackend({ type: 'kubernetes', kubeconfig: kc });
+      assert.equal(k.type, 'kubernetes');
+      await k.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

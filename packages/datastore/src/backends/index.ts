@@ -8,3 +8,6 @@ export { EtcdBackend, DEFAULT_PREFIX as ETCD_DEFAULT_PREFIX } from './etcd/index
 export type { EtcdBackendOptions } from './etcd/index.js';
 export { KubernetesBackend, crdName, CRD_VERSION, loadKubeConfig } from './kubernetes/index.js';
 export type { KubernetesBackendOptions, KubernetesConnection } from './kubernetes/index.js';
+export { YamlDirBackend, ResourceFileError } from './yaml/index.js';
+export type { YamlDirBackendOptions } from './yaml/index.js';
+export { openBackend } from './open.js';
