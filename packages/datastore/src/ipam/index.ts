@@ -1,1 +1,10 @@
-export {};
+/**
+ * IPAM: Calico's block-based address management (affine blocks, claims, borrowing, handles)
+ * over any Backend, and the `ipam` CLI commands.
+ *
+ * @packageDocumentation
+ */
+export * from './errors.js';
+export * from './block.js';
+export * from './pools.js';
+export * from './ipam.js';
