@@ -26,7 +26,7 @@
 //   (empty) or its affinity removed (in use), then the BlockAffinity deleted. A crash leaves
 //   a pendingDeletion affinity that the node's next request confirms again (as Calico) or
 //   the next release finishes.
-import type { AnyResource, Backend } from '../store/backend.js';
+import type { AnyResource, Backend, ListResult } from '../store/backend.js';
 import { AlreadyExistsError, ConflictError, NotFoundError, UnavailableError } from '../store/errors.js';
 import type {
   BlockAffinity,
@@ -39,7 +39,8 @@ import { IPAMBlockKind, IPAM_CONFIG_NAME, affinityName, blockName } from '../res
 import type { Node } from '../resources/node.js';
 import { validateSpec } from '../resources/define.js';
 import type { Kind } from '../resources/kinds.js';
-import { API_VERSION } from '../resources/meta.js';
+import type { ResourceKey } from '../resources/meta.js';
+import { API_VERSION, formatKey } from '../resources/meta.js';
 import type { Address, Cidr, Family } from '../schema/ip.js';
 import { cidrContainsIp, cidrWithin, formatCidr, formatIp, parseCidr, parseIp } from '../schema/ip.js';
 import {
@@ -203,8 +204,7 @@ export class Ipam {
   // ---------------------------------------------------------------- reads
 
   async config(): Promise<EffectiveIpamConfig> {
-    const o = (await this.backend.get({ kind: 'IPAMConfig', name: IPAM_CONFIG_NAME })) as
-      IPAMConfig | undefined;
+    const o = (await this.get({ kind: 'IPAMConfig', name: IPAM_CONFIG_NAME })) as IPAMConfig | undefined;
     return {
       strictAffinity: o?.spec.strictAffinity ?? false,
       autoAllocateBlocks: o?.spec.autoAllocateBlocks ?? true,
@@ -214,18 +214,18 @@ export class Ipam {
 
   /** Every valid pool (enabled or not), sorted by name. */
   async pools(): Promise<Pool[]> {
-    const { items } = await this.backend.list('IPPool');
+    const { items } = await this.list('IPPool');
     return toPools(items, (m) => this.log('warn', m));
   }
 
   private async nodeLabels(name: string): Promise<Record<string, string>> {
-    const n = (await this.backend.get({ kind: 'Node', name })) as Node | undefined;
+    const n = (await this.get({ kind: 'Node', name })) as Node | undefined;
     if (n === undefined) throw new NodeNotFoundError(name);
     return n.metadata.labels ?? {};
   }
 
   private async readBlock(cidr: Cidr): Promise<IPAMBlock | undefined> {
-    const b = (await this.backend.get({ kind: 'IPAMBlock', name: blockName(formatCidr(cidr)) })) as
+    const b = (await this.get({ kind: 'IPAMBlock', name: blockName(formatCidr(cidr)) })) as
       IPAMBlock | undefined;
     if (b !== undefined) this.checkBlock(b);
     return b;
@@ -241,7 +241,7 @@ export class Ipam {
   }
 
   private async listBlocks(): Promise<IPAMBlock[]> {
-    const { items } = await this.backend.list('IPAMBlock');
+    const { items } = await this.list('IPAMBlock');
     const out: IPAMBlock[] = [];
     for (const b of items as IPAMBlock[]) {
       if (validateSpec(IPAMBlockKind, b).length > 0 || parseCidr(b.spec.cidr) === undefined) {
@@ -254,13 +254,13 @@ export class Ipam {
   }
 
   private async getAffinity(node: string, cidr: Cidr): Promise<BlockAffinity | undefined> {
-    return (await this.backend.get({ kind: 'BlockAffinity', name: affinityName(node, formatCidr(cidr)) })) as
+    return (await this.get({ kind: 'BlockAffinity', name: affinityName(node, formatCidr(cidr)) })) as
       BlockAffinity | undefined;
   }
 
   /** The node's BlockAffinities (any state), optionally of one family, in address order. */
   private async affinitiesOf(node: string, family?: Family): Promise<{ aff: BlockAffinity; cidr: Cidr }[]> {
-    const { items } = await this.backend.list('BlockAffinity');
+    const { items } = await this.list('BlockAffinity');
     const out: { aff: BlockAffinity; cidr: Cidr }[] = [];
     for (const a of items as BlockAffinity[]) {
       if (a.spec.node !== node || (a.spec.type ?? 'host') !== 'host') continue;
@@ -272,10 +272,19 @@ export class Ipam {
   }
 
   private async getHandle(handle: string): Promise<IPAMHandle | undefined> {
-    return (await this.backend.get({ kind: 'IPAMHandle', name: handle })) as IPAMHandle | undefined;
+    return (await this.get({ kind: 'IPAMHandle', name: handle })) as IPAMHandle | undefined;
   }
 
   // ---------------------------------------------------------------- retry machinery
+
+  /** Reads ride out a briefly unavailable backend like writes do. */
+  private get(key: ResourceKey<Kind>): Promise<AnyResource | undefined> {
+    return this.attempt(`reading ${formatKey(key)}`, () => this.backend.get(key));
+  }
+
+  private list(kind: Kind): Promise<ListResult> {
+    return this.attempt(`listing ${kind}`, () => this.backend.list(kind));
+  }
 
   private async backoff(attempt: number): Promise<void> {
     const cap = Math.min(this.backoffCfg.maxMs, this.backoffCfg.baseMs * 2 ** (attempt - 1));
@@ -283,8 +292,8 @@ export class Ipam {
   }
 
   /**
-   * Runs one read-modify-CAS step until it returns something other than RETRY. Conflicts and
-   * unavailability are retried with backoff; any other error ends it at once.
+   * Runs one read-modify-CAS step until it returns something other than RETRY. Lost races
+   * and unavailability are retried with backoff; any other error ends it at once.
    */
   private async attempt<T>(what: string, step: () => Promise<T | Retry>): Promise<T> {
     let last: unknown = undefined;
@@ -295,7 +304,15 @@ export class Ipam {
         if (r !== RETRY) return r;
         last = new Error('raced with another writer');
       } catch (e) {
-        if (!(e instanceof ConflictError) && !(e instanceof UnavailableError)) throw e;
+        // A write that finds its object gone (NotFound) or already there (AlreadyExists)
+        // lost a race just like a CAS conflict: read again.
+        if (
+          !(e instanceof ConflictError) &&
+          !(e instanceof UnavailableError) &&
+          !(e instanceof NotFoundError) &&
+          !(e instanceof AlreadyExistsError)
+        )
+          throw e;
         last = e;
         this.log('debug', `${what}: ${e.message}; retrying`);
       }
@@ -803,6 +820,21 @@ export class Ipam {
           if (e instanceof BlockTaken) return RETRY;
           throw e;
         }
+      } else if (b.spec.affinity === hostAffinity(req.node)) {
+        // Our block: finish a claim that was cut short (its affinity missing or not confirmed).
+        const aff = await this.getAffinity(req.node, cidr);
+        if (aff?.spec.state !== 'confirmed') {
+          try {
+            b = await this.blockFromAffinity(
+              aff ?? (await this.pendingAffinity(req.node, cidr)),
+              req.node,
+              cidr,
+            );
+          } catch (e) {
+            if (e instanceof StaleAffinity || e instanceof BlockTaken) return RETRY;
+            throw e;
+          }
+        }
       }
       if (cfg.strictAffinity && b.spec.affinity !== hostAffinity(req.node))
         throw new AffinityMismatchError(req.node, b.spec.cidr, b.spec.affinity);
@@ -912,7 +944,7 @@ export class Ipam {
     const node = affinityNode(spec.affinity);
     if (node === undefined || !isEmpty(spec)) return;
     try {
-      const n = (await this.backend.get({ kind: 'Node', name: node })) as Node | undefined;
+      const n = (await this.get({ kind: 'Node', name: node })) as Node | undefined;
       const cidr = blockCidr(spec);
       const p = poolForAddress(pools, cidr);
       if (n === undefined || p === undefined || selectsNode(p, n.metadata.labels ?? {})) return;
