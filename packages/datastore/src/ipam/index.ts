@@ -8,3 +8,5 @@ export * from './errors.js';
 export * from './block.js';
 export * from './pools.js';
 export * from './ipam.js';
+export * from './report.js';
+export * from './cli.js';

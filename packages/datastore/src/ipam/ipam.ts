@@ -71,6 +71,8 @@ import {
   RetriesExhaustedError,
 } from './errors.js';
 import type { Pool } from './pools.js';
+import type { CheckReport, Utilization } from './report.js';
+import { checkIpam, loadSnapshot, utilization } from './report.js';
 import { blockFor, blocksFrom, poolForAddress, selectsNamespace, selectsNode, toPools } from './pools.js';
 
 export type IpamUse = 'Workload' | 'Tunnel';
@@ -1042,6 +1044,18 @@ export class Ipam {
         if ((await this.releaseBlockAffinity(node, c, true)) === 'released') out.push(formatCidr(c));
     }
     return out;
+  }
+
+  // ---------------------------------------------------------------- reports
+
+  /** Usage per pool, block and node (`ipam show`). */
+  async getUtilization(): Promise<Utilization> {
+    return utilization(await loadSnapshot(this.backend, (m) => this.log('warn', m)));
+  }
+
+  /** Every inconsistency in the IPAM state (`ipam check`). */
+  async check(): Promise<CheckReport> {
+    return checkIpam(await loadSnapshot(this.backend, (m) => this.log('warn', m)));
   }
 
   // ---------------------------------------------------------------- lookups and tunnels

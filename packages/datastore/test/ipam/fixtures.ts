@@ -8,11 +8,21 @@ import type { IPAMConfigSpec } from '../../src/resources/ipam.js';
 import type { IpamOptions } from '../../src/ipam/ipam.js';
 import { Ipam } from '../../src/ipam/ipam.js';
 
-export function res(kind: Kind, name: string, spec: unknown, labels?: Record<string, string>): AnyResource {
+export function res(
+  kind: Kind,
+  name: string,
+  spec: unknown,
+  labels?: Record<string, string>,
+  namespace?: string,
+): AnyResource {
   return {
     apiVersion: API_VERSION,
     kind,
-    metadata: labels === undefined ? { name } : { name, labels },
+    metadata: {
+      name,
+      ...(labels === undefined ? {} : { labels }),
+      ...(namespace === undefined ? {} : { namespace }),
+    },
     spec,
   };
 }
