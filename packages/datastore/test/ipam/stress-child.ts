@@ -1,0 +1,30 @@
+// A child process for the IPAM multi-process stress test and benchmark:
+//   node stress-child.js '<backend descriptor JSON>' <node> <cycles> <seed> <tag> [releaseRate]
+// runs runStress against the shared store and prints its StressResult as one JSON line.
+import type { BackendDescriptor } from './stress.js';
+import { openBackend, runStress } from './stress.js';
+
+const [desc, node, cycles, seed, tag, rate] = process.argv.slice(2);
+if (
+  desc === undefined ||
+  node === undefined ||
+  cycles === undefined ||
+  seed === undefined ||
+  tag === undefined
+) {
+  console.error('usage: stress-child <descriptor JSON> <node> <cycles> <seed> <tag> [releaseRate]');
+  process.exit(2);
+}
+const backend = openBackend(JSON.parse(desc) as BackendDescriptor);
+try {
+  const r = await runStress(backend, {
+    node,
+    cycles: Number(cycles),
+    seed: Number(seed),
+    tag,
+    ...(rate === undefined ? {} : { releaseRate: Number(rate) }),
+  });
+  process.stdout.write(JSON.stringify(r) + '\n');
+} finally {
+  await backend.close();
+}
