@@ -38,6 +38,9 @@ export interface StressResult {
   readonly exhausted: number;
   /** Milliseconds per successful autoAssign call. */
   readonly latencies: number[];
+  /** Wall clock (ms since the epoch) around the cycles, without process start-up. */
+  readonly startedAt: number;
+  readonly endedAt: number;
 }
 
 /** `cycles` rounds of: assign one IPv4 address, and sometimes release a held handle. */
@@ -49,6 +52,7 @@ export async function runStress(backend: Backend, o: StressOptions): Promise<Str
   let allocations = 0;
   let releases = 0;
   let exhausted = 0;
+  const startedAt = Date.now();
   for (let i = 0; i < o.cycles; i++) {
     const handle = `${o.tag}-${i}`;
     const t0 = performance.now();
@@ -72,5 +76,14 @@ export async function runStress(backend: Backend, o: StressOptions): Promise<Str
       releases++;
     }
   }
-  return { node: o.node, held: Object.fromEntries(held), allocations, releases, exhausted, latencies };
+  return {
+    node: o.node,
+    held: Object.fromEntries(held),
+    allocations,
+    releases,
+    exhausted,
+    latencies,
+    startedAt,
+    endedAt: Date.now(),
+  };
 }

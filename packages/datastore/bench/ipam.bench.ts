@@ -1,0 +1,141 @@
+// `npm run bench:ipam`: IPAM allocation throughput and latency per backend. For each
+// backend, N allocations (one IPv4 address per call, nothing released) from one worker,
+// then from 8 concurrent workers on 8 nodes: 8 processes with their own clients for a
+// shared store, 8 async workers in one process for the memory backend (it cannot be
+// shared across processes). Prints allocations per second and p50/p99 latency per call.
+//
+// Options: --n N (default 10000), --backends memory,etcd (default: memory, and etcd when
+// /usr/bin/etcd or $ETCD_BIN exists).
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { Backend } from '../src/store/backend.js';
+import { node, pool } from '../test/ipam/fixtures.js';
+import type { BackendDescriptor, StressResult } from '../test/ipam/stress.js';
+import { openBackend, runStress } from '../test/ipam/stress.js';
+import { startEtcd } from '../test/ipam/etcd.js';
+import { ETCD_BIN } from '../test/support/etcd-server.js';
+
+const CHILD = fileURLToPath(new URL('../test/ipam/stress-child.js', import.meta.url));
+const WORKERS = 8;
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const N = Number(arg('n') ?? 10_000);
+const BACKENDS = (arg('backends') ?? (existsSync(ETCD_BIN) ? 'memory,etcd' : 'memory')).split(',');
+
+async function seed(b: Backend): Promise<void> {
+  // Room for N addresses in /26 blocks, whatever N is.
+  await b.create(pool('bench', { cidr: '10.0.0.0/8' }));
+  for (let i = 0; i < WORKERS; i++) await b.create(node(`node-${i}`));
+}
+
+function pct(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+function report(backend: string, mode: string, ms: number, results: readonly StressResult[]): void {
+  const lat = results.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  const n = results.reduce((s, r) => s + r.allocations, 0);
+  const failed = results.reduce((s, r) => s + r.exhausted, 0);
+  console.log(
+    `${backend.padEnd(7)} ${mode.padEnd(24)} ${String(n).padStart(6)} allocations in ${(ms / 1000).toFixed(2)} s: ` +
+      `${Math.round((n * 1000) / ms)
+        .toString()
+        .padStart(6)}/s  p50 ${pct(lat, 50).toFixed(2)} ms  p99 ${pct(lat, 99).toFixed(2)} ms` +
+      (failed > 0 ? `  (${failed} failed)` : ''),
+  );
+}
+
+function child(
+  desc: BackendDescriptor,
+  nodeName: string,
+  cycles: number,
+  tag: string,
+): Promise<StressResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(
+      process.execPath,
+      [CHILD, JSON.stringify(desc), nodeName, String(cycles), '1', tag, '0'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('error', reject);
+    p.on('exit', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out) as StressResult)
+        : reject(new Error(`child ${tag} exited ${code}`)),
+    );
+  });
+}
+
+async function benchMemory(): Promise<void> {
+  for (const workers of [1, WORKERS]) {
+    const b = openBackend({ type: 'memory' });
+    await seed(b);
+    const t0 = performance.now();
+    const results = await Promise.all(
+      Array.from({ length: workers }, (_, i) =>
+        runStress(b, {
+          node: `node-${i}`,
+          cycles: Math.ceil(N / workers),
+          seed: i,
+          tag: `w${i}`,
+          releaseRate: 0,
+        }),
+      ),
+    );
+    report(
+      'memory',
+      workers === 1 ? '1 worker' : `${workers} async workers`,
+      performance.now() - t0,
+      results,
+    );
+    await b.close();
+  }
+}
+
+async function benchEtcd(): Promise<void> {
+  const etcd = await startEtcd();
+  try {
+    for (const workers of [1, WORKERS]) {
+      const desc: BackendDescriptor = {
+        type: 'etcd',
+        endpoint: etcd.endpoint,
+        prefix: `/tabby-ipam-bench/${randomUUID()}`,
+      };
+      const b = openBackend(desc);
+      await seed(b);
+      const t0 = performance.now();
+      const results =
+        workers === 1
+          ? [await runStress(b, { node: 'node-0', cycles: N, seed: 0, tag: 'w0', releaseRate: 0 })]
+          : await Promise.all(
+              Array.from({ length: workers }, (_, i) =>
+                child(desc, `node-${i}`, Math.ceil(N / workers), `w${i}`),
+              ),
+            );
+      // Timed from the first worker's start to the last one's end: process start-up is not IPAM.
+      const ms =
+        workers === 1
+          ? performance.now() - t0
+          : Math.max(...results.map((r) => r.endedAt)) - Math.min(...results.map((r) => r.startedAt));
+      report('etcd', workers === 1 ? '1 process' : `${workers} processes`, ms, results);
+      await b.close();
+    }
+  } finally {
+    await etcd.stop();
+  }
+}
+
+for (const b of BACKENDS) {
+  if (b === 'memory') await benchMemory();
+  else if (b === 'etcd') await benchEtcd();
+  else throw new Error(`unknown backend ${b} (memory, etcd)`);
+}
