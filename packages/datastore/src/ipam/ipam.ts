@@ -812,9 +812,11 @@ export class Ipam {
     if (pool === undefined) throw new AddressNotInPoolError(req.ip);
     const cidr = blockFor(pool, a);
     const attrs = { node: req.node, ...(req.attrs ?? {}) };
+    let claiming = false;
     return this.attempt(`assigning ${req.ip}`, async () => {
       let b = await this.readBlock(cidr);
       if (b === undefined) {
+        claiming = true;
         const pa = await this.pendingAffinity(req.node, cidr);
         try {
           b = await this.claimAffineBlock(pa, req.node, cidr);
@@ -822,6 +824,12 @@ export class Ipam {
           if (e instanceof BlockTaken) return RETRY;
           throw e;
         }
+      } else if (claiming && b.spec.affinity !== hostAffinity(req.node)) {
+        // An earlier attempt began a claim and failed before creating the block; another
+        // node created it since. Our pending affinity must not outlive the attempt.
+        const aff = await this.getAffinity(req.node, cidr);
+        if (aff !== undefined && aff.spec.state !== 'confirmed') await this.deleteIfSame(aff);
+        claiming = false;
       } else if (b.spec.affinity === hostAffinity(req.node)) {
         // Our block: finish a claim that was cut short (its affinity missing or not confirmed).
         const aff = await this.getAffinity(req.node, cidr);
