@@ -4,10 +4,12 @@
 // shared store, 8 async workers in one process for the memory backend (it cannot be
 // shared across processes). Prints allocations per second and p50/p99 latency per call.
 //
-// Options: --n N (default 10000), --backends memory,etcd (default: memory, and etcd when
-// /usr/bin/etcd or $ETCD_BIN exists).
+// Options: --n N (default 10000), --backends memory,yaml,etcd (default: all three; etcd
+// when /usr/bin/etcd or $ETCD_BIN exists).
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Backend } from '../src/store/backend.js';
@@ -25,7 +27,7 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 const N = Number(arg('n') ?? 10_000);
-const BACKENDS = (arg('backends') ?? (existsSync(ETCD_BIN) ? 'memory,etcd' : 'memory')).split(',');
+const BACKENDS = (arg('backends') ?? (existsSync(ETCD_BIN) ? 'memory,yaml,etcd' : 'memory,yaml')).split(',');
 
 async function seed(b: Backend): Promise<void> {
   // Room for N addresses in /26 blocks, whatever N is.
@@ -77,7 +79,7 @@ function child(
 
 async function benchMemory(): Promise<void> {
   for (const workers of [1, WORKERS]) {
-    const b = openBackend({ type: 'memory' });
+    const b = await openBackend({ type: 'memory' });
     await seed(b);
     const t0 = performance.now();
     const results = await Promise.all(
@@ -101,41 +103,60 @@ async function benchMemory(): Promise<void> {
   }
 }
 
+/** N allocations on a store shared between processes: one process, then 8 at once. */
+async function benchShared(name: string, describe: () => BackendDescriptor): Promise<void> {
+  for (const workers of [1, WORKERS]) {
+    const desc = describe();
+    const b = await openBackend(desc);
+    await seed(b);
+    const t0 = performance.now();
+    const results =
+      workers === 1
+        ? [await runStress(b, { node: 'node-0', cycles: N, seed: 0, tag: 'w0', releaseRate: 0 })]
+        : await Promise.all(
+            Array.from({ length: workers }, (_, i) =>
+              child(desc, `node-${i}`, Math.ceil(N / workers), `w${i}`),
+            ),
+          );
+    // Timed from the first worker's start to the last one's end: process start-up is not IPAM.
+    const ms =
+      workers === 1
+        ? performance.now() - t0
+        : Math.max(...results.map((r) => r.endedAt)) - Math.min(...results.map((r) => r.startedAt));
+    report(name, workers === 1 ? '1 process' : `${workers} processes`, ms, results);
+    await b.close();
+  }
+}
+
 async function benchEtcd(): Promise<void> {
   const etcd = await startEtcd();
   try {
-    for (const workers of [1, WORKERS]) {
-      const desc: BackendDescriptor = {
-        type: 'etcd',
-        endpoint: etcd.endpoint,
-        prefix: `/tabby-ipam-bench/${randomUUID()}`,
-      };
-      const b = openBackend(desc);
-      await seed(b);
-      const t0 = performance.now();
-      const results =
-        workers === 1
-          ? [await runStress(b, { node: 'node-0', cycles: N, seed: 0, tag: 'w0', releaseRate: 0 })]
-          : await Promise.all(
-              Array.from({ length: workers }, (_, i) =>
-                child(desc, `node-${i}`, Math.ceil(N / workers), `w${i}`),
-              ),
-            );
-      // Timed from the first worker's start to the last one's end: process start-up is not IPAM.
-      const ms =
-        workers === 1
-          ? performance.now() - t0
-          : Math.max(...results.map((r) => r.endedAt)) - Math.min(...results.map((r) => r.startedAt));
-      report('etcd', workers === 1 ? '1 process' : `${workers} processes`, ms, results);
-      await b.close();
-    }
+    await benchShared('etcd', () => ({
+      type: 'etcd',
+      endpoint: etcd.endpoint,
+      prefix: `/tabby-ipam-bench/${randomUUID()}`,
+    }));
   } finally {
     await etcd.stop();
   }
 }
 
+async function benchYaml(): Promise<void> {
+  const dirs: string[] = [];
+  try {
+    await benchShared('yaml', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tabby-ipam-bench-'));
+      dirs.push(dir);
+      return { type: 'yaml', dir };
+    });
+  } finally {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+}
+
 for (const b of BACKENDS) {
   if (b === 'memory') await benchMemory();
+  else if (b === 'yaml') await benchYaml();
   else if (b === 'etcd') await benchEtcd();
-  else throw new Error(`unknown backend ${b} (memory, etcd)`);
+  else throw new Error(`unknown backend ${b} (memory, yaml, etcd)`);
 }

@@ -5,13 +5,6 @@ import { readFile } from 'node:fs/promises';
 import { openBackend } from '../dist/src/backends/open.js';
 import { run } from '../dist/src/cli/main.js';
 
-let ipam;
-try {
-  ({ runIpamCommand: ipam } = await import('../dist/src/ipam/cli.js'));
-} catch {
-  ipam = undefined;
-}
-
 process.exitCode = await run({
   argv: process.argv.slice(2),
   env: process.env,
@@ -19,7 +12,4 @@ process.exitCode = await run({
   stderr: (s) => process.stderr.write(s),
   readFile: (p) => (p === '-' ? Promise.resolve(readFileSync(0, 'utf8')) : readFile(p, 'utf8')),
   openBackend,
-  ...(ipam === undefined
-    ? {}
-    : { ipam: (argv, backend, io) => ipam(argv, { backend, stdout: io.stdout, stderr: io.stderr }) }),
 });

@@ -104,3 +104,16 @@ describe('tabby CLI', () => {
     assert.equal(r.out.split('kind: CustomResourceDefinition').length - 1, 10);
   });
 });
+
+describe('tabby ipam', () => {
+  it('ipam_show_runs_on_the_configured_datastore_and_ignores_datastore_flags', async () => {
+    const b = new MemoryBackend();
+    await tabby(['apply', '-f', 'm.yaml'], b, { 'm.yaml': manifest });
+    const r = await tabby(['ipam', 'show', '--datastore-type', 'yaml', '--datastore-dir=/nonexistent'], b);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /10\.65\.0\.0\/16/);
+    const bad = await tabby(['ipam', 'show', '--frob'], b);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /unknown option "--frob"/);
+  });
+});

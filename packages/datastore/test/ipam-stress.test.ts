@@ -2,10 +2,14 @@
 // store is checked: no address twice, exactly the workers' held addresses allocated, every
 // handle and affinity consistent, nothing left after releasing everything. In-process on
 // the memory backend (the harness itself), and as separate processes (test/ipam/
-// stress-child.ts, each with its own client) on every shareable backend available: etcd.
+// stress-child.ts, each with its own client) on every shareable backend: the YAML directory
+// and etcd.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import type { Backend } from '../src/store/backend.js';
@@ -81,13 +85,27 @@ function child(
 
 describe('ipam stress', () => {
   it('workers_in_one_process_share_a_memory_store_without_collisions', async () => {
-    const b = openBackend({ type: 'memory' });
+    const b = await openBackend({ type: 'memory' });
     await seed(b);
     const results = await Promise.all(
       WORKERS.map((w, i) => runStress(b, { ...w, cycles: 80, seed: 1000 + i })),
     );
     await verify(b, results);
     await b.close();
+  });
+
+  it('four_processes_share_a_yaml_directory_without_collisions', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tabby-ipam-stress-'));
+    const desc: BackendDescriptor = { type: 'yaml', dir };
+    const b = await openBackend(desc);
+    try {
+      await seed(b);
+      const results = await Promise.all(WORKERS.map((w, i) => child(desc, w, 40, 3000 + i)));
+      await verify(b, results);
+    } finally {
+      await b.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   const skip = etcdSkipReason();
@@ -98,7 +116,7 @@ describe('ipam stress', () => {
       endpoint: etcd.endpoint,
       prefix: `/tabby-ipam-stress/${randomUUID()}`,
     };
-    const b = openBackend(desc);
+    const b = await openBackend(desc);
     try {
       await seed(b);
       const results = await Promise.all(WORKERS.map((w, i) => child(desc, w, 40, 2000 + i)));

@@ -1,17 +1,17 @@
 // `tabby` datastore commands: apply, validate, get, delete, crds (and ipam, see
 // src/ipam/cli.ts). A function of its inputs (argv, env, streams, an opener for the
 // backend) so tests drive it with a memory backend; bin/tabby.js wires the real ones.
-import { stringify } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import type { DatastoreConfig } from '../backends/config.js';
 import { DatastoreConfigError, datastoreConfig } from '../backends/config.js';
 import { allCrds, renderCrd } from '../resources/crds-render.js';
 import { KIND_INFO, KINDS } from '../resources/kinds.js';
 import type { Kind } from '../resources/kinds.js';
 import { parseResource } from '../resources/parse.js';
-import { parseAllDocuments } from 'yaml';
 import type { Backend } from '../store/backend.js';
 import { Datastore } from '../store/datastore.js';
 import { DatastoreError, ValidationError } from '../store/errors.js';
+import { runIpamCommand } from '../ipam/cli.js';
 
 export interface CliIo {
   readonly argv: readonly string[];
@@ -21,8 +21,6 @@ export interface CliIo {
   /** Reads a file, or stdin for "-". */
   readonly readFile: (path: string) => Promise<string>;
   readonly openBackend: (c: DatastoreConfig) => Promise<Backend>;
-  /** `tabby ipam ...`, when IPAM is linked in. */
-  readonly ipam?: (argv: readonly string[], backend: Backend, io: CliIo) => Promise<number>;
 }
 
 export const USAGE = `usage: tabby <command> [flags]
@@ -84,6 +82,19 @@ function parseArgs(argv: readonly string[]): Parsed {
     } else flags[name] = 'true';
   }
   return { positional, flags };
+}
+
+const DATASTORE_FLAG = /^--(datastore-[a-z-]+|etcd-[a-z-]+|kubeconfig)(=|$)/;
+
+/** argv without the datastore flags (and their values), which were read already. */
+function withoutDatastoreFlags(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const m = DATASTORE_FLAG.exec(argv[i]!);
+    if (m === null) out.push(argv[i]!);
+    else if (m[2] === '') i++; // `--flag value`: skip the value too
+  }
+  return out;
 }
 
 /** `ippool`, `IPPool`, `ippools` → IPPool. */
@@ -189,9 +200,13 @@ export async function run(io: CliIo): Promise<number> {
         return 0;
       }
       case 'ipam': {
-        if (io.ipam === undefined) throw new UsageError('ipam commands are not available in this build');
         await open();
-        return await io.ipam(rest, backend!, io);
+        // The ipam commands parse their own flags: hand them what follows `ipam`, less ours.
+        return await runIpamCommand(withoutDatastoreFlags(io.argv.slice(io.argv.indexOf('ipam') + 1)), {
+          backend: backend!,
+          stdout: { write: io.stdout },
+          stderr: { write: io.stderr },
+        });
       }
       default:
         throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);

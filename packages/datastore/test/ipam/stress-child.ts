@@ -15,7 +15,7 @@ if (
   console.error('usage: stress-child <descriptor JSON> <node> <cycles> <seed> <tag> [releaseRate]');
   process.exit(2);
 }
-const backend = openBackend(JSON.parse(desc) as BackendDescriptor);
+const backend = await openBackend(JSON.parse(desc) as BackendDescriptor);
 try {
   const r = await runStress(backend, {
     node,

@@ -3,19 +3,24 @@
 import type { Backend } from '../../src/store/backend.js';
 import { MemoryBackend } from '../../src/store/memory.js';
 import { EtcdBackend } from '../../src/backends/etcd/index.js';
+import { YamlDirBackend } from '../../src/backends/yaml/index.js';
 import { Ipam, MaxBlocksReachedError, PoolExhaustedError } from '../../src/ipam/index.js';
 import { seeded } from './fixtures.js';
 
 /** Which store to open: `memory` only within one process; the others are shared. */
 export type BackendDescriptor =
-  { readonly type: 'memory' } | { readonly type: 'etcd'; readonly endpoint: string; readonly prefix: string };
+  | { readonly type: 'memory' }
+  | { readonly type: 'etcd'; readonly endpoint: string; readonly prefix: string }
+  | { readonly type: 'yaml'; readonly dir: string };
 
-export function openBackend(d: BackendDescriptor): Backend {
+export async function openBackend(d: BackendDescriptor): Promise<Backend> {
   switch (d.type) {
     case 'memory':
       return new MemoryBackend();
     case 'etcd':
       return new EtcdBackend({ endpoints: [d.endpoint], prefix: d.prefix });
+    case 'yaml':
+      return YamlDirBackend.open({ root: d.dir });
   }
 }
 
