@@ -1,10 +1,15 @@
 // `npm run bench:ipam`: IPAM allocation throughput and latency per backend. For each
-// backend, N allocations (one IPv4 address per call, nothing released) from one worker,
-// then from 8 concurrent workers on 8 nodes: 8 processes with their own clients for a
-// shared store, 8 async workers in one process for the memory backend (it cannot be
-// shared across processes). Prints allocations per second and p50/p99 latency per call.
+// backend, N allocations (one IPv4 address per call, nothing released) spread over NODES
+// nodes (N/NODES pods per node: a cluster filling up, each node's allocations landing in
+// its own /26 blocks as on real nodes), from one worker, then from 8 concurrent workers
+// each serving an eighth of the nodes: 8 processes with their own clients for a shared
+// store, 8 async workers in one process for the memory backend (it cannot be shared across
+// processes). Prints allocations per second and p50/p99 latency per call.
 //
-// Options: --n N (default 10000), --backends memory,yaml,etcd (default: all three; etcd
+// Calico's IPAM, like ours, walks a node's affine blocks in order on every request, so one
+// node holding hundreds of blocks makes every call slower: --nodes 1 shows that case.
+//
+// Options: --n N (default 10000), --nodes NODES (default 100), --backends memory,yaml,etcd (default: all three; etcd
 // when /usr/bin/etcd or $ETCD_BIN exists).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -27,12 +32,16 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 const N = Number(arg('n') ?? 10_000);
+const NODES = Number(arg('nodes') ?? 100);
+const nodeNames = Array.from({ length: NODES }, (_, i) => `node-${i}`);
+/** Worker w's share of the nodes: every WORKERS-th one (one worker: all). */
+const shareOf = (w: number, workers: number): string[] => nodeNames.filter((_, i) => i % workers === w);
 const BACKENDS = (arg('backends') ?? (existsSync(ETCD_BIN) ? 'memory,yaml,etcd' : 'memory,yaml')).split(',');
 
 async function seed(b: Backend): Promise<void> {
   // Room for N addresses in /26 blocks, whatever N is.
   await b.create(pool('bench', { cidr: '10.0.0.0/8' }));
-  for (let i = 0; i < WORKERS; i++) await b.create(node(`node-${i}`));
+  for (const n of nodeNames) await b.create(node(n));
 }
 
 function pct(sorted: readonly number[], p: number): number {
@@ -85,7 +94,8 @@ async function benchMemory(): Promise<void> {
     const results = await Promise.all(
       Array.from({ length: workers }, (_, i) =>
         runStress(b, {
-          node: `node-${i}`,
+          node: shareOf(i, workers)[0]!,
+          nodes: shareOf(i, workers),
           cycles: Math.ceil(N / workers),
           seed: i,
           tag: `w${i}`,
@@ -112,10 +122,19 @@ async function benchShared(name: string, describe: () => BackendDescriptor): Pro
     const t0 = performance.now();
     const results =
       workers === 1
-        ? [await runStress(b, { node: 'node-0', cycles: N, seed: 0, tag: 'w0', releaseRate: 0 })]
+        ? [
+            await runStress(b, {
+              node: nodeNames[0]!,
+              nodes: nodeNames,
+              cycles: N,
+              seed: 0,
+              tag: 'w0',
+              releaseRate: 0,
+            }),
+          ]
         : await Promise.all(
             Array.from({ length: workers }, (_, i) =>
-              child(desc, `node-${i}`, Math.ceil(N / workers), `w${i}`),
+              child(desc, shareOf(i, workers).join(','), Math.ceil(N / workers), `w${i}`),
             ),
           );
     // Timed from the first worker's start to the last one's end: process start-up is not IPAM.

@@ -1,10 +1,13 @@
 // A child process for the IPAM multi-process stress test and benchmark:
-//   node stress-child.js '<backend descriptor JSON>' <node> <cycles> <seed> <tag> [releaseRate]
+//   node stress-child.js '<backend descriptor JSON>' <node[,node...]> <cycles> <seed> <tag> [releaseRate]
 // runs runStress against the shared store and prints its StressResult as one JSON line.
 import type { BackendDescriptor } from './stress.js';
 import { openBackend, runStress } from './stress.js';
 
-const [desc, node, cycles, seed, tag, rate] = process.argv.slice(2);
+const [desc, nodeArg, cycles, seed, tag, rate] = process.argv.slice(2);
+// One node, or several separated by commas (allocations go round-robin over them).
+const nodes = nodeArg?.split(',');
+const node = nodes?.[0];
 if (
   desc === undefined ||
   node === undefined ||
@@ -19,6 +22,7 @@ const backend = await openBackend(JSON.parse(desc) as BackendDescriptor);
 try {
   const r = await runStress(backend, {
     node,
+    ...(nodes !== undefined && nodes.length > 1 ? { nodes } : {}),
     cycles: Number(cycles),
     seed: Number(seed),
     tag,

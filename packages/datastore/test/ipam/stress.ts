@@ -26,6 +26,8 @@ export async function openBackend(d: BackendDescriptor): Promise<Backend> {
 
 export interface StressOptions {
   readonly node: string;
+  /** Round-robin over these nodes instead of `node` alone (a cluster's worth of CNI calls). */
+  readonly nodes?: readonly string[];
   readonly cycles: number;
   readonly seed: number;
   /** Handle names start with this (unique per worker). */
@@ -62,7 +64,8 @@ export async function runStress(backend: Backend, o: StressOptions): Promise<Str
     const handle = `${o.tag}-${i}`;
     const t0 = performance.now();
     try {
-      const r = await ipam.autoAssign({ handleId: handle, num4: 1, num6: 0, node: o.node });
+      const node = o.nodes === undefined ? o.node : o.nodes[i % o.nodes.length]!;
+      const r = await ipam.autoAssign({ handleId: handle, num4: 1, num6: 0, node });
       latencies.push(performance.now() - t0);
       held.set(
         handle,
