@@ -1,0 +1,28 @@
+// Any failure as the CniError the runtime sees: typed errors keep their meaning, anything
+// else gets the code of the step that failed.
+import { CniError, ErrorCode, errorText } from '../spec/errors.js';
+import { InterfaceExistsError, NetnsNotFoundError } from './interfaces.js';
+
+export function toCniError(e: unknown, fallback: number, what: string): CniError {
+  if (e instanceof CniError) return e;
+  if (e instanceof NetnsNotFoundError)
+    return new CniError(
+      ErrorCode.NetnsNotFound,
+      `CNI_NETNS ${e.netns} does not exist`,
+      `${what}: ${e.message}`,
+    );
+  if (e instanceof InterfaceExistsError)
+    return new CniError(
+      ErrorCode.InterfaceExists,
+      `interface ${e.ifname} already exists ${e.where === 'pod' ? 'in the container' : 'on the host'}`,
+      what,
+    );
+  return new CniError(fallback, what, errorText(e), { cause: e });
+}
+
+/** `err` with what rollback (or a best-effort DEL) could not undo appended to its details. */
+export function withTrailer(err: CniError, trailer: readonly string[]): CniError {
+  if (trailer.length === 0) return err;
+  const details = [err.details, ...trailer].filter((x) => x !== '').join('; ');
+  return new CniError(err.code, err.msg, details, { cause: err });
+}

@@ -1,0 +1,159 @@
+// What the command handlers need from the outside world, as two interfaces: the kernel
+// (Dataplane: veth, addresses, routes, sysctls) and address management (IpamClient). The
+// real ones live elsewhere (packages/netlink, ../ipam/datastore-client.ts); the fakes in
+// ../fakes/ implement them in memory with fault injection for the tests.
+import type { Route } from '../spec/result.js';
+
+/** The pod's IPv4 gateway: host veths answer ARP for it (proxy ARP) with no address. */
+export const GATEWAY4 = '169.254.1.1';
+
+export interface PodAddress {
+  /** A host address with its full prefix: 10.65.1.7/32 or fd00::7/128. */
+  readonly cidr: string;
+  readonly family: 4 | 6;
+}
+
+export interface VethRequest {
+  readonly containerId: string;
+  readonly netns: string;
+  /** CNI_IFNAME: the name inside the container. */
+  readonly ifname: string;
+  readonly hostVeth: string;
+  readonly mtu: number;
+}
+
+export interface VethCreated {
+  readonly hostMac: string;
+  readonly containerMac: string;
+  /** The host veth's IPv6 link-local address: the pod's IPv6 default gateway. */
+  readonly hostLinkLocal6: string;
+}
+
+export interface PodConfig {
+  readonly netns: string;
+  readonly ifname: string;
+  readonly hostVeth: string;
+  readonly addresses: readonly PodAddress[];
+  /**
+   * The pod's routes: the default routes via 169.254.1.1 and via the host veth's link-local
+   * address (the result lists exactly these). For IPv4 the dataplane adds
+   * `169.254.1.1 dev <ifname> scope link` first so the gateway is reachable.
+   */
+  readonly routes: readonly Route[];
+}
+
+export interface HostConfig {
+  readonly hostVeth: string;
+  readonly addresses: readonly PodAddress[];
+}
+
+export interface InspectRequest extends PodConfig {
+  readonly containerId: string;
+  readonly mtu: number;
+}
+
+export interface Inspection {
+  readonly netnsExists: boolean;
+  readonly hostVethExists: boolean;
+  /** Each one names what differs: `route 0.0.0.0/0 via 169.254.1.1 missing in the pod`. */
+  readonly problems: readonly string[];
+}
+
+/** CNI_NETNS does not exist (ADD, CHECK). */
+export class NetnsNotFoundError extends Error {
+  override readonly name = 'NetnsNotFoundError';
+  constructor(readonly netns: string) {
+    super(`network namespace ${netns} does not exist`);
+  }
+}
+
+/** An interface of the requested name exists already (pod side: CNI_IFNAME; host side: the veth). */
+export class InterfaceExistsError extends Error {
+  override readonly name = 'InterfaceExistsError';
+  constructor(
+    readonly ifname: string,
+    readonly where: 'pod' | 'host',
+  ) {
+    super(`interface ${ifname} already exists ${where === 'pod' ? 'in the container' : 'on the host'}`);
+  }
+}
+
+/**
+ * The kernel side of one pod attachment. Every method is one step of ADD that rollback can
+ * undo by `removeVeth`: deleting the veth takes its addresses and routes (both ends) with it.
+ */
+export interface Dataplane {
+  /**
+   * Creates the veth pair, the host end named `hostVeth` (up, in the host namespace), the
+   * other end moved into `netns` as `ifname`. Throws NetnsNotFoundError, or
+   * InterfaceExistsError when either name is taken.
+   */
+  createVeth(req: VethRequest): Promise<VethCreated>;
+  /**
+   * In the pod: the addresses (full-length prefixes), `169.254.1.1 dev <ifname> scope link`
+   * when there is an IPv4 address, then `routes`.
+   */
+  configurePod(req: PodConfig): Promise<void>;
+  /**
+   * On the host: the sysctls felix-lite expects on the veth (proxy_arp, forwarding,
+   * IPv6 proxy_ndp) and one host route per address (`10.65.1.7 dev caliXXX scope link`).
+   */
+  configureHost(req: HostConfig): Promise<void>;
+  /**
+   * Removes the pair (deleting either end deletes both) and the host routes. Idempotent:
+   * 'absent' when neither end exists, when `netns` is empty or gone.
+   */
+  removeVeth(req: {
+    readonly hostVeth: string;
+    readonly netns: string;
+    readonly ifname: string;
+  }): Promise<'removed' | 'absent'>;
+  /** Compares the kernel with what ADD made (CHECK). */
+  inspect(req: InspectRequest): Promise<Inspection>;
+}
+
+/** Allocation attributes Calico stores with an address (namespace, pod, timestamp, ...). */
+export type IpamAttrs = Readonly<Record<string, string>>;
+
+export interface IpamRequest {
+  /** `<network>.<containerID>`. */
+  readonly handle: string;
+  readonly network: string;
+  readonly containerId: string;
+  readonly ifname: string;
+  readonly node: string;
+  readonly attrs: IpamAttrs;
+  /** Kubernetes namespace of the pod, for IPPool namespaceSelector. */
+  readonly namespace?: string;
+}
+
+export interface IpamAllocation {
+  /** Addresses in CIDR notation with their full prefix: 10.65.1.7/32. */
+  readonly addresses: readonly string[];
+}
+
+export type IpamStatus =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly code: 50 | 51 | 11; readonly msg: string; readonly details: string };
+
+/** Tabby's own IPAM as the plugin sees it. Errors: typed (see ../ipam/datastore-client.ts). */
+export interface IpamClient {
+  /** All addresses for the handle, or nothing (all-or-nothing, like the datastore's Ipam). */
+  allocate(req: IpamRequest): Promise<IpamAllocation>;
+  /** Releases everything the handle holds. Idempotent: an unknown handle is no error. */
+  release(handle: string): Promise<void>;
+  /** The addresses (full-prefix CIDRs) the handle holds now; empty when unknown. */
+  addresses(handle: string): Promise<readonly string[]>;
+  /** Every handle of `network` (`<network>.` prefix). */
+  listHandles(network: string): Promise<readonly string[]>;
+  /** Whether an ADD could get an address now (datastore reachable, pools not exhausted). */
+  status(): Promise<IpamStatus>;
+  close(): Promise<void>;
+}
+
+/**
+ * Runs another plugin (a delegated IPAM such as host-local) from CNI_PATH with the same
+ * environment but CNI_COMMAND, and `stdin`. Resolves with its stdout on exit 0; rejects with
+ * the plugin's CniError (its own code) when it printed one, or a CniError 107 otherwise.
+ */
+export type PluginExec = (type: string, command: string, stdin: string) => Promise<string>;

@@ -1,0 +1,2 @@
+export * from './datastore-client.js';
+export * from './tabby-ipam.js';
