@@ -76,7 +76,15 @@ export async function dispatch(
       return 0;
     }
     const env: CniEnv = parseEnv(io.env);
-    const conf: NetConf = parseNetConf(await readAll(io.stdin));
+    const text = await readAll(io.stdin);
+    try {
+      // Errors about the rest of the config are still answered in its version.
+      const v = decodeJson(text)['cniVersion'];
+      if (typeof v === 'string' && SUPPORTED_VERSIONS.includes(v)) version = v;
+    } catch {
+      // parseNetConf reports it
+    }
+    const conf: NetConf = parseNetConf(text);
     version = conf.cniVersion;
     log = stderrLog(io.stderr, conf.logLevel, tag);
     const ctx: Ctx = { env, conf, log, now };
