@@ -18,6 +18,7 @@ import {
   RTA_TABLE,
   RTAX_MAX,
   RTM_GETROUTE,
+  RTM_NEWROUTE,
   RTMSG_LEN,
   RTNH_F_ONLINK,
   RTNH_LEN,
@@ -113,7 +114,7 @@ const typeNumber = (t: RouteType): number => ROUTE_TYPES.indexOf(t);
  * Returns the message's offset in w.
  */
 export function encodeRoute(w: NlWriter, msgType: number, flags: number, seq: number, r: RouteSpec): number {
-  const del = msgType !== 24; /* RTM_NEWROUTE */
+  const del = msgType !== RTM_NEWROUTE;
   const version = r.family;
   const alen = version === 4 ? 4 : 16;
   if (!Number.isInteger(r.dstLen) || r.dstLen < 0 || r.dstLen > alen * 8)
@@ -126,9 +127,11 @@ export function encodeRoute(w: NlWriter, msgType: number, flags: number, seq: nu
     else if (version === 6) scope = RT_SCOPE_UNIVERSE;
     else if (type === 'local' || type === 'nat') scope = 254;
     else if (type === 'broadcast' || type === 'multicast' || type === 'anycast') scope = RT_SCOPE_LINK;
-    else if ((type === 'unicast' || type === 'unspec') && !nhs.some((h) => h.gateway !== undefined))
-      scope = RT_SCOPE_LINK;
-    else scope = RT_SCOPE_UNIVERSE;
+    else if (type === 'unicast' || type === 'unspec') {
+      let gateway = false;
+      for (let i = 0; i < nhs.length; i++) if (nhs[i]!.gateway !== undefined) gateway = true;
+      scope = gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+    } else scope = RT_SCOPE_UNIVERSE;
   }
   const table = r.table ?? RT_TABLE_MAIN;
   const start = w.begin(msgType, flags, seq);
