@@ -94,6 +94,21 @@ describe('Calico manifests', () => {
     assert.equal(r.kind === 'IPAMBlock' && r.spec.sequenceNumber, 0, 'sequenceNumber defaults to 0');
   });
 
+  it('yaml_booleans_and_numbers_in_labels_become_text_and_an_empty_spec_may_be_null', () => {
+    const r = ok({
+      apiVersion: 'projectcalico.org/v3',
+      kind: 'Node',
+      metadata: { name: 'kube-master', labels: { routeReflector: true, rack: 1 } },
+      spec: null,
+    });
+    assert.deepEqual(r.metadata.labels, { routeReflector: 'true', rack: '1' });
+    assert.deepEqual(r.spec, {});
+    assert.match(
+      issueAt({ ...pool({}), metadata: { name: 'p', labels: { a: { b: 1 } } } }, 'metadata.labels.a').reason,
+      /must be a string/,
+    );
+  });
+
   it('server_set_metadata_is_dropped_and_status_ignored', () => {
     const r = ok({
       ...pool({}),

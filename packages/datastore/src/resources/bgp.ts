@@ -290,8 +290,8 @@ function validatePeer(r: BGPPeer): Issue[] {
   }
   if (!set(p.peerIP) && !set(p.peerSelector) && !set(p.localWorkloadSelector))
     out.push({ path: 'spec', reason: 'names no peer: set peerIP, peerSelector or localWorkloadSelector' });
-  if (set(p.peerIP) && !set(p.peerSelector) && p.asNumber === undefined)
-    out.push({ path: 'spec.asNumber', reason: 'is required with peerIP' });
+  // peerIP without asNumber is valid: when the address is a Tabby node's, its AS is used
+  // (Calico's route reflectors by IP); the daemon reports a peer it cannot resolve.
   if (set(p.reachableBy)) {
     const peer = set(p.peerIP) ? parseIpPort(p.peerIP) : undefined;
     const via = parseIp(p.reachableBy);

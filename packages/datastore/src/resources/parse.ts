@@ -62,7 +62,8 @@ export function parseResource(doc: unknown, where = 'document'): ParseResult {
     if (!['apiVersion', 'kind', 'metadata', 'spec', 'status'].includes(k))
       issues.push({ path: k, reason: 'is not a known field' });
   const metadata = parseMeta(kind, meta, issues);
-  const spec = doc['spec'] === undefined ? {} : structuredClone(doc['spec']);
+  // `spec:` with nothing after it is YAML null: Calico's own manifests have it for an empty spec.
+  const spec = doc['spec'] === undefined || doc['spec'] === null ? {} : structuredClone(doc['spec']);
   if (issues.length > 0 || metadata === undefined)
     return { ok: false, issues: issues.map((i) => ({ ...i, resource: label })) };
   // One kind at a time; the union of all KindDefs is too wide for TypeScript to call directly.
@@ -108,7 +109,7 @@ function parseMeta(kind: Kind, meta: unknown, issues: Issue[]): ObjectMeta | und
     issues.push({ path: 'metadata.namespace', reason: `must not be set: ${kind} is cluster-wide` });
   for (const k of ['labels', 'annotations'] as const)
     if (meta[k] !== undefined && meta[k] !== null)
-      checkNode(stringMap, meta[k], joinPath('metadata', k), issues);
+      checkNode(stringMap, scalarsAsStrings(meta[k]), joinPath('metadata', k), issues);
   for (const k of ['resourceVersion', 'uid', 'creationTimestamp'] as const)
     if (meta[k] !== undefined && meta[k] !== null && typeof meta[k] !== 'string')
       issues.push({ path: `metadata.${k}`, reason: 'must be a string' });
@@ -119,9 +120,22 @@ function parseMeta(kind: Kind, meta: unknown, issues: Issue[]): ObjectMeta | und
   const out: ObjectMeta = { name: name as string };
   if (typeof ns === 'string' && ns !== '') out.namespace = ns;
   for (const k of ['labels', 'annotations'] as const)
-    if (isPlainObject(meta[k])) out[k] = { ...(meta[k] as Record<string, string>) };
+    if (isPlainObject(meta[k])) out[k] = scalarsAsStrings(meta[k]) as Record<string, string>;
   for (const k of ['resourceVersion', 'uid', 'creationTimestamp'] as const)
     if (typeof meta[k] === 'string') out[k] = meta[k];
+  return out;
+}
+
+/**
+ * Label and annotation values are strings, but YAML reads `routeReflector: true` or
+ * `rack: 1` as a boolean or a number; calicoctl takes them (Calico's own test manifests have
+ * such labels), so booleans and numbers become their text. Anything else is left to fail.
+ */
+function scalarsAsStrings(v: unknown): unknown {
+  if (!isPlainObject(v)) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v))
+    out[k] = typeof x === 'boolean' || typeof x === 'number' ? String(x) : x;
   return out;
 }
 

@@ -1,0 +1,52 @@
+// Calico's own manifests (the calicoctl inputs of its confd tests, v3.31.7; see
+// test/vectors/README.md) must read: every document of a kind Tabby stores parses, with
+// no problem reported. Kubernetes objects in them (Services, Endpoints) are not ours.
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+import { isKind, parseResource } from '../src/resources/index.js';
+
+const DIR = fileURLToPath(new URL('../../test/vectors/calico-confd/', import.meta.url));
+
+function inputs(dir: string, out: string[] = []): string[] {
+  for (const n of readdirSync(dir).sort()) {
+    const p = join(dir, n);
+    if (statSync(p).isDirectory()) inputs(p, out);
+    else if (n === 'input.yaml') out.push(p);
+  }
+  return out;
+}
+
+describe("Calico's confd test manifests", () => {
+  const files = inputs(DIR);
+
+  it('there_are_calico_manifests_to_read', () => {
+    assert.ok(files.length >= 29, `found ${files.length}`);
+  });
+
+  it('every_document_of_our_kinds_parses', () => {
+    const problems: string[] = [];
+    const counts = new Map<string, number>();
+    for (const f of files) {
+      parseAllDocuments(readFileSync(f, 'utf8')).forEach((d, i) => {
+        const js = d.toJS() as { kind?: unknown } | null;
+        if (js === null) return;
+        if (!isKind(js.kind)) {
+          counts.set(`other ${String(js.kind)}`, (counts.get(`other ${String(js.kind)}`) ?? 0) + 1);
+          return;
+        }
+        counts.set(js.kind, (counts.get(js.kind) ?? 0) + 1);
+        const r = parseResource(js, `${f.slice(DIR.length)} document ${i + 1}`);
+        if (!r.ok)
+          for (const p of r.issues)
+            problems.push(`${f.slice(DIR.length)}: ${p.resource}: ${p.path}: ${p.reason}`);
+      });
+    }
+    assert.deepEqual(problems, []);
+    // The files exercise the kinds that matter for BGP.
+    for (const k of ['Node', 'BGPPeer', 'BGPConfiguration', 'IPPool']) assert.ok((counts.get(k) ?? 0) > 0, k);
+  });
+});
