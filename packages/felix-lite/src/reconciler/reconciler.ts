@@ -1,0 +1,640 @@
+// Makes the kernel's routes equal to the desired ones and keeps them so.
+import type { NetlinkError, RouteInfo, RouteSpec } from '@tabby/netlink/codec';
+import { TABBY_ROUTE_PROTOCOL } from '@tabby/netlink';
+import { isErrno, RT_TABLE_MAIN } from '@tabby/netlink/codec';
+import type { IpVersion } from '../routes/ip.js';
+import type { Route, RouteKeyId, RouteNextHop } from '../routes/route.js';
+import { describeRoute, routeKeyId, routesEqual } from '../routes/route.js';
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import { DeltaTracker } from './delta-tracker.js';
+import type { Kernel, KernelEvent, KernelLink, RouteOp } from './kernel.js';
+import type { Logger } from './logger.js';
+import { silentLogger } from './logger.js';
+
+export interface RouteReconcilerInit {
+  /** rtm_protocol marking the routes we own (default TABBY_ROUTE_PROTOCOL, 84). */
+  readonly protocol?: number;
+  /** The one routing table reconciled (default main, 254). */
+  readonly table?: number;
+  readonly families?: readonly IpVersion[];
+  /** Full resync (dump and compare) every so often, events or not (default 30 s). */
+  readonly resyncIntervalMs?: number;
+  /** Coalesces bursts of changes and events into one pass (default 10 ms). */
+  readonly debounceMs?: number;
+  /** Backoff after a failed pass or a refused route: initial and cap (default 100 ms, 10 s). */
+  readonly backoffInitialMs?: number;
+  readonly backoffMaxMs?: number;
+  /**
+   * A route of ours that nobody wants is deleted only once every device it uses has been
+   * known to us this long (default 10 s): the CNI plugin writes a new pod's route before the
+   * datastore tells us about the pod, and a restarted daemon has not heard of every pod yet.
+   */
+  readonly cleanupGraceMs?: number;
+}
+
+export interface RouteReconcilerComponents {
+  readonly kernel: Kernel;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** [0, 1) for backoff jitter (default Math.random). */
+  readonly random?: () => number;
+}
+
+export interface WaitingRoute {
+  readonly key: RouteKeyId;
+  readonly dev: string;
+  readonly reason: 'missing' | 'down';
+}
+
+export interface FailedRoute {
+  readonly key: RouteKeyId;
+  readonly route: string;
+  readonly error: Error;
+}
+
+/** What one pass did and what it left. */
+export interface PassResult {
+  /** The kernel's routes were dumped in this pass. */
+  readonly resynced: boolean;
+  readonly added: number;
+  readonly replaced: number;
+  readonly deleted: number;
+  /** Routes whose device does not exist (or is down) yet: written when it appears. */
+  readonly waiting: readonly WaitingRoute[];
+  /** Keys held by a route of another protocol: left alone, retried with backoff. */
+  readonly conflicts: readonly RouteKeyId[];
+  /** Writes the kernel refused otherwise: retried with backoff. */
+  readonly failed: readonly FailedRoute[];
+  /** Routes of ours not wanted, kept for the cleanup grace period. */
+  readonly deferredDeletions: number;
+  /** Nothing left to do but wait for devices. */
+  readonly inSync: boolean;
+}
+
+interface Block {
+  readonly until: number;
+  readonly attempts: number;
+}
+
+/**
+ * The route reconciler: a DeltaTracker of desired routes against the kernel's routes of our
+ * protocol, applied in batches (Calico's felix/routetable, in spirit).
+ *
+ * Each pass: refresh links and dump our routes if a resync is due (first pass, timer, event
+ * overrun, a link removed or renamed, a refused write that says our view is stale), then
+ * delete what is ours and unwanted, add what is missing, replace what differs, in one batch.
+ * Between passes the netlink monitor keeps the dataplane view current, so a route deleted or
+ * changed by hand is pending again within one debounce and is rewritten.
+ *
+ * Ownership: only routes carrying our protocol number in our table are ever deleted or
+ * replaced (deletes name the protocol, so the kernel itself refuses to match another's). A
+ * missing route is added with NLM_F_EXCL: if an operator's route holds the key the add fails
+ * with EEXIST, the key is reported as a conflict and retried with backoff, never replaced.
+ *
+ * Hazards, some learnt the hard way by Calico:
+ * - No writes before the first setDesired(): an empty desired set would delete every route
+ *   of ours on start. Until then passes only dump (restart adoption needs that view).
+ * - Restart adoption: the first pass dumps, finds the routes a previous instance wrote, and
+ *   compares; equal routes are not touched (no delete and re-add, no traffic blip).
+ * - CNI race: the CNI plugin writes a pod's route (our protocol) before the pod reaches the
+ *   datastore; unwanted routes through devices first seen less than cleanupGraceMs ago wait.
+ * - The kernel removes IPv4 routes through a deleted or downed link without RTM_DELROUTE:
+ *   link removal, renaming and going down trigger a resync.
+ * - A device named by a route may not exist yet (a pod being wired): the route waits, with no
+ *   error and no retry timer, until a link event names that device.
+ * - Event ordering: notifications arrive on another socket than the write's ACK. Events seen
+ *   while a kernel call is in flight are replayed after its results are recorded, so a hand
+ *   change racing our write wins the view (and is then repaired) rather than being lost.
+ * - Replace is not protocol-scoped in the kernel: between our dump and a replace, an operator
+ *   could take the key and we would overwrite it. The window is one pass; the periodic resync
+ *   bounds how stale the view can be.
+ */
+export class RouteReconciler {
+  private readonly kernel: Kernel;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly random: () => number;
+  readonly protocol: number;
+  readonly table: number;
+  private readonly families: readonly IpVersion[];
+  private readonly resyncIntervalMs: number;
+  private readonly debounceMs: number;
+  private readonly backoffInitialMs: number;
+  private readonly backoffMaxMs: number;
+  private readonly cleanupGraceMs: number;
+
+  private readonly tracker = new DeltaTracker<RouteKeyId, Route>(routesEqual);
+  private readonly linksByName = new Map<string, KernelLink>();
+  private readonly linksByIndex = new Map<number, KernelLink>();
+  private readonly firstSeen = new Map<string, number>();
+  private readonly blocked = new Map<RouteKeyId, Block>();
+  private waitingDevs = new Set<string>();
+
+  private desiredReady = false;
+  private resyncNeeded = true;
+  private linksStale = true;
+  private stopped = true;
+  private failedPasses = 0;
+
+  private running: Promise<PassResult> | undefined;
+  private again = false;
+  private kickTimer: { at: number; cancel: () => void } | undefined;
+  private resyncCancel: (() => void) | undefined;
+  private unwatch: (() => void) | undefined;
+  /** Events seen while a kernel call is in flight, replayed after it. */
+  private buffered: KernelEvent[] | undefined;
+  private readonly passListeners = new Set<(r: PassResult | Error) => void>();
+
+  lastResult: PassResult | undefined;
+  lastError: Error | undefined;
+
+  constructor(components: RouteReconcilerComponents, init: RouteReconcilerInit = {}) {
+    this.kernel = components.kernel;
+    this.clock = components.clock ?? systemClock;
+    this.log = components.logger ?? silentLogger;
+    this.random = components.random ?? Math.random;
+    this.protocol = init.protocol ?? TABBY_ROUTE_PROTOCOL;
+    this.table = init.table ?? RT_TABLE_MAIN;
+    this.families = init.families ?? [4, 6];
+    this.resyncIntervalMs = init.resyncIntervalMs ?? 30_000;
+    this.debounceMs = init.debounceMs ?? 10;
+    this.backoffInitialMs = init.backoffInitialMs ?? 100;
+    this.backoffMaxMs = init.backoffMaxMs ?? 10_000;
+    this.cleanupGraceMs = init.cleanupGraceMs ?? 10_000;
+    if (!Number.isInteger(this.protocol) || this.protocol < 1 || this.protocol > 255)
+      throw new RangeError(`invalid route protocol ${this.protocol}`);
+  }
+
+  /** Replaces the desired routes (all of them: what is not given is not wanted). */
+  setDesired(routes: Iterable<Route>): void {
+    const entries: [RouteKeyId, Route][] = [];
+    const seen = new Set<RouteKeyId>();
+    for (const r of routes) {
+      if (r.table !== this.table)
+        throw new TypeError(
+          `route ${describeRoute(r)} is in table ${r.table}, this reconciler owns ${this.table}`,
+        );
+      if (!this.families.includes(r.family))
+        throw new TypeError(`route ${describeRoute(r)}: IPv${r.family} is not reconciled here`);
+      const k = routeKeyId(r);
+      if (seen.has(k)) throw new TypeError(`two desired routes share the key ${k}`);
+      seen.add(k);
+      entries.push([k, r]);
+    }
+    this.tracker.desired.replaceAll(entries);
+    this.desiredReady = true;
+    this.kick(this.debounceMs);
+  }
+
+  /** Starts watching the kernel, the periodic resync, and the first pass. */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.unwatch = this.kernel.watch((e) => this.onEvent(e));
+    this.armResync();
+    this.kick(0);
+  }
+
+  /** Stops timers and the watch; waits for a pass in flight. Routes stay as they are. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.kickTimer?.cancel();
+    this.kickTimer = undefined;
+    this.resyncCancel?.();
+    this.resyncCancel = undefined;
+    this.unwatch?.();
+    this.unwatch = undefined;
+    if (this.running !== undefined) await this.running.catch(() => undefined);
+  }
+
+  /** Asks for a full resync (dump and compare) at the next pass, and schedules it. */
+  requestResync(): void {
+    this.resyncNeeded = true;
+    this.linksStale = true;
+    this.kick(0);
+  }
+
+  /** Runs one pass now (after the one in flight, if any); rejects when the pass fails. */
+  async apply(): Promise<PassResult> {
+    while (this.running !== undefined) await this.running.catch(() => undefined);
+    const run = this.pass();
+    this.running = run;
+    try {
+      const r = await run;
+      this.failedPasses = 0;
+      this.lastResult = r;
+      this.lastError = undefined;
+      this.afterPass(r);
+      for (const l of this.passListeners) l(r);
+      return r;
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      this.failedPasses++;
+      this.lastError = err;
+      const delay = this.backoff(this.failedPasses);
+      this.log.warn({ err, retryInMs: delay }, 'route pass failed');
+      this.kick(delay);
+      for (const l of this.passListeners) l(err);
+      throw err;
+    } finally {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.kick(this.debounceMs);
+      }
+    }
+  }
+
+  /** Called after every pass with its result, or with the error of a failed one. */
+  onPass(fn: (r: PassResult | Error) => void): () => void {
+    this.passListeners.add(fn);
+    return () => this.passListeners.delete(fn);
+  }
+
+  /** The desired routes, and which of them the kernel has as wanted. */
+  get counts(): { desired: number; programmed: number; pendingUpdates: number; pendingDeletions: number } {
+    return {
+      desired: this.tracker.desired.size(),
+      programmed: this.tracker.dataplane.size(),
+      pendingUpdates: this.tracker.pendingUpdateCount,
+      pendingDeletions: this.tracker.pendingDeletionCount,
+    };
+  }
+
+  // --- scheduling
+
+  private kick(delayMs: number): void {
+    if (this.stopped) return;
+    if (this.running !== undefined && delayMs <= this.debounceMs) {
+      this.again = true;
+      return;
+    }
+    const at = this.clock.now() + delayMs;
+    if (this.kickTimer !== undefined) {
+      if (this.kickTimer.at <= at) return;
+      this.kickTimer.cancel();
+    }
+    const cancel = this.clock.setTimer(delayMs, () => {
+      this.kickTimer = undefined;
+      if (this.running !== undefined) {
+        this.again = true;
+        return;
+      }
+      this.apply().catch(() => undefined /* logged and rescheduled in apply() */);
+    });
+    this.kickTimer = { at, cancel };
+  }
+
+  private armResync(): void {
+    this.resyncCancel = this.clock.setTimer(this.resyncIntervalMs, () => {
+      this.resyncNeeded = true;
+      this.linksStale = true;
+      this.kick(0);
+      this.armResync();
+    });
+  }
+
+  private backoff(attempt: number): number {
+    const base = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** Math.min(30, attempt - 1));
+    return Math.round(base * (0.8 + 0.4 * this.random()));
+  }
+
+  private block(k: RouteKeyId): void {
+    const attempts = (this.blocked.get(k)?.attempts ?? 0) + 1;
+    this.blocked.set(k, { attempts, until: this.clock.now() + this.backoff(attempts) });
+  }
+
+  /** Schedules the next pass for blocked keys and deferred deletions, if any. */
+  private afterPass(r: PassResult): void {
+    const now = this.clock.now();
+    let wake = Infinity;
+    for (const b of this.blocked.values()) wake = Math.min(wake, b.until);
+    if (r.deferredDeletions > 0)
+      for (const k of this.tracker.pendingDeletions()) {
+        const route = this.tracker.dataplane.get(k);
+        if (route !== undefined) wake = Math.min(wake, this.graceEnds(route));
+      }
+    if (wake !== Infinity) this.kick(Math.max(0, wake - now));
+    if (!this.tracker.inSync() && r.waiting.length === 0 && wake === Infinity && this.desiredReady)
+      this.kick(this.debounceMs); // something changed during the pass
+  }
+
+  // --- events
+
+  private onEvent(e: KernelEvent): void {
+    if (this.buffered !== undefined) {
+      this.buffered.push(e);
+      return;
+    }
+    this.handle(e);
+  }
+
+  private handle(e: KernelEvent): void {
+    switch (e.kind) {
+      case 'overrun':
+        this.log.warn({ err: e.error }, 'kernel events lost: resync');
+        this.requestResync();
+        return;
+      case 'link':
+        this.handleLink(e.op, e.link);
+        return;
+      case 'route':
+        this.handleRoute(e.op, e.route);
+        return;
+    }
+  }
+
+  private handleLink(op: 'new' | 'del', link: KernelLink): void {
+    const before = this.linksByIndex.get(link.index);
+    if (op === 'del') {
+      this.forgetLink(link.index);
+      // the kernel dropped the routes through it without telling us
+      this.resyncNeeded = true;
+      this.kick(this.debounceMs);
+      return;
+    }
+    const renamed = before !== undefined && before.name !== link.name;
+    const wentDown = before !== undefined && before.up && !link.up;
+    if (before !== undefined) this.forgetLink(link.index);
+    this.rememberLink(link);
+    if (renamed || wentDown) {
+      this.resyncNeeded = true;
+      this.kick(this.debounceMs);
+    } else if (this.waitingDevs.has(link.name) && link.up) this.kick(this.debounceMs);
+  }
+
+  private handleRoute(op: 'new' | 'del', info: RouteInfo): void {
+    if (info.table !== this.table || !this.families.includes(info.family)) return;
+    const route = this.fromKernel(info);
+    const k = routeKeyId(route);
+    if (info.protocol === this.protocol) {
+      if (op === 'new') this.tracker.dataplane.set(k, route);
+      else this.tracker.dataplane.delete(k);
+    } else if (op === 'new') {
+      // another protocol's route now holds the key (a replace by hand): no longer ours
+      this.tracker.dataplane.delete(k);
+    } else {
+      // the route that held a key we want is gone: try now, not at the end of the backoff
+      this.blocked.delete(k);
+    }
+    if (!this.tracker.inSync()) this.kick(this.debounceMs);
+  }
+
+  private rememberLink(l: KernelLink): void {
+    this.linksByIndex.set(l.index, l);
+    this.linksByName.set(l.name, l);
+    if (!this.firstSeen.has(l.name)) this.firstSeen.set(l.name, this.clock.now());
+  }
+
+  private forgetLink(index: number): void {
+    const l = this.linksByIndex.get(index);
+    if (l === undefined) return;
+    this.linksByIndex.delete(index);
+    if (this.linksByName.get(l.name)?.index === index) {
+      this.linksByName.delete(l.name);
+      this.firstSeen.delete(l.name);
+    }
+  }
+
+  // --- conversions
+
+  private fromKernel(info: RouteInfo): Route {
+    const nexthops: RouteNextHop[] = [];
+    if (info.type === 'unicast')
+      for (const nh of info.nexthops) {
+        const hop: { -readonly [K in keyof RouteNextHop]: RouteNextHop[K] } = {
+          dev: nh.oif === undefined ? '' : (this.linksByIndex.get(nh.oif)?.name ?? `#${nh.oif}`),
+        };
+        if (nh.gateway !== undefined) hop.gateway = nh.gateway;
+        if (nh.onlink === true) hop.onlink = true;
+        if (nh.weight !== undefined && nh.weight !== 1) hop.weight = nh.weight;
+        nexthops.push(hop);
+      }
+    return {
+      family: info.family,
+      table: info.table,
+      dst: info.dst,
+      dstLen: info.dstLen,
+      metric: info.priority ?? 0,
+      type: info.type,
+      scope: info.scope,
+      nexthops,
+    };
+  }
+
+  private deleteSpec(r: Route): RouteSpec {
+    return {
+      family: r.family,
+      dst: r.dst,
+      dstLen: r.dstLen,
+      table: r.table,
+      protocol: this.protocol,
+      type: r.type,
+      priority: r.metric,
+    };
+  }
+
+  private graceEnds(r: Route): number {
+    let end = -Infinity;
+    for (const nh of r.nexthops) {
+      const seen = this.firstSeen.get(nh.dev);
+      if (seen !== undefined) end = Math.max(end, seen + this.cleanupGraceMs);
+    }
+    return end;
+  }
+
+  // --- one pass
+
+  private async refreshLinks(): Promise<void> {
+    const links = await this.kernel.links();
+    const present = new Set<number>();
+    for (const l of links) {
+      present.add(l.index);
+      const before = this.linksByIndex.get(l.index);
+      if (before !== undefined) this.forgetLink(l.index);
+      this.rememberLink(l);
+    }
+    for (const index of [...this.linksByIndex.keys()]) if (!present.has(index)) this.forgetLink(index);
+    this.linksStale = false;
+  }
+
+  private async pass(): Promise<PassResult> {
+    this.buffered = [];
+    try {
+      return await this.passInner();
+    } finally {
+      const events = this.buffered;
+      this.buffered = undefined;
+      for (const e of events) this.handle(e);
+    }
+  }
+
+  private async passInner(): Promise<PassResult> {
+    let resynced = false;
+    if (this.linksStale || this.resyncNeeded) await this.refreshLinks();
+    if (this.resyncNeeded) {
+      this.resyncNeeded = false;
+      try {
+        const dumped: [RouteKeyId, Route][] = [];
+        for (const family of this.families)
+          for (const info of await this.kernel.routes({
+            family,
+            table: this.table,
+            protocol: this.protocol,
+          })) {
+            const r = this.fromKernel(info);
+            dumped.push([routeKeyId(r), r]);
+          }
+        this.tracker.dataplane.replaceAll(dumped);
+      } catch (e) {
+        this.resyncNeeded = true;
+        throw e;
+      }
+      resynced = true;
+    }
+    const empty = {
+      resynced,
+      added: 0,
+      replaced: 0,
+      deleted: 0,
+      waiting: [],
+      conflicts: [],
+      failed: [],
+      deferredDeletions: 0,
+    };
+    // no writes before we are told what is wanted (an empty set would delete everything)
+    if (!this.desiredReady) return { ...empty, inSync: false };
+
+    const now = this.clock.now();
+    const ops: RouteOp[] = [];
+    const keys: RouteKeyId[] = [];
+    const routes: Route[] = [];
+    let deferredDeletions = 0;
+    for (const k of [...this.tracker.pendingDeletions()]) {
+      const r = this.tracker.dataplane.get(k)!;
+      if (this.graceEnds(r) > now) {
+        deferredDeletions++;
+        continue;
+      }
+      ops.push({ op: 'delete', route: this.deleteSpec(r) });
+      keys.push(k);
+      routes.push(r);
+    }
+    const waiting: WaitingRoute[] = [];
+    for (const k of this.blocked.keys())
+      if (this.tracker.desired.get(k) === undefined) this.blocked.delete(k);
+    for (const [k, r] of [...this.tracker.pendingUpdates()]) {
+      const b = this.blocked.get(k);
+      if (b !== undefined && b.until > now) continue;
+      const nexthops: { oif: number; gateway?: string; onlink?: boolean; weight?: number }[] = [];
+      let wait: WaitingRoute | undefined;
+      if (r.type === 'unicast')
+        for (const nh of r.nexthops) {
+          const link = this.linksByName.get(nh.dev);
+          if (link === undefined || !link.up) {
+            wait = { key: k, dev: nh.dev, reason: link === undefined ? 'missing' : 'down' };
+            break;
+          }
+          const hop: { oif: number; gateway?: string; onlink?: boolean; weight?: number } = {
+            oif: link.index,
+          };
+          if (nh.gateway !== undefined) hop.gateway = nh.gateway;
+          if (nh.onlink === true) hop.onlink = true;
+          if (nh.weight !== undefined) hop.weight = nh.weight;
+          nexthops.push(hop);
+        }
+      if (wait !== undefined) {
+        waiting.push(wait);
+        continue;
+      }
+      ops.push({
+        op: this.tracker.dataplane.has(k) ? 'replace' : 'add',
+        route: {
+          family: r.family,
+          dst: r.dst,
+          dstLen: r.dstLen,
+          table: r.table,
+          protocol: this.protocol,
+          scope: r.scope,
+          type: r.type,
+          priority: r.metric,
+          nexthops,
+        },
+      });
+      keys.push(k);
+      routes.push(r);
+    }
+    this.waitingDevs = new Set(waiting.map((w) => w.dev));
+
+    let failures;
+    try {
+      failures = ops.length === 0 ? [] : await this.kernel.applyRoutes(ops);
+    } catch (e) {
+      // some writes may have happened: only a dump can say which
+      this.resyncNeeded = true;
+      throw e;
+    }
+    const failedAt = new Map<number, NetlinkError>();
+    for (const f of failures) failedAt.set(f.index, f.error);
+    let added = 0;
+    let replaced = 0;
+    let deleted = 0;
+    const conflicts: RouteKeyId[] = [];
+    const failed: FailedRoute[] = [];
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      const k = keys[i]!;
+      const r = routes[i]!;
+      const err = failedAt.get(i);
+      if (err === undefined) {
+        this.blocked.delete(k);
+        if (op.op === 'delete') {
+          this.tracker.dataplane.delete(k);
+          deleted++;
+        } else {
+          this.tracker.dataplane.set(k, r);
+          if (op.op === 'add') added++;
+          else replaced++;
+        }
+        continue;
+      }
+      if (op.op === 'delete' && isErrno(err, 'ESRCH')) {
+        this.tracker.dataplane.delete(k); // already gone
+        continue;
+      }
+      this.block(k);
+      if (op.op === 'add' && isErrno(err, 'EEXIST')) {
+        // someone holds the key: ours after all (the next dump adopts it) or another's (left alone)
+        conflicts.push(k);
+        this.resyncNeeded = true;
+        this.log.warn({ route: describeRoute(r), err }, 'route key held by another route; not replacing it');
+      } else if (isErrno(err, 'ENODEV') || isErrno(err, 'ENETDOWN')) {
+        this.linksStale = true;
+        waiting.push({
+          key: k,
+          dev: r.nexthops[0]?.dev ?? '',
+          reason: isErrno(err, 'ENODEV') ? 'missing' : 'down',
+        });
+      } else {
+        failed.push({ key: k, route: describeRoute(r), error: err });
+        this.log.warn({ route: describeRoute(r), err }, 'route write refused');
+      }
+    }
+    if (added + replaced + deleted > 0)
+      this.log.debug({ added, replaced, deleted, resynced }, 'routes written');
+    return {
+      resynced,
+      added,
+      replaced,
+      deleted,
+      waiting,
+      conflicts,
+      failed,
+      deferredDeletions,
+      inSync:
+        this.tracker.pendingDeletionCount === deferredDeletions &&
+        this.tracker.pendingUpdateCount === waiting.length,
+    };
+  }
+}
