@@ -10,7 +10,7 @@ import type { Kernel, KernelEvent, KernelLink, RouteFilter, RouteOp, RouteOpFail
 const ERRNO = { EINTR: 4, ESRCH: 3, EEXIST: 17, ENODEV: 19, ENETDOWN: 100, ENETUNREACH: 101, EBUSY: 16 };
 export type FakeErrno = keyof typeof ERRNO;
 
-/** A write refused on purpose: the next `times` writes that match fail with `errno`. */
+/** A write refused on purpose: the next `times` batched writes that match fail with `errno`. */
 export interface WriteFault {
   readonly errno: FakeErrno;
   /** Which writes (default: any). */
@@ -79,7 +79,7 @@ export class FakeKernel implements Kernel {
     for (let i = 0; i < limit; i++) {
       const op = ops[i]!;
       this.writes.push(op);
-      const err = this.write(op);
+      const err = this.fault(op) ?? this.write(op);
       if (err !== undefined) failures.push({ index: i, error: err });
     }
     if (reject) throw new NetlinkError(105 /* ENOBUFS */, 'batch', 'outcome unknown (injected)');
@@ -136,6 +136,11 @@ export class FakeKernel implements Kernel {
     if (err !== undefined) throw err;
   }
 
+  /** A route gone with no notification (as when events are lost): only a dump shows it. */
+  deleteRouteSilently(family: 4 | 6, dst: string, dstLen: number, table = RT_TABLE_MAIN): boolean {
+    return this.routeMap.delete(keyOf({ family, table, dst, dstLen }, family === 6 ? 1024 : 0));
+  }
+
   /** Every route, sorted by key. */
   allRoutes(): RouteInfo[] {
     return [...this.routeMap.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map((e) => e[1]);
@@ -189,8 +194,6 @@ export class FakeKernel implements Kernel {
   }
 
   private write(op: RouteOp): NetlinkError | undefined {
-    const injected = this.fault(op);
-    if (injected !== undefined) return injected;
     const r = op.route;
     const what = `${op.op} ${r.dst}/${r.dstLen}`;
     const key = keyOf(r, metricOf(r));

@@ -62,7 +62,7 @@ export interface PassResult {
   readonly deleted: number;
   /** Routes whose device does not exist (or is down) yet: written when it appears. */
   readonly waiting: readonly WaitingRoute[];
-  /** Keys held by a route of another protocol: left alone, retried with backoff. */
+  /** Keys held by a route of another protocol (as of now): left alone, retried with backoff. */
   readonly conflicts: readonly RouteKeyId[];
   /** Writes the kernel refused otherwise: retried with backoff. */
   readonly failed: readonly FailedRoute[];
@@ -129,6 +129,8 @@ export class RouteReconciler {
   private readonly linksByIndex = new Map<number, KernelLink>();
   private readonly firstSeen = new Map<string, number>();
   private readonly blocked = new Map<RouteKeyId, Block>();
+  /** Keys whose add met EEXIST while no route of ours held them: another protocol's route. */
+  private readonly conflicts = new Set<RouteKeyId>();
   private waitingDevs = new Set<string>();
 
   private desiredReady = false;
@@ -316,6 +318,7 @@ export class RouteReconciler {
         if (route !== undefined) wake = Math.min(wake, this.graceEnds(route));
       }
     if (wake !== Infinity) this.kick(Math.max(0, wake - now));
+    if (this.resyncNeeded) this.kick(this.debounceMs);
     if (!this.tracker.inSync() && r.waiting.length === 0 && wake === Infinity && this.desiredReady)
       this.kick(this.debounceMs); // something changed during the pass
   }
@@ -377,6 +380,7 @@ export class RouteReconciler {
     } else {
       // the route that held a key we want is gone: try now, not at the end of the backoff
       this.blocked.delete(k);
+      this.conflicts.delete(k);
     }
     if (!this.tracker.inSync()) this.kick(this.debounceMs);
   }
@@ -580,7 +584,6 @@ export class RouteReconciler {
     let added = 0;
     let replaced = 0;
     let deleted = 0;
-    const conflicts: RouteKeyId[] = [];
     const failed: FailedRoute[] = [];
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
@@ -589,6 +592,7 @@ export class RouteReconciler {
       const err = failedAt.get(i);
       if (err === undefined) {
         this.blocked.delete(k);
+        this.conflicts.delete(k);
         if (op.op === 'delete') {
           this.tracker.dataplane.delete(k);
           deleted++;
@@ -600,13 +604,15 @@ export class RouteReconciler {
         continue;
       }
       if (op.op === 'delete' && isErrno(err, 'ESRCH')) {
-        this.tracker.dataplane.delete(k); // already gone
+        // gone already, or replaced by another protocol's route: the next dump says which
+        this.tracker.dataplane.delete(k);
+        this.resyncNeeded = true;
         continue;
       }
       this.block(k);
       if (op.op === 'add' && isErrno(err, 'EEXIST')) {
         // someone holds the key: ours after all (the next dump adopts it) or another's (left alone)
-        conflicts.push(k);
+        this.conflicts.add(k);
         this.resyncNeeded = true;
         this.log.warn({ route: describeRoute(r), err }, 'route key held by another route; not replacing it');
       } else if (isErrno(err, 'ENODEV') || isErrno(err, 'ENETDOWN')) {
@@ -629,7 +635,7 @@ export class RouteReconciler {
       replaced,
       deleted,
       waiting,
-      conflicts,
+      conflicts: [...this.conflicts],
       failed,
       deferredDeletions,
       inSync:
