@@ -321,7 +321,7 @@ describe('RouteReconciler against the fake kernel', () => {
     await r.stop();
   });
 
-  it('keeps_an_unwanted_route_through_a_new_device_for_the_grace_period', async () => {
+  it('keeps_an_unwanted_route_through_a_new_pod_device_for_the_grace_period_only', async () => {
     const { kernel, clock } = node();
     const r = await started(kernel, clock, desiredRoutes(), 10_000);
     // the CNI plugin wires a pod before the datastore tells us about it
@@ -334,8 +334,17 @@ describe('RouteReconciler against the fake kernel', () => {
       scope: RT_SCOPE_LINK,
       nexthops: [{ oif: cali9.index }],
     });
+    // a stale route of ours via the underlay is not a pod's: no grace
+    kernel.addRouteByHand({
+      family: 4,
+      dst: '10.65.9.0',
+      dstLen: 26,
+      protocol: PROTO,
+      nexthops: [{ oif: kernel.linkByName('eth0')!.index, gateway: '192.168.0.12' }],
+    });
     await advance(clock, 5_000, 50);
     assert.equal(kernel.getRoute(4, '10.65.1.9', 32)?.protocol, PROTO);
+    assert.equal(kernel.getRoute(4, '10.65.9.0', 26), undefined);
     assert.equal(r.lastResult?.deferredDeletions, 1);
     await advance(clock, 6_000, 50);
     assert.equal(kernel.getRoute(4, '10.65.1.9', 32), undefined);

@@ -26,11 +26,13 @@ export interface RouteReconcilerInit {
   readonly backoffInitialMs?: number;
   readonly backoffMaxMs?: number;
   /**
-   * A route of ours that nobody wants is deleted only once every device it uses has been
-   * known to us this long (default 10 s): the CNI plugin writes a new pod's route before the
-   * datastore tells us about the pod, and a restarted daemon has not heard of every pod yet.
+   * A route of ours through a workload device that nobody wants is deleted only once that
+   * device has been known to us this long (default 10 s): the CNI plugin writes a new pod's
+   * route before the datastore tells us about the pod.
    */
   readonly cleanupGraceMs?: number;
+  /** Which devices are workload veths, by name prefix (default ['cali']). */
+  readonly workloadInterfacePrefixes?: readonly string[];
 }
 
 export interface RouteReconcilerComponents {
@@ -98,7 +100,10 @@ interface Block {
  * - Restart adoption: the first pass dumps, finds the routes a previous instance wrote, and
  *   compares; equal routes are not touched (no delete and re-add, no traffic blip).
  * - CNI race: the CNI plugin writes a pod's route (our protocol) before the pod reaches the
- *   datastore; unwanted routes through devices first seen less than cleanupGraceMs ago wait.
+ *   datastore; unwanted routes through workload devices (cali*) first seen less than
+ *   cleanupGraceMs ago wait (as Calico's routeCleanupGracePeriod). After a restart every
+ *   device is new, so stale pod routes go 10 s after start; blackholes and routes via the
+ *   underlay or a tunnel go at once.
  * - The kernel removes IPv4 routes through a deleted or downed link without RTM_DELROUTE:
  *   link removal, renaming and going down trigger a resync.
  * - A device named by a route may not exist yet (a pod being wired): the route waits, with no
@@ -123,6 +128,7 @@ export class RouteReconciler {
   private readonly backoffInitialMs: number;
   private readonly backoffMaxMs: number;
   private readonly cleanupGraceMs: number;
+  private readonly workloadPrefixes: readonly string[];
 
   private readonly tracker = new DeltaTracker<RouteKeyId, Route>(routesEqual);
   private readonly linksByName = new Map<string, KernelLink>();
@@ -164,6 +170,7 @@ export class RouteReconciler {
     this.backoffInitialMs = init.backoffInitialMs ?? 100;
     this.backoffMaxMs = init.backoffMaxMs ?? 10_000;
     this.cleanupGraceMs = init.cleanupGraceMs ?? 10_000;
+    this.workloadPrefixes = init.workloadInterfacePrefixes ?? ['cali'];
     if (!Number.isInteger(this.protocol) || this.protocol < 1 || this.protocol > 255)
       throw new RangeError(`invalid route protocol ${this.protocol}`);
   }
@@ -442,6 +449,7 @@ export class RouteReconciler {
   private graceEnds(r: Route): number {
     let end = -Infinity;
     for (const nh of r.nexthops) {
+      if (!this.workloadPrefixes.some((p) => nh.dev.startsWith(p))) continue;
       const seen = this.firstSeen.get(nh.dev);
       if (seen !== undefined) end = Math.max(end, seen + this.cleanupGraceMs);
     }
