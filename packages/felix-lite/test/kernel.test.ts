@@ -5,9 +5,16 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { RtnlMessage } from '@tabby/netlink';
-import { RtnlMonitor, TABBY_ROUTE_PROTOCOL } from '@tabby/netlink';
+import { readSysctl, RtnlMonitor, TABBY_ROUTE_PROTOCOL } from '@tabby/netlink';
 import type { Kernel, KernelEvent, PassResult, Route, RouteOp } from '../src/index.js';
-import { computeDesired, NetlinkKernel, RouteReconciler } from '../src/index.js';
+import {
+  computeDesired,
+  EndpointSysctls,
+  endpointSysctls,
+  NetlinkKernel,
+  netlinkSysctls,
+  RouteReconciler,
+} from '../src/index.js';
 import { needKernel, TestNetns, waitFor } from './netns.js';
 
 const made: TestNetns[] = [];
@@ -267,6 +274,36 @@ describe('RouteReconciler against the kernel', () => {
       await third.close();
     } finally {
       monitor.close();
+    }
+  });
+
+  it('sets_host_veth_sysctls_in_the_node_namespace_only', async (t) => {
+    if (!needKernel(t)) return;
+    const ns = makeNode('sysctl');
+    const kernel = new NetlinkKernel({ netns: ns.path });
+    const s = new EndpointSysctls({ kernel, sysctl: netlinkSysctls(ns.path) });
+    try {
+      s.start();
+      await s.setEndpoints(
+        new Map<string, (4 | 6)[]>([
+          ['cali1', [4, 6]],
+          ['cali4', [4]],
+        ]),
+      );
+      for (const [p, v] of endpointSysctls('cali1', [4, 6])) assert.equal(readSysctl(p, ns.path), v, p);
+      ns.ip('link', 'add', 'cali4', 'type', 'veth', 'peer', 'name', 'pod4');
+      await waitFor(
+        () => readSysctl('net/ipv4/conf/cali4/proxy_arp', ns.path) === '1',
+        1000,
+        'cali4 proxy_arp',
+      );
+      for (const [p, v] of endpointSysctls('cali4', [4])) assert.equal(readSysctl(p, ns.path), v, p);
+      const writes = s.writes;
+      await s.refresh();
+      assert.equal(s.writes, writes);
+    } finally {
+      s.stop();
+      kernel.close();
     }
   });
 });

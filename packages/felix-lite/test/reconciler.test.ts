@@ -9,6 +9,8 @@ import type { FakeErrno, PassResult, Route } from '../src/index.js';
 import {
   computeDesired,
   DeltaTracker,
+  EndpointSysctls,
+  endpointSysctls,
   describeRoute,
   FakeKernel,
   ManualClock,
@@ -456,5 +458,48 @@ describe('RouteReconciler against the fake kernel', () => {
     const [a] = desiredRoutes();
     assert.throws(() => r.setDesired([{ ...a!, table: 100 }]), /table 100/);
     assert.throws(() => r.setDesired([a!, a!]), /share the key/);
+  });
+});
+
+describe('EndpointSysctls', () => {
+  const tick2 = async (): Promise<void> => {
+    for (let i = 0; i < 3; i++) await tick();
+  };
+
+  it('sets_the_host_veth_sysctls_of_present_and_later_devices_and_again_after_a_recreate', async () => {
+    const kernel = new FakeKernel();
+    kernel.addLink('cali1');
+    const values = new Map<string, string>();
+    const sysctl = {
+      read: (p: string) => values.get(p) ?? 'kernel default',
+      write: (p: string, v: string) => void values.set(p, v),
+    };
+    const s = new EndpointSysctls({ kernel, sysctl });
+    s.start();
+    await tick2();
+    await s.setEndpoints(
+      new Map<string, (4 | 6)[]>([
+        ['cali1', [4, 6]],
+        ['cali2', [4]],
+      ]),
+    );
+    for (const [p, v] of endpointSysctls('cali1', [4, 6])) assert.equal(values.get(p), v, p);
+    assert.equal(values.get('net/ipv4/conf/cali1/proxy_arp'), '1');
+    assert.equal(values.get('net/ipv6/conf/cali1/proxy_ndp'), '1');
+    assert.equal(s.writes, 8);
+    kernel.addLink('cali2');
+    await tick2();
+    assert.equal(values.get('net/ipv4/conf/cali2/proxy_arp'), '1');
+    assert.equal(values.get('net/ipv6/conf/cali2/proxy_ndp'), undefined);
+    // the device is recreated: its sysctls are gone with it and are written again
+    kernel.removeLink('cali2');
+    for (const [p] of endpointSysctls('cali2', [4])) values.delete(p);
+    kernel.addLink('cali2');
+    await tick2();
+    assert.equal(values.get('net/ipv4/conf/cali2/forwarding'), '1');
+    const before = s.writes;
+    await s.refresh();
+    assert.equal(s.writes, before, 'nothing rewritten when already set');
+    s.stop();
   });
 });

@@ -6,3 +6,4 @@ export * from './kernel.js';
 export * from './fake-kernel.js';
 export * from './netlink-kernel.js';
 export * from './reconciler.js';
+export * from './sysctls.js';

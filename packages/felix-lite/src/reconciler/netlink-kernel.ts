@@ -1,8 +1,9 @@
 // The real Kernel: @tabby/netlink's client (batched writes, protocol-filtered dumps) and its
 // monitor (links and IPv4/IPv6 routes) in one network namespace, ours or one given by path.
 import type { RouteInfo } from '@tabby/netlink';
-import { RtnlClient, RtnlMonitor } from '@tabby/netlink';
+import { readSysctl, RtnlClient, RtnlMonitor, writeSysctl } from '@tabby/netlink';
 import type { Kernel, KernelEvent, KernelLink, RouteFilter, RouteOp, RouteOpFailure } from './kernel.js';
+import type { SysctlAccess } from './sysctls.js';
 
 export interface NetlinkKernelOptions {
   /** A network namespace file (/var/run/netns/<name>, /proc/<pid>/ns/net); default: ours. */
@@ -73,4 +74,12 @@ export class NetlinkKernel implements Kernel {
     this.listeners.clear();
     this.client.close();
   }
+}
+
+/** Sysctls in a network namespace (default: ours) through @tabby/netlink. */
+export function netlinkSysctls(netns?: string): SysctlAccess {
+  return {
+    read: (path) => readSysctl(path, netns),
+    write: (path, value) => writeSysctl(path, value, netns),
+  };
 }
