@@ -17,4 +17,5 @@ export * from './commands/run.js';
 export * from './commands/exec.js';
 export * from './fakes/index.js';
 export * from './ipam/index.js';
+export * from './dataplane/index.js';
 export * from './main.js';

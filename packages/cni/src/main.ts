@@ -4,7 +4,7 @@ import type { Dataplane } from './commands/interfaces.js';
 import type { PluginDeps } from './commands/run.js';
 import { run } from './commands/run.js';
 import type { RunIo } from './commands/skel.js';
-import { CniError, ErrorCode } from './spec/errors.js';
+import { CniError, ErrorCode, errorText } from './spec/errors.js';
 
 export const NODENAME_FILE = '/etc/tabby/nodename';
 
@@ -22,17 +22,21 @@ export async function defaultNodename(file = NODENAME_FILE): Promise<string> {
 }
 
 /**
- * The kernel dataplane. packages/netlink (in progress) provides it; until it is wired here
- * ADD, DEL and CHECK fail with 105 and say why, while VERSION, STATUS and GC work.
+ * The kernel dataplane (rtnetlink through @tabby/netlink), loaded on first use so VERSION,
+ * STATUS and GC never load the netlink addon. A missing or unloadable addon is a 105 that
+ * says how to build it.
  */
-export function kernelDataplane(): Promise<Dataplane> {
-  return Promise.reject(
-    new CniError(
-      ErrorCode.DataplaneFailed,
-      'no kernel dataplane in this build',
-      'the rtnetlink Dataplane (packages/netlink) is not wired into the tabby plugin yet',
-    ),
-  );
+export async function kernelDataplane(): Promise<Dataplane> {
+  const [{ KernelDataplane }, { netlinkAddon }] = await Promise.all([
+    import('./dataplane/kernel.js'),
+    import('@tabby/netlink'),
+  ]);
+  try {
+    netlinkAddon();
+  } catch (e) {
+    throw new CniError(ErrorCode.DataplaneFailed, 'no kernel dataplane', errorText(e), { cause: e });
+  }
+  return new KernelDataplane();
 }
 
 export function tabbyDeps(env: Readonly<Record<string, string | undefined>>): PluginDeps {

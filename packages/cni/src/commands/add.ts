@@ -49,6 +49,7 @@ export async function add(ctx: AttachmentCtx): Promise<CniResult> {
       ifname: env.ifname,
       hostVeth,
       mtu,
+      ipv6: addresses.some((a) => a.family === 6),
     });
     undo.push({
       what: `removal of veth ${hostVeth}`,

@@ -20,12 +20,14 @@ export interface VethRequest {
   readonly ifname: string;
   readonly hostVeth: string;
   readonly mtu: number;
+  /** The pod gets an IPv6 address: IPv6 on both ends, and the host end's link-local address. */
+  readonly ipv6: boolean;
 }
 
 export interface VethCreated {
   readonly hostMac: string;
   readonly containerMac: string;
-  /** The host veth's IPv6 link-local address: the pod's IPv6 default gateway. */
+  /** The host veth's IPv6 link-local address: the pod's IPv6 default gateway ('' without `ipv6`). */
   readonly hostLinkLocal6: string;
 }
 
