@@ -328,6 +328,25 @@ describe('the tabby plugin on the kernel', () => {
     assert.ok(!handles.includes(`${NET}.${p3.cid}`), 'the stale attachment is released');
     assert.ok(handles.includes(`${NET}.${p2.cid}`), 'the valid one is kept');
     ping(p2, NODE4);
+    // CHECK of the lost container: nothing of it is left anywhere
+    const r3 = await runPlugin(node!, env('CHECK', p3), conf({ prevResult: p3.result! }));
+    assert.equal(r3.out?.['code'], 3, r3.stdout);
+  });
+
+  it('ADD_fails_with_103_when_the_host_veth_name_is_taken_and_leaves_it_alone', async (t) => {
+    if (!needKernel(t)) return;
+    const p2 = made('pod2');
+    // Another sandbox of the same Kubernetes pod (same veth name) while the first still runs.
+    const ns = TestNetns.create('pod2b');
+    const again: Pod = { name: p2.name, ns, cid: `c-${ns.name}`, veth: p2.veth };
+    pods.set('pod2b', again);
+    const r = await runPlugin(node!, env('ADD', again), conf());
+    assert.equal(r.out?.['code'], 103, r.stdout);
+    assert.match(errText(r), new RegExp(`interface ${p2.veth} already exists on the host`));
+    assert.deepEqual(ns.links(), ['lo']);
+    assert.ok(!(await ipam()).handles.includes(`${NET}.${again.cid}`), 'address released');
+    // pod2's veth and routes still work: the node reaches it
+    for (const a of addressesOf(p2)) node!.exec('ping', ...(a.includes(':') ? ['-6'] : []), '-c1', '-W1', a);
   });
 
   it('ADD_rolls_back_when_CNI_IFNAME_is_taken_in_the_pod', async (t) => {
