@@ -38,12 +38,15 @@ import { errorText } from '../spec/errors.js';
 /** Calico's host veth MAC: every host end has it, so pods' ARP/ND caches never go stale. */
 export const HOST_VETH_MAC = 'ee:ee:ee:ee:ee:ee';
 
-const IFA_F_DADFAILED = 0x08;
-const IFA_F_TENTATIVE = 0x40;
-
-export interface KernelDataplaneOptions {
-  /** How long createVeth waits for the host end's IPv6 link-local address (default 3 s). */
-  readonly linkLocalTimeoutMs?: number;
+/**
+ * The EUI-64 IPv6 link-local address of a MAC (RFC 4291 appendix A), the one the kernel
+ * derives by default: fe80::ecee:eeff:feee:eeee for Calico's ee:ee:ee:ee:ee:ee.
+ */
+export function eui64LinkLocal(mac: string): string {
+  const b = mac.split(':').map((h) => parseInt(h, 16));
+  if (b.length !== 6 || b.some((x) => !(x >= 0 && x <= 255))) throw new TypeError(`invalid MAC ${mac}`);
+  const w = (hi: number, lo: number): string => ((hi << 8) | lo).toString(16);
+  return `fe80::${w(b[0]! ^ 0x02, b[1]!)}:${w(b[2]!, 0xff)}:${w(0xfe, b[3]!)}:${w(b[4]!, b[5]!)}`;
 }
 
 /** A sysctl as `name` (slash form, as /proc/sys) = value; shown dotted in problems. */
@@ -137,8 +140,6 @@ async function linkOrUndefined(c: RtnlClient, name: string): Promise<LinkInfo | 
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** A route on `oif` to `dst` (a CNI route) with the given gateway, as we program it. */
 function podRouteSpec(r: Route, oif: number): RouteSpec {
   const p = prefix(r.dst);
@@ -172,12 +173,6 @@ const sameRoute = (r: RouteInfo, s: RouteSpec): boolean => r.dst === s.dst && r.
 const gatewayOf = (r: RouteInfo): string | undefined => r.nexthops[0]?.gateway;
 
 export class KernelDataplane implements Dataplane {
-  private readonly linkLocalTimeoutMs: number;
-
-  constructor(opts: KernelDataplaneOptions = {}) {
-    this.linkLocalTimeoutMs = opts.linkLocalTimeoutMs ?? 3000;
-  }
-
   async createVeth(req: VethRequest): Promise<VethCreated> {
     const fd = openNetnsFile(req.netns);
     let fdOpen = true;
@@ -216,7 +211,7 @@ export class KernelDataplane implements Dataplane {
       if (req.ipv6) this.enableIpv6(req);
       await pod.setLink(peer.index, { up: true });
       await host.setLink(hostLink.index, { up: true });
-      const hostLinkLocal6 = req.ipv6 ? await this.waitLinkLocal(host, hostLink) : '';
+      const hostLinkLocal6 = req.ipv6 ? await this.addLinkLocal(host, hostLink) : '';
       return { hostMac: hostLink.address ?? HOST_VETH_MAC, containerMac: peer.address ?? '', hostLinkLocal6 };
     } catch (e) {
       if (created) {
@@ -264,25 +259,27 @@ export class KernelDataplane implements Dataplane {
     must(`net/ipv6/conf/${req.ifname}/accept_dad`, '0', req.netns);
   }
 
-  /** The host end's link-local address once usable (not tentative): the pod's IPv6 gateway. */
-  private async waitLinkLocal(host: RtnlClient, link: LinkInfo): Promise<string> {
-    const deadline = Date.now() + this.linkLocalTimeoutMs;
-    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
-      const ll = (await host.addresses({ family: 6, index: link.index })).find(
-        (a) => a.scope === RT_SCOPE_LINK,
-      );
-      if (ll !== undefined && (ll.flags & IFA_F_DADFAILED) !== 0)
-        throw new Error(`the link-local address ${ll.address} of ${link.name} failed duplicate detection`);
-      if (ll !== undefined && (ll.flags & IFA_F_TENTATIVE) === 0) return ll.address;
-      if (Date.now() >= deadline)
-        throw new Error(
-          ll === undefined
-            ? `${link.name} got no IPv6 link-local address within ${this.linkLocalTimeoutMs} ms ` +
-                `(is net.ipv6.conf.default.addr_gen_mode 1, none?)`
-            : `the link-local address ${ll.address} of ${link.name} stayed tentative for ${this.linkLocalTimeoutMs} ms`,
-        );
-      await sleep(delay);
+  /**
+   * The pod's IPv6 gateway: the host end's EUI-64 link-local address, added by us (no DAD)
+   * rather than awaited from the kernel, which makes it only once the link watcher has seen
+   * the carrier (up to a second later under load, and never with addr_gen_mode none). The
+   * kernel's own (the same address, by default) then finds it in place.
+   */
+  private async addLinkLocal(host: RtnlClient, link: LinkInfo): Promise<string> {
+    const ll = eui64LinkLocal(link.address ?? HOST_VETH_MAC);
+    try {
+      await host.addAddress({
+        family: 6,
+        index: link.index,
+        address: ll,
+        prefixLen: 64,
+        scope: RT_SCOPE_LINK,
+        flags: IFA_F_NODAD,
+      });
+    } catch (e) {
+      if (!isErrno(e, 'EEXIST')) throw e;
     }
+    return ll;
   }
 
   async configurePod(req: PodConfig): Promise<void> {
@@ -522,6 +519,13 @@ export class KernelDataplane implements Dataplane {
         continue;
       }
       if (v !== s.value) problems.push(`sysctl ${dotted(s.path)} is ${v}, not ${s.value}`);
+    }
+    if (families.has(6)) {
+      // the pod's IPv6 default route needs its gateway on this veth
+      const mine = new Set((await host.addresses({ family: 6, index: link.index })).map((a) => a.address));
+      for (const r of req.routes)
+        if (r.gw?.includes(':') === true && !mine.has(canonical(r.gw, 6)))
+          problems.push(`host veth ${name} lacks the pod's IPv6 gateway address ${r.gw}`);
     }
     const routes = new Map<IpVersion, RouteInfo[]>();
     for (const f of families) routes.set(f, await host.routes({ family: f, table: RT_TABLE_MAIN }));
