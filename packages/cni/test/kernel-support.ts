@@ -39,9 +39,12 @@ export function kernelUnavailable(): string | undefined {
   return probe;
 }
 
-/** True when the test may go on; otherwise skips it (or throws under CI=true). */
-export function needKernel(t: TestContext): boolean {
-  const why = kernelUnavailable();
+/**
+ * True when the test may go on; otherwise skips it (or throws under CI=true). `more`: a
+ * further reason the test cannot run (a missing tool), or undefined.
+ */
+export function needKernel(t: TestContext, more?: () => string | undefined): boolean {
+  const why = kernelUnavailable() ?? more?.();
   if (why === undefined) return true;
   if (process.env['CI'] === 'true') throw new Error(`kernel test cannot run under CI: ${why}`);
   console.log(`# skipping: ${why}`);
@@ -115,6 +118,36 @@ export class TestNetns {
   }
 }
 
+/** The node's own addresses, on its uplink. */
+export const NODE4 = '10.99.0.1';
+export const NODE6 = 'fd99::1';
+
+/**
+ * The "node": an uplink (a veth pair standing for eth0, as this kernel may lack the dummy
+ * module) with the node's address and the default route, so the pods' gateway 169.254.1.1
+ * is routable and proxy ARP answers for it; forwarding on, as on a Kubernetes node.
+ */
+export function nodeNetns(v6: boolean): TestNetns {
+  const node = TestNetns.create('node');
+  try {
+    node.ip('link', 'add', 'tcn-up0', 'type', 'veth', 'peer', 'name', 'tcn-up1');
+    node.ip('link', 'set', 'tcn-up1', 'up');
+    node.ip('link', 'set', 'tcn-up0', 'up');
+    node.ip('addr', 'add', `${NODE4}/24`, 'dev', 'tcn-up0');
+    node.ip('route', 'add', 'default', 'dev', 'tcn-up0');
+    node.exec('sysctl', '-qw', 'net.ipv4.ip_forward=1');
+    if (v6) {
+      node.ip('addr', 'add', `${NODE6}/64`, 'dev', 'tcn-up0', 'nodad');
+      node.ip('-6', 'route', 'add', 'default', 'dev', 'tcn-up0');
+      node.exec('sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1');
+    }
+  } catch (e) {
+    node.destroy();
+    throw e;
+  }
+  return node;
+}
+
 export interface PluginRun {
   readonly code: number;
   readonly out: JsonObject | undefined;
@@ -131,8 +164,18 @@ export function runPlugin(
   env: Record<string, string>,
   stdin: JsonObject,
 ): Promise<PluginRun> {
+  return runIn(node, [process.execPath, TABBY_BIN], env, stdin);
+}
+
+/** Another plugin executable (a reference plugin from /usr/lib/cni), the same way. */
+export function runIn(
+  node: TestNetns,
+  argv: readonly string[],
+  env: Record<string, string>,
+  stdin: JsonObject,
+): Promise<PluginRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', node.name, process.execPath, TABBY_BIN], {
+    const child = spawn('ip', ['netns', 'exec', node.name, ...argv], {
       env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });

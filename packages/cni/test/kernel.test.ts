@@ -15,7 +15,16 @@ import { TABBY_ROUTE_PROTOCOL } from '@tabby/netlink';
 import type { JsonObject } from '../src/spec/result.js';
 import type { PluginRun } from './kernel-support.js';
 import { text } from './support.js';
-import { ipv6Available, kernelUnavailable, needKernel, runPlugin, TestNetns } from './kernel-support.js';
+import {
+  ipv6Available,
+  kernelUnavailable,
+  needKernel,
+  NODE4,
+  NODE6,
+  nodeNetns,
+  runPlugin,
+  TestNetns,
+} from './kernel-support.js';
 
 const NET = 'tcn-net';
 const POOL4 = '10.66.0.0/24';
@@ -23,8 +32,6 @@ const POOL6 = 'fd66::/120';
 /** A /30 in one /30 block: four addresses, each one shadowed by a host route in one test. */
 const SMALL4 = '10.67.0.0/30';
 const NODE = 'tcn-node';
-const NODE4 = '10.99.0.1';
-const NODE6 = 'fd99::1';
 const MTU = 1400;
 
 const vethOf = (pod: string): string =>
@@ -123,21 +130,7 @@ describe('the tabby plugin on the kernel', () => {
     } finally {
       await b.close();
     }
-    // The node: an uplink (a veth pair standing for eth0, as this kernel may lack the dummy
-    // module) with the node's address and the default route, so the pods' gateway
-    // 169.254.1.1 is routable and proxy ARP answers for it; forwarding on.
-    node = TestNetns.create('node');
-    node.ip('link', 'add', 'tcn-up0', 'type', 'veth', 'peer', 'name', 'tcn-up1');
-    node.ip('link', 'set', 'tcn-up1', 'up');
-    node.ip('link', 'set', 'tcn-up0', 'up');
-    node.ip('addr', 'add', `${NODE4}/24`, 'dev', 'tcn-up0');
-    node.ip('route', 'add', 'default', 'dev', 'tcn-up0');
-    node.exec('sysctl', '-qw', 'net.ipv4.ip_forward=1');
-    if (v6) {
-      node.ip('addr', 'add', `${NODE6}/64`, 'dev', 'tcn-up0', 'nodad');
-      node.ip('-6', 'route', 'add', 'default', 'dev', 'tcn-up0');
-      node.exec('sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1');
-    }
+    node = nodeNetns(v6);
   });
 
   after(() => {
