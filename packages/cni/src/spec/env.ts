@@ -98,12 +98,9 @@ export function parseCniArgs(text: string): CniArgs {
     );
   const ns = raw.get('K8S_POD_NAMESPACE');
   const pod = raw.get('K8S_POD_NAME');
-  if ((ns === undefined || ns === '') !== (pod === undefined || pod === ''))
-    throw new CniError(
-      ErrorCode.InvalidEnvironment,
-      'invalid CNI_ARGS',
-      'K8S_POD_NAMESPACE and K8S_POD_NAME must be given together',
-    );
+  // A pod is named by both. One alone is not an error: podman (libnetwork's CNI backend)
+  // passes K8S_POD_NAME=<container name> without a namespace; Calico, too, then treats
+  // the container as a non-Kubernetes workload (veth named from the container ID).
   const infra = raw.get('K8S_POD_INFRA_CONTAINER_ID');
   const uid = raw.get('K8S_POD_UID');
   return {
