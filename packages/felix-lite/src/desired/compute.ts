@@ -29,7 +29,9 @@ import {
   routeKeyId,
   sortNextHops,
 } from '../routes/route.js';
-import type { DataplaneInputs, EncapMode, PoolInput, RemoteVtep } from './inputs.js';
+import type { Encapsulation } from '@tabby/ipip';
+import { encapsulationFor } from '@tabby/ipip';
+import type { DataplaneInputs, PoolInput, RemoteVtep } from './inputs.js';
 
 export type ProblemKind =
   | 'invalid-input'
@@ -66,8 +68,6 @@ export interface DesiredState {
   readonly nat: readonly NatOutgoing[];
   readonly problems: readonly Problem[];
 }
-
-type Encap = 'none' | 'ipip' | 'vxlan';
 
 interface ParsedPool {
   readonly input: PoolInput;
@@ -222,13 +222,9 @@ export function computeDesired(inputs: DataplaneInputs): DesiredState {
 
   // 3. learned paths
   const neighbours = new Map<string, Neighbour>();
-  const encapFor = (pool: ParsedPool | undefined, family: IpVersion, onSubnet: boolean): Encap => {
-    const wants = (m: EncapMode | undefined): boolean => m === 'Always' || (m === 'CrossSubnet' && !onSubnet);
-    if (pool === undefined) return 'none';
-    if (wants(pool.input.vxlanMode)) return 'vxlan';
-    if (family === 4 && wants(pool.input.ipipMode)) return 'ipip';
-    return 'none';
-  };
+  // the one decision @tabby/ipip also uses for the devices: routes and tunnels agree
+  const encapFor = (pool: ParsedPool | undefined, family: IpVersion, onSubnet: boolean): Encapsulation =>
+    encapsulationFor(pool?.input, family, onSubnet);
   for (const path of inputs.paths) {
     const c = tryCidr(path.prefix, 'path prefix', true);
     if (c === undefined) continue;

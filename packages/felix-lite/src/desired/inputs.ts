@@ -2,8 +2,10 @@
 // the datastore (pools, blocks, endpoints, node addresses) and from the speaker's best paths.
 // Addresses and prefixes are text ("10.65.1.0/26", "fd00::7"), as in Calico's resources.
 
-/** Calico's ipipMode / vxlanMode. */
-export type EncapMode = 'Never' | 'Always' | 'CrossSubnet';
+import type { EncapMode } from '@tabby/ipip';
+
+/** Calico's ipipMode / vxlanMode (the decision itself is @tabby/ipip's encapsulationFor). */
+export type { EncapMode };
 
 /** The fields of an IPPool that decide routing (Calico's names). */
 export interface PoolInput {

@@ -7,3 +7,5 @@ export * from './fake-kernel.js';
 export * from './netlink-kernel.js';
 export * from './reconciler.js';
 export * from './sysctls.js';
+export * from './neighbour-kernel.js';
+export * from './neighbour-reconciler.js';
