@@ -1,4 +1,5 @@
-// Network namespaces made by the kernel tests (named tfl-<tag>-<pid>-<n>), always removed.
+// Network namespaces made by the kernel tests (named tfl-<tag>-<pid>-<n>, or with another
+// prefix such as the VXLAN data-path test's tip-), always removed.
 // The tests skip with a printed reason when this process cannot make them (not root, no
 // netns support); with CI=true in the environment they fail instead.
 import { execFileSync } from 'node:child_process';
@@ -40,14 +41,14 @@ export class TestNetns {
   readonly name: string;
   readonly path: string;
 
-  private constructor(tag: string) {
-    this.name = `tfl-${tag}-${process.pid}-${counter++}`;
+  private constructor(tag: string, prefix: string) {
+    this.name = `${prefix}-${tag}-${process.pid}-${counter++}`;
     this.path = `/var/run/netns/${this.name}`;
     execFileSync('ip', ['netns', 'add', this.name], { stdio: 'pipe' });
   }
 
-  static create(tag: string): TestNetns {
-    return new TestNetns(tag);
+  static create(tag: string, prefix = 'tfl'): TestNetns {
+    return new TestNetns(tag, prefix);
   }
 
   /** Runs `ip -n <ns> ...args`; returns stdout. */
