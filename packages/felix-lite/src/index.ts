@@ -19,3 +19,4 @@
 export * from './routes/index.js';
 export * from './desired/index.js';
 export * from './reconciler/index.js';
+export * from './nat/index.js';
