@@ -1,17 +1,21 @@
 /**
  * @tabby/felix-lite: Tabby's dataplane. `computeDesired()` turns the node's view of the cluster
  * (best paths, local endpoints, affine blocks, pools, host addresses) into kernel routes;
- * `RouteReconciler` keeps the kernel equal to them.
+ * `RouteReconciler` keeps the kernel equal to them; `NatReconciler` writes NAT-outgoing for
+ * natOutgoing pools into nftables (`table ip tabby`, `table ip6 tabby`) and repairs drift.
  *
  * @example
  * ```ts
- * import { computeDesired, NetlinkKernel, RouteReconciler } from '@tabby/felix-lite';
+ * import { computeDesired, ExecNft, NatReconciler, NetlinkKernel, RouteReconciler } from '@tabby/felix-lite';
  *
  * const kernel = new NetlinkKernel();
  * const reconciler = new RouteReconciler({ kernel });
  * reconciler.start();
  * const desired = computeDesired({ paths, endpoints, affineBlocks, pools, hostInterfaces });
  * reconciler.setDesired(desired.routes);
+ * const nat = new NatReconciler({ nft: new ExecNft() });
+ * nat.start();
+ * nat.setDesired(desired.nat);
  * ```
  *
  * @packageDocumentation

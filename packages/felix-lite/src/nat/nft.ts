@@ -103,16 +103,24 @@ export class ExecNft implements Nft {
         ? [this.command, [...args]]
         : ['ip', ['netns', 'exec', this.netns, this.command, ...args]];
     return new Promise((resolve, reject) => {
-      const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'], timeout: this.timeoutMs });
+      const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+      // our own timer: spawn's `timeout` option keeps its timer armed when the binary is missing
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, this.timeoutMs);
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       child.stdout.on('data', (b: Buffer) => out.push(b));
       child.stderr.on('data', (b: Buffer) => err.push(b));
       child.stdin.on('error', () => undefined /* EPIPE when nft exits early: its exit status tells */);
       child.on('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
         reject(e.code === 'ENOENT' ? MISSING(`${cmd}: ${e.message}`) : new NftError(`${cmd}: ${e.message}`));
       });
       child.on('close', (code, signal) => {
+        clearTimeout(timer);
         const stderr = Buffer.concat(err).toString('utf8');
         // `ip netns exec` reports a binary it cannot exec on stderr rather than by errno
         if (this.netns !== undefined && /exec of "[^"]*" failed: No such file or directory/.test(stderr)) {
@@ -122,7 +130,9 @@ export class ExecNft implements Nft {
         if (signal !== null) {
           reject(
             new NftError(
-              `${this.command} ${args.join(' ')} killed by ${signal} (timeout ${this.timeoutMs} ms?)`,
+              timedOut
+                ? `${this.command} ${args.join(' ')} did not finish within ${this.timeoutMs} ms`
+                : `${this.command} ${args.join(' ')} killed by ${signal}`,
             ),
           );
           return;
