@@ -35,7 +35,9 @@ export function ipipUnavailable(): string | undefined {
   if (ipipProbe !== undefined) return ipipProbe;
   const ns = TestNetns.create('ipipprobe');
   try {
-    ns.ip('link', 'add', 'tipprobe0', 'type', 'ipip');
+    // Explicit endpoints: with the module loaded, an any-to-any device collides with the
+    // fallback tunl0 (EEXIST) and would look like a missing module.
+    ns.ip('link', 'add', 'tipprobe0', 'type', 'ipip', 'remote', '192.0.2.1', 'local', '192.0.2.2');
   } catch (e) {
     const msg = (e as { stderr?: string }).stderr?.trim() ?? (e as Error).message.split('\n')[0];
     ipipProbe = `this kernel cannot make ipip devices (${msg}); the IPIP tests run in the qemu lab (../shared/lab)`;
