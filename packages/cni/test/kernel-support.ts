@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import type { JsonObject } from '../src/spec/result.js';
 
-/** bin/tabby.js, from dist/test/. */
-export const TABBY_BIN = fileURLToPath(new URL('../../bin/tabby.js', import.meta.url));
+/** The bundle (what is installed; `npm run build` makes it), from dist/test/. */
+export const TABBY_BIN = fileURLToPath(new URL('../bundle/tabby.mjs', import.meta.url));
 
 let probe: string | undefined | null = null;
 
@@ -62,15 +62,16 @@ export class TestNetns {
   readonly path: string;
   private gone = false;
 
-  private constructor(tag: string) {
-    this.name = `tcn-${tag}-${process.pid}-${counter++}`;
+  private constructor(tag: string, prefix: string) {
+    this.name = `${prefix}-${tag}-${process.pid}-${counter++}`;
     this.path = `/var/run/netns/${this.name}`;
     execFileSync('ip', ['netns', 'add', this.name], { stdio: 'pipe' });
     this.ip('link', 'set', 'lo', 'up');
   }
 
-  static create(tag: string): TestNetns {
-    return new TestNetns(tag);
+  /** `prefix`: tcn for the tests, tcb for the benchmark. */
+  static create(tag: string, prefix = 'tcn'): TestNetns {
+    return new TestNetns(tag, prefix);
   }
 
   /** `ip -n <ns> ...args`; its stdout. */
@@ -127,8 +128,8 @@ export const NODE6 = 'fd99::1';
  * module) with the node's address and the default route, so the pods' gateway 169.254.1.1
  * is routable and proxy ARP answers for it; forwarding on, as on a Kubernetes node.
  */
-export function nodeNetns(v6: boolean): TestNetns {
-  const node = TestNetns.create('node');
+export function nodeNetns(v6: boolean, prefix = 'tcn'): TestNetns {
+  const node = TestNetns.create('node', prefix);
   try {
     node.ip('link', 'add', 'tcn-up0', 'type', 'veth', 'peer', 'name', 'tcn-up1');
     node.ip('link', 'set', 'tcn-up1', 'up');
@@ -156,14 +157,18 @@ export interface PluginRun {
 }
 
 /**
- * Runs `ip netns exec <node> node bin/tabby.js` with the CNI environment and the config on
- * stdin, as a runtime calls a plugin. Only PATH is inherited.
+ * Runs `ip netns exec <node> node dist/bundle/tabby.mjs` with the CNI environment and the
+ * config on stdin, as a runtime calls a plugin. Only PATH is inherited.
  */
 export function runPlugin(
   node: TestNetns,
   env: Record<string, string>,
   stdin: JsonObject,
 ): Promise<PluginRun> {
+  if (!existsSync(TABBY_BIN))
+    return Promise.reject(
+      new Error(`${TABBY_BIN} is missing: run \`npm run bundle:cni\` (npm run build does)`),
+    );
   return runIn(node, [process.execPath, TABBY_BIN], env, stdin);
 }
 

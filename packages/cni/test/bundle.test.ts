@@ -1,0 +1,174 @@
+// The bundle (tools/bundle.mjs, made by `npm run build`): what each executable loads at
+// start (esbuild's metafile), and the bundle run as an installed copy would be, from a
+// directory of its own far from node_modules: tabby-ipam on a YAML datastore (the flock
+// addon loaded from beside the bundle), VERSION, and the errors of a missing addon.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import type { AnyResource } from '@tabby/datastore';
+import { openBackend } from '@tabby/datastore';
+import { attachEnv } from './support.js';
+
+const BUNDLE = fileURLToPath(new URL('../bundle', import.meta.url));
+
+interface Meta {
+  readonly outdir: string;
+  readonly outputs: Record<
+    string,
+    {
+      readonly entryPoint?: string;
+      readonly inputs: Record<string, unknown>;
+      readonly imports: readonly { path: string; kind: string; external?: boolean }[];
+    }
+  >;
+}
+
+function meta(): Meta {
+  const f = `${BUNDLE}.meta.json`;
+  assert.ok(existsSync(f), `${f} is missing: run \`npm run bundle:cni\` (npm run build does)`);
+  return JSON.parse(readFileSync(f, 'utf8')) as Meta;
+}
+
+/** The source files an output and its static imports hold: what loads before any dynamic import. */
+function eagerInputs(m: Meta, out: string): string[] {
+  const files = new Set([out]);
+  for (const f of files)
+    for (const i of m.outputs[f]?.imports ?? [])
+      if (i.kind === 'import-statement' && i.external !== true) files.add(i.path);
+  return [...files].flatMap((f) => Object.keys(m.outputs[f]?.inputs ?? {}));
+}
+
+const entry = (m: Meta, bin: string): string => {
+  const o = Object.entries(m.outputs).find(([, v]) => v.entryPoint === `bin/${bin}.js`);
+  assert.ok(o, `no bundle output for bin/${bin}.js`);
+  return o[0];
+};
+
+/** The output holding an input file (a package's source by its path suffix). */
+const holding = (m: Meta, suffix: string): string => {
+  const o = Object.entries(m.outputs).find(([, v]) => Object.keys(v.inputs).some((i) => i.endsWith(suffix)));
+  assert.ok(o, `no bundle output holds ${suffix}`);
+  return o[0];
+};
+
+const HEAVY = [/node_modules\/etcd3\//, /node_modules\/@kubernetes\//, /node_modules\/@grpc\//];
+
+describe('the bundle', () => {
+  it('starts_tabby_without_the_datastore_the_kernel_dataplane_or_any_client', () => {
+    const m = meta();
+    for (const bin of ['tabby', 'tabby-ipam']) {
+      const eager = eagerInputs(m, entry(m, bin));
+      assert.ok(
+        eager.some((i) => i.endsWith('dist/src/commands/skel.js')),
+        'the dispatcher is in the start-up files',
+      );
+      for (const bad of [
+        ...HEAVY,
+        /node_modules\/yaml\//,
+        /node_modules\/ip-num\//,
+        /datastore\/dist\//,
+        /netlink\/dist\//,
+      ])
+        assert.deepEqual(
+          eager.filter((i) => bad.test(i)),
+          [],
+          `${bin} loads ${String(bad)} at start`,
+        );
+    }
+  });
+
+  it('keeps_the_etcd_and_kubernetes_clients_out_of_the_yaml_datastore_path', () => {
+    const m = meta();
+    for (const suffix of ['datastore/dist/src/index.js', 'datastore/dist/src/backends/yaml/backend.js']) {
+      const eager = eagerInputs(m, holding(m, suffix));
+      for (const bad of HEAVY)
+        assert.deepEqual(
+          eager.filter((i) => bad.test(i)),
+          [],
+          `${suffix} loads ${String(bad)} with it`,
+        );
+    }
+    // and they are there, for the datastores that need them
+    for (const suffix of ['node_modules/etcd3/lib/index.js', 'backends/kubernetes/backend.js'])
+      assert.notEqual(holding(m, suffix), holding(m, 'datastore/dist/src/index.js'));
+  });
+
+  it('rewrites_the_addon_paths_to_files_beside_the_bundle', () => {
+    for (const addon of ['tabby_netlink.node', 'tabby_flock.node']) {
+      assert.ok(existsSync(join(BUNDLE, addon)), `${addon} is copied beside the bundle`);
+      const m = meta();
+      const loader = holding(m, addon === 'tabby_flock.node' ? 'yaml/lock.js' : 'client/native.js');
+      const text = readFileSync(join(BUNDLE, '..', '..', loader), 'utf8');
+      assert.ok(text.includes(`"./${addon}"`), `${loader} loads ./${addon}`);
+      assert.ok(!text.includes('build/Release'), `${loader} still points into build/Release`);
+    }
+  });
+});
+
+describe('the bundle installed elsewhere', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tabby-cni-bundle-'));
+  const bin = join(dir, 'bin');
+  const ds = join(dir, 'datastore');
+  const conf = JSON.stringify({
+    cniVersion: '1.1.0',
+    name: 'net1',
+    type: 'tabby-ipam',
+    nodename: 'node-1',
+    datastore: { type: 'yaml', dir: ds },
+    ipam: { type: 'tabby-ipam' },
+  });
+  const plugin = (
+    file: string,
+    env: Record<string, string>,
+    stdin: string,
+  ): { code: number | null; out: string; err: string } => {
+    const r = spawnSync(process.execPath, [join(bin, file)], {
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
+      input: stdin,
+      encoding: 'utf8',
+    });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+
+  before(async () => {
+    assert.ok(existsSync(BUNDLE), `${BUNDLE} is missing: run \`npm run bundle:cni\``);
+    cpSync(BUNDLE, bin, { recursive: true });
+    const b = await openBackend({ type: 'yaml', dir: ds });
+    try {
+      for (const r of [
+        { kind: 'IPPool', metadata: { name: 'p' }, spec: { cidr: '10.80.0.0/30', blockSize: 30 } },
+        { kind: 'Node', metadata: { name: 'node-1' }, spec: {} },
+      ])
+        await b.create({ apiVersion: 'tabby.dev/v1', ...r } as AnyResource);
+    } finally {
+      await b.close();
+    }
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('answers_VERSION', () => {
+    const r = plugin('tabby.mjs', { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}');
+    assert.equal(r.code, 0, r.err);
+    assert.equal((JSON.parse(r.out) as { cniVersion: string }).cniVersion, '1.0.0');
+  });
+
+  it('allocates_and_releases_with_tabby_ipam_on_a_yaml_datastore', () => {
+    const add = plugin('tabby-ipam.mjs', attachEnv('ADD', { CNI_CONTAINERID: 'b1' }), conf);
+    assert.equal(add.code, 0, add.out + add.err);
+    assert.deepEqual(JSON.parse(add.out), { cniVersion: '1.1.0', ips: [{ address: '10.80.0.0/32' }] });
+    const del = plugin('tabby-ipam.mjs', attachEnv('DEL', { CNI_CONTAINERID: 'b1' }), conf);
+    assert.equal(del.code, 0, del.out + del.err);
+  });
+
+  it('names_the_missing_flock_addon_beside_the_bundle', () => {
+    unlinkSync(join(bin, 'tabby_flock.node'));
+    const r = plugin('tabby-ipam.mjs', attachEnv('ADD', { CNI_CONTAINERID: 'b2' }), conf);
+    assert.equal(r.code, 1);
+    const e = JSON.parse(r.out) as { code: number; details: string };
+    assert.match(e.details, new RegExp(`${join(bin, 'tabby_flock.node')} is missing`));
+  });
+});
