@@ -12,7 +12,7 @@
 //
 // Options: --pods N (200), --concurrent C (8; 0: none), --bin FILE (the tabby executable:
 // default the bundle dist/bundle/tabby.mjs; bin/tabby.js for the unbundled build),
-// --v6 (dual-stack tabby). The plugins see NODE_COMPILE_CACHE and TABBY_COMPILE_CACHE as set.
+// --v6 (dual-stack tabby). tabby sees TABBY_COMPILE_CACHE as set here.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -117,7 +117,7 @@ function calls(plan: Plan, pod: string, round: string): Record<string, (cmd: str
     'node -e 0': () => ({ argv: [process.execPath, '-e', '0'], env: {}, stdin: '' }),
     tabby: (cmd) => ({
       argv: [process.execPath, plan.bin],
-      env: { ...base('eth0', 'tabby'), CNI_COMMAND: cmd },
+      env: { ...base('eth0', 'tabby'), ...cacheEnv, CNI_COMMAND: cmd },
       stdin: tabbyConf,
     }),
     'ptp+host-local': (cmd) => ({
@@ -127,6 +127,12 @@ function calls(plan: Plan, pod: string, round: string): Record<string, (cmd: str
     }),
   };
 }
+
+/** The compile cache setting, passed on to tabby (a runtime passes its environment on). */
+const cacheEnv: Record<string, string> =
+  process.env['TABBY_COMPILE_CACHE'] === undefined
+    ? {}
+    : { TABBY_COMPILE_CACHE: process.env['TABBY_COMPILE_CACHE'] };
 
 const ENGINES = ['node -e 0', 'tabby', 'ptp+host-local'] as const;
 
@@ -257,7 +263,8 @@ async function orchestrate(): Promise<number> {
     writeFileSync(planFile, JSON.stringify(plan));
     console.log(
       `bench:cni: ${n} pods, tabby = ${bin} (${v6 ? 'dual-stack' : 'IPv4'}, YAML datastore), ` +
-        `ptp + host-local from ${CNI_DIR}, node ${process.version}, ${process.env['NODE_COMPILE_CACHE'] ?? ''}`,
+        `ptp + host-local from ${CNI_DIR}, node ${process.version}, ` +
+        `compile cache ${process.env['TABBY_COMPILE_CACHE'] ?? 'default'}`,
     );
     const out = await new Promise<Outcome>((resolve, reject) => {
       const child = spawn('ip', ['netns', 'exec', node.name, process.execPath, SELF, '--runner', planFile], {

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// The tabby-ipam CNI plugin; see src/main.ts. Run `npm run build` first in a checkout.
-import { mainTabbyIpam } from '../dist/src/main.js';
+// The tabby-ipam CNI plugin; see src/main.ts. Run `npm run build` first in a checkout. The
+// compile cache goes on first: it applies to what is loaded after it.
+import { enableCompileCache } from '../dist/src/compile-cache.js';
 
+enableCompileCache(process.env);
+const { mainTabbyIpam } = await import('../dist/src/main.js');
 process.exitCode = await mainTabbyIpam({
   env: process.env,
   // A terminal on stdin (someone trying VERSION by hand) must not block the read.

@@ -19,3 +19,4 @@ export * from './fakes/index.js';
 export * from './ipam/index.js';
 export * from './dataplane/index.js';
 export * from './main.js';
+export * from './compile-cache.js';

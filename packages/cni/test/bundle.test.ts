@@ -61,7 +61,17 @@ describe('the bundle', () => {
   it('starts_tabby_without_the_datastore_the_kernel_dataplane_or_any_client', () => {
     const m = meta();
     for (const bin of ['tabby', 'tabby-ipam']) {
-      const eager = eagerInputs(m, entry(m, bin));
+      const out = entry(m, bin);
+      // The entry turns the compile cache on, then imports the plugin: nothing else first.
+      const first = eagerInputs(m, out);
+      assert.ok(first.some((i) => i.endsWith('dist/src/compile-cache.js')));
+      assert.ok(
+        !first.some((i) => i.endsWith('dist/src/commands/skel.js')),
+        'the plugin loads after the cache',
+      );
+      const plugin = (m.outputs[out]?.imports ?? []).filter((i) => i.kind === 'dynamic-import');
+      assert.equal(plugin.length, 1, `${bin} imports its plugin once`);
+      const eager = [...first, ...eagerInputs(m, plugin[0]!.path)];
       assert.ok(
         eager.some((i) => i.endsWith('dist/src/commands/skel.js')),
         'the dispatcher is in the start-up files',

@@ -107,7 +107,7 @@ for (const a of ADDONS) copyFileSync(join(a.root, a.file), join(outdir, a.name))
 // Beside the directory, not in it: what test/bundle.test.ts checks the chunk graph with.
 writeFileSync(`${outdir}.meta.json`, JSON.stringify({ outdir: relative(PKG, outdir), ...result.metafile }));
 
-// What each entry loads before its first dynamic import: the start-up cost.
+// What each entry loads before its first dynamic import (the compile cache switch).
 const outputs = result.metafile.outputs;
 for (const [out, o] of Object.entries(outputs)) {
   if (o.entryPoint === undefined || !o.entryPoint.startsWith('bin/')) continue;
