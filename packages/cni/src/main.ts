@@ -42,11 +42,9 @@ export async function kernelDataplane(): Promise<Dataplane> {
 export function tabbyDeps(env: Readonly<Record<string, string | undefined>>): PluginDeps {
   return {
     dataplane: kernelDataplane,
-    tabbyIpam: async (conf, log) => {
-      const ipam = conf.ipam;
-      if (ipam === undefined || 'delegated' in ipam) throw new Error('tabbyIpam called for a delegated IPAM');
-      const { openDatastoreIpam } = await import('./ipam/datastore-client.js');
-      return openDatastoreIpam(conf.datastore, ipam, env, log);
+    datastore: async (conf, log) => {
+      const { openDatastoreSession } = await import('./ipam/datastore-client.js');
+      return openDatastoreSession(conf.datastore, env, log);
     },
     nodename: () => defaultNodename(),
   };

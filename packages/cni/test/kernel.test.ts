@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AnyResource } from '@tabby/datastore';
-import { openBackend } from '@tabby/datastore';
+import { Datastore, openBackend } from '@tabby/datastore';
 import { TABBY_ROUTE_PROTOCOL } from '@tabby/netlink';
 import type { JsonObject } from '../src/spec/result.js';
 import type { PluginRun } from './kernel-support.js';
@@ -108,11 +108,16 @@ describe('the tabby plugin on the kernel', () => {
     return pod;
   };
 
-  /** The IPAM handles (`<network>.<container ID>`) in the datastore now. */
-  async function ipam(): Promise<{ handles: string[] }> {
+  /** The IPAM handles (`<network>.<container ID>`) and WorkloadEndpoints (by container ID) now. */
+  async function ipam(): Promise<{ handles: string[]; weps: string[] }> {
     const b = await openBackend({ type: 'yaml', dir });
     try {
-      return { handles: (await b.list('IPAMHandle')).items.map((h) => h.metadata.name).sort() };
+      return {
+        handles: (await b.list('IPAMHandle')).items.map((h) => h.metadata.name).sort(),
+        weps: (await new Datastore(b).list('WorkloadEndpoint')).items
+          .map((w) => w.spec.containerID ?? '')
+          .sort(),
+      };
     } finally {
       await b.close();
     }
@@ -285,6 +290,7 @@ describe('the tabby plugin on the kernel', () => {
     const p1 = made('pod1');
     const handle = `${NET}.${p1.cid}`;
     assert.ok((await ipam()).handles.includes(handle));
+    assert.ok((await ipam()).weps.includes(p1.cid), 'ADD wrote the WorkloadEndpoint');
     for (let i = 0; i < 2; i++) {
       const r = await runPlugin(node!, env('DEL', p1), conf());
       assert.equal(r.code, 0, `DEL #${i + 1}: ${r.stdout} ${r.stderr}`);
@@ -295,6 +301,7 @@ describe('the tabby plugin on the kernel', () => {
     for (const a of addressesOf(p1))
       assert.ok(!node!.ip('route', 'show', 'table', 'all').includes(a), `no route to ${a} left`);
     assert.ok(!(await ipam()).handles.includes(handle), 'address released');
+    assert.ok(!(await ipam()).weps.includes(p1.cid), 'WorkloadEndpoint deleted');
     // and DEL after the runtime removed the namespace too
     p1.ns.destroy();
     const r = await runPlugin(node!, env('DEL', p1), conf());
@@ -317,8 +324,12 @@ describe('the tabby plugin on the kernel', () => {
     const gcConf = conf({ 'cni.dev/valid-attachments': [{ containerID: p2.cid, ifname: 'eth0' }] });
     const r = await runPlugin(node!, { CNI_COMMAND: 'GC', CNI_PATH: '/nonexistent' }, gcConf);
     assert.equal(r.code, 0, `${r.stdout} ${r.stderr}`);
-    const { handles } = await ipam();
+    const { handles, weps } = await ipam();
     assert.ok(!handles.includes(`${NET}.${p3.cid}`), 'the stale attachment is released');
+    assert.ok(
+      !weps.includes(p3.cid) && weps.includes(p2.cid),
+      'its WorkloadEndpoint deleted, the valid one kept',
+    );
     assert.ok(handles.includes(`${NET}.${p2.cid}`), 'the valid one is kept');
     ping(p2, NODE4);
     // CHECK of the lost container: nothing of it is left anywhere

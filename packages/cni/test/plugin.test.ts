@@ -202,7 +202,8 @@ describe('ADD', () => {
       pod: 'nginx',
       timestamp: '2025-01-02T03:04:05.000Z',
     });
-    assert.equal(w.ipam.closed, 1);
+    // one datastore session for IPAM and the endpoint, closed at the end
+    assert.deepEqual(w.sessions, { opened: 1, closed: 1 });
   });
 
   it('gives_ipv6_pods_a_default_route_via_the_host_veth_link_local_address', async () => {

@@ -5,6 +5,7 @@ import type { PluginDeps } from '../src/commands/run.js';
 import type { RunIo } from '../src/commands/skel.js';
 import { FakeDataplane } from '../src/fakes/dataplane.js';
 import { FakeIpam } from '../src/fakes/ipam.js';
+import { FakeEndpoints } from '../src/fakes/endpoints.js';
 import type { JsonObject } from '../src/spec/result.js';
 
 export const NETNS = '/run/netns/pod1';
@@ -43,12 +44,25 @@ export function attachEnv(command: string, extra: Record<string, string> = {}): 
 export class World {
   readonly dataplane = new FakeDataplane().addNetns(NETNS);
   ipam = new FakeIpam();
+  readonly endpoints = new FakeEndpoints();
+  /** Datastore sessions opened and closed. */
+  sessions = { opened: 0, closed: 0 };
   deps: PluginDeps;
 
   constructor(over: Partial<PluginDeps> = {}) {
     this.deps = {
       dataplane: () => Promise.resolve(this.dataplane),
-      tabbyIpam: () => Promise.resolve(this.ipam),
+      datastore: () => {
+        this.sessions.opened++;
+        return Promise.resolve({
+          ipam: () => this.ipam,
+          endpoints: this.endpoints,
+          close: () => {
+            this.sessions.closed++;
+            return Promise.resolve();
+          },
+        });
+      },
       nodename: () => Promise.resolve('node-1'),
       now: () => new Date('2025-01-02T03:04:05Z'),
       ...over,

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AnyResource, Backend } from '@tabby/datastore';
-import { openBackend } from '@tabby/datastore';
-import { ipamError, openDatastoreIpam } from '../src/ipam/datastore-client.js';
+import { Datastore, openBackend } from '@tabby/datastore';
+import { ipamError, openDatastoreIpam, openDatastoreSession } from '../src/ipam/datastore-client.js';
 import { runIpam } from '../src/ipam/tabby-ipam.js';
 import type { TabbyIpamConf } from '../src/spec/config.js';
 import type { JsonObject } from '../src/spec/result.js';
@@ -143,7 +143,7 @@ describe('tabby-ipam on the YAML directory', () => {
 describe('the tabby plugin with its IPAM in-process', () => {
   it('allocates_from_the_datastore_and_releases_on_DEL', async () => {
     const w = new World({
-      tabbyIpam: (c, log) => openDatastoreIpam(c.datastore, c.ipam as TabbyIpamConf, {}, log),
+      datastore: (c, log) => openDatastoreSession(c.datastore, {}, log),
     });
     const out = await w.add(ipamConf(), { CNI_CONTAINERID: 'k1' });
     const ip = (out['ips'] as JsonObject[])[0]!['address'];
@@ -156,6 +156,65 @@ describe('the tabby plugin with its IPAM in-process', () => {
     assert.equal(check.code, 0, check.stdout);
     assert.equal((await w.invoke(attachEnv('DEL', { CNI_CONTAINERID: 'k1' }), ipamConf())).code, 0);
     assert.ok(!(await handles()).includes('k8s-pod-network.k1'));
+  });
+});
+
+describe('WorkloadEndpoints on the YAML directory', () => {
+  const world = (): World => new World({ datastore: (c, log) => openDatastoreSession(c.datastore, {}, log) });
+  const weps = async (): Promise<string[]> =>
+    (await new Datastore(backend).list('WorkloadEndpoint')).items.map(
+      (w) =>
+        `${w.metadata.namespace}/${w.metadata.name} ${w.spec.containerID} ${w.spec.ipNetworks?.join(',')}`,
+    );
+
+  it('ADD_writes_a_valid_endpoint_that_DEL_removes', async () => {
+    const w = world();
+    const out = await w.add(ipamConf(), { CNI_CONTAINERID: 'w1' });
+    const ip = (out['ips'] as { address: string }[])[0]!.address;
+    const stored = await new Datastore(backend).get('WorkloadEndpoint', 'node--1-k8s-nginx-eth0', 'default');
+    assert.ok(stored, 'the endpoint is stored and valid');
+    assert.equal(stored.spec.node, 'node-1');
+    assert.equal(stored.spec.pod, 'nginx');
+    assert.equal(stored.spec.orchestrator, 'k8s');
+    assert.equal(stored.spec.interfaceName, 'calic440f455693');
+    assert.deepEqual(stored.spec.ipNetworks, [ip]);
+    assert.match(stored.spec.mac ?? '', /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+    assert.equal(stored.metadata.labels?.['projectcalico.org/namespace'], 'default');
+    for (let i = 0; i < 2; i++)
+      assert.equal((await w.invoke(attachEnv('DEL', { CNI_CONTAINERID: 'w1' }), ipamConf())).code, 0);
+    assert.deepEqual(await weps(), []);
+    assert.ok(!(await handles()).includes('k8s-pod-network.w1'));
+  });
+
+  it('GC_removes_the_endpoints_and_addresses_of_attachments_gone', async () => {
+    const w = world();
+    for (const id of ['g1', 'g2']) {
+      w.dataplane.addNetns(`/run/netns/${id}`);
+      await w.add(ipamConf(), {
+        CNI_CONTAINERID: id,
+        CNI_NETNS: `/run/netns/${id}`,
+        CNI_ARGS: `K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=pod-${id}`,
+      });
+    }
+    const r = await w.invoke(
+      { CNI_COMMAND: 'GC', CNI_PATH: '/opt/cni/bin' },
+      ipamConf({ 'cni.dev/valid-attachments': [{ containerID: 'g2', ifname: 'eth0' }] }),
+    );
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(
+      (await weps()).map((x) => x.split(' ').slice(0, 2).join(' ')),
+      ['ns1/node--1-k8s-pod--g2-eth0 g2'],
+    );
+    assert.deepEqual(
+      (await handles()).filter((h) => h.startsWith('k8s-pod-network.g')),
+      ['k8s-pod-network.g2'],
+    );
+    // and the last one goes with an empty list
+    await w.invoke(
+      { CNI_COMMAND: 'GC', CNI_PATH: '/opt/cni/bin' },
+      ipamConf({ 'cni.dev/valid-attachments': [] }),
+    );
+    assert.deepEqual(await weps(), []);
   });
 });
 

@@ -10,6 +10,8 @@ import { toCniError, withTrailer } from './errors.js';
 import type { PodAddress, VethCreated } from './interfaces.js';
 import { GATEWAY4 } from './interfaces.js';
 import { ipamAllocate, ipamRelease } from './ipam-ops.js';
+import { endpointDoc, endpointKey, networkLabel } from './endpoint.js';
+import { endpointError } from './errors.js';
 
 export const DEFAULT_MTU = 1500;
 
@@ -26,6 +28,9 @@ export async function add(ctx: AttachmentCtx): Promise<CniResult> {
     );
   const hostVeth = hostVethName(env.containerId, env.args);
   const mtu = conf.mtu ?? DEFAULT_MTU;
+  // The endpoint's name and labels are checked before anything is done.
+  const wepKey = endpointKey(ctx);
+  networkLabel(ctx);
   const undo: { what: string; run: () => Promise<unknown> }[] = [];
   let step = 'IPAM allocation';
   let fallback: number = ErrorCode.IpamRefused;
@@ -65,6 +70,18 @@ export async function add(ctx: AttachmentCtx): Promise<CniResult> {
 
     step = `configuring host side of ${hostVeth}`;
     await dataplane.configureHost({ hostVeth, addresses });
+
+    // Last: felix-lite acts on the endpoint, so it appears only once the veth is ready.
+    step = `writing WorkloadEndpoint ${wepKey.namespace}/${wepKey.name}`;
+    try {
+      await ctx.endpoints.put(endpointDoc(ctx, { hostVeth, mac: veth.containerMac, addresses }));
+    } catch (e) {
+      throw endpointError(e, step);
+    }
+    undo.push({
+      what: `deletion of WorkloadEndpoint ${wepKey.name}`,
+      run: () => ctx.endpoints.delete(wepKey),
+    });
 
     const prev = conf.prevResult ?? emptyResult();
     const hostIdx = prev.interfaces.length;

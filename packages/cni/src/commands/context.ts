@@ -1,7 +1,7 @@
 // What one invocation's handler gets: the parsed environment and config, and the world.
 import type { NetConf } from '../spec/config.js';
 import type { CniEnv } from '../spec/env.js';
-import type { Dataplane, IpamClient, PluginExec } from './interfaces.js';
+import type { Dataplane, EndpointStore, IpamClient, PluginExec } from './interfaces.js';
 
 export type Log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
 
@@ -25,4 +25,6 @@ export interface IpamCtx extends Ctx {
 
 export interface AttachmentCtx extends IpamCtx {
   readonly dataplane: Dataplane;
+  /** Where the pod's WorkloadEndpoint is written (ADD), deleted (DEL). */
+  readonly endpoints: EndpointStore;
 }

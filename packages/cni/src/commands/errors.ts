@@ -26,3 +26,25 @@ export function withTrailer(err: CniError, trailer: readonly string[]): CniError
   const details = [err.details, ...trailer].filter((x) => x !== '').join('; ');
   return new CniError(err.code, err.msg, details, { cause: err });
 }
+
+const TRANSIENT = new Set(['Unavailable', 'Conflict', 'RetriesExhausted']);
+
+/**
+ * A WorkloadEndpoint write or delete that failed: 11 when the datastore is unreachable or
+ * busy (the runtime retries), else 100 with the datastore's reason (an endpoint the
+ * datastore refuses is a bug of ours, not of the pod's).
+ */
+export function endpointError(e: unknown, what: string): CniError {
+  if (e instanceof CniError) return e;
+  const code = typeof e === 'object' && e !== null && 'code' in e ? e.code : undefined;
+  if (typeof code === 'string' && TRANSIENT.has(code))
+    return new CniError(
+      ErrorCode.TryAgainLater,
+      `${what}: the datastore is busy or unreachable`,
+      errorText(e),
+      {
+        cause: e,
+      },
+    );
+  return new CniError(ErrorCode.Internal, `${what} failed`, errorText(e), { cause: e });
+}

@@ -2,6 +2,7 @@
 // (Dataplane: veth, addresses, routes, sysctls) and address management (IpamClient). The
 // real ones live elsewhere (packages/netlink, ../ipam/datastore-client.ts); the fakes in
 // ../fakes/ implement them in memory with fault injection for the tests.
+import type { TabbyIpamConf } from '../spec/config.js';
 import type { Route } from '../spec/result.js';
 
 /** The pod's IPv4 gateway: host veths answer ARP for it (proxy ARP) with no address. */
@@ -159,3 +160,57 @@ export interface IpamClient {
  * the plugin's CniError (its own code) when it printed one, or a CniError 107 otherwise.
  */
 export type PluginExec = (type: string, command: string, stdin: string) => Promise<string>;
+
+/** Which WorkloadEndpoint: Calico's name (see ../spec/names.ts) in the pod's namespace. */
+export interface EndpointKey {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** A WorkloadEndpoint as the plugin writes it (libcalico-go v3 WorkloadEndpointSpec fields). */
+export interface WorkloadEndpointDoc extends EndpointKey {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly spec: {
+    readonly orchestrator: 'k8s' | 'cni';
+    readonly node: string;
+    readonly containerID: string;
+    /** Kubernetes pods: the pod's name; otherwise `workload` holds the container ID. */
+    readonly pod?: string;
+    readonly workload?: string;
+    /** CNI_IFNAME. */
+    readonly endpoint: string;
+    /** The host veth. */
+    readonly interfaceName: string;
+    /** The pod's addresses, /32 and /128. */
+    readonly ipNetworks: readonly string[];
+    /** The pod interface's MAC. */
+    readonly mac: string;
+  };
+}
+
+/** An endpoint found on this node (GC). */
+export interface StoredEndpoint extends EndpointKey {
+  readonly containerID: string;
+  readonly endpoint: string;
+}
+
+/** The WorkloadEndpoints of the datastore. Errors: typed (see ../ipam/datastore-client.ts). */
+export interface EndpointStore {
+  /** Writes the endpoint: creates it, or replaces one of the same name (ADD retried). */
+  put(wep: WorkloadEndpointDoc): Promise<void>;
+  /** Deletes it; an absent one is no error. */
+  delete(key: EndpointKey): Promise<'deleted' | 'absent'>;
+  /** The endpoints of `node` that network `network` wrote (its label). */
+  list(node: string, network: string): Promise<readonly StoredEndpoint[]>;
+}
+
+/**
+ * One invocation's datastore: a single backend connection that both Tabby's IPAM and the
+ * WorkloadEndpoints use, opened at most once per invocation and closed at its end.
+ */
+export interface DatastoreSession {
+  /** Tabby's IPAM over this session's backend; closing it leaves the session open. */
+  ipam(conf: TabbyIpamConf): IpamClient;
+  readonly endpoints: EndpointStore;
+  close(): Promise<void>;
+}

@@ -9,7 +9,7 @@ import type { AttachmentCtx, Ctx, Ipam, Log } from './context.js';
 import { del } from './del.js';
 import { processExec } from './exec.js';
 import { gc } from './gc.js';
-import type { Dataplane, IpamClient, PluginExec } from './interfaces.js';
+import type { Dataplane, DatastoreSession, EndpointStore, PluginExec } from './interfaces.js';
 import type { RunIo } from './skel.js';
 import { dispatch } from './skel.js';
 import { status } from './status.js';
@@ -17,8 +17,11 @@ import { status } from './status.js';
 export interface PluginDeps {
   /** The kernel side; loaded only for ADD, DEL and CHECK. */
   dataplane(): Promise<Dataplane>;
-  /** Tabby's IPAM over the datastore the config (or environment) names. */
-  tabbyIpam(conf: NetConf, log: Log): Promise<IpamClient>;
+  /**
+   * The datastore the config (or environment) names, opened once per invocation: Tabby's
+   * IPAM and the WorkloadEndpoints share its connection.
+   */
+  datastore(conf: NetConf, log: Log): Promise<DatastoreSession>;
   /** This node's name when the config has no `nodename`: /etc/tabby/nodename, else the hostname. */
   nodename(): Promise<string>;
   /** Delegated plugins; default: run from CNI_PATH. */
@@ -26,27 +29,37 @@ export interface PluginDeps {
   now?(): Date;
 }
 
-async function withIpam<T>(
+/**
+ * Runs f with the IPAM the config names and, when Tabby's IPAM or `endpoints` needs it, one
+ * datastore session, closed afterwards whatever f did.
+ */
+async function withDatastore<T>(
   ctx: Ctx,
   io: RunIo,
   deps: PluginDeps,
-  f: (ipam: Ipam | undefined) => Promise<T>,
+  endpoints: boolean,
+  f: (ipam: Ipam | undefined, session: DatastoreSession | undefined) => Promise<T>,
 ): Promise<T> {
   const c = ctx.conf.ipam;
-  if (c === undefined) return f(undefined);
-  if (isDelegated(c)) {
-    const exec =
-      deps.exec?.(io, ctx.env.path) ??
-      processExec({ env: io.env, path: ctx.env.path, stderr: (s) => io.stderr.write(s) });
-    return f({ kind: 'delegated', type: c.type, exec });
-  }
-  const client = await deps.tabbyIpam(ctx.conf, ctx.log);
+  const tabby = c !== undefined && !isDelegated(c) ? c : undefined;
+  const session = tabby !== undefined || endpoints ? await deps.datastore(ctx.conf, ctx.log) : undefined;
   try {
-    return await f({ kind: 'tabby', client });
+    let ipam: Ipam | undefined;
+    if (c === undefined) ipam = undefined;
+    else if (isDelegated(c)) {
+      const exec =
+        deps.exec?.(io, ctx.env.path) ??
+        processExec({ env: io.env, path: ctx.env.path, stderr: (s) => io.stderr.write(s) });
+      ipam = { kind: 'delegated', type: c.type, exec };
+    } else ipam = { kind: 'tabby', client: session!.ipam(c) };
+    return await f(ipam, session);
   } finally {
-    await client.close().catch((e: unknown) => ctx.log('warn', `closing the datastore: ${String(e)}`));
+    await session?.close().catch((e: unknown) => ctx.log('warn', `closing the datastore: ${String(e)}`));
   }
 }
+
+const nodeOf = async (ctx: Ctx, deps: PluginDeps): Promise<string> =>
+  ctx.conf.nodename ?? (await deps.nodename());
 
 async function attachment<T>(
   ctx: Ctx,
@@ -61,16 +74,26 @@ async function attachment<T>(
       'ipam (with a type) is required for ADD',
     );
   const dataplane = await deps.dataplane();
-  const node = ctx.conf.nodename ?? (await deps.nodename());
-  return withIpam(ctx, io, deps, (ipam) =>
+  const node = await nodeOf(ctx, deps);
+  // CHECK looks at the kernel and IPAM only; ADD and DEL write and delete the endpoint.
+  const endpoints = ctx.env.command !== 'CHECK';
+  return withDatastore(ctx, io, deps, endpoints, (ipam, session) =>
     f({
       ...ctx,
       dataplane,
       node,
       ipam,
+      endpoints: session?.endpoints ?? NO_ENDPOINTS,
     }),
   );
 }
+
+/** CHECK's endpoint store: never used (CHECK does not look at endpoints). */
+const NO_ENDPOINTS: EndpointStore = {
+  put: () => Promise.reject(new Error('no datastore session for this command')),
+  delete: () => Promise.reject(new Error('no datastore session for this command')),
+  list: () => Promise.reject(new Error('no datastore session for this command')),
+};
 
 /** The `tabby` plugin. */
 export function run(io: RunIo, deps: PluginDeps): Promise<number> {
@@ -82,8 +105,13 @@ export function run(io: RunIo, deps: PluginDeps): Promise<number> {
       add: (ctx) => attachment(ctx, io, deps, add),
       del: (ctx) => attachment(ctx, io, deps, del),
       check: (ctx) => attachment(ctx, io, deps, check),
-      gc: (ctx) => withIpam(ctx, io, deps, async (ipam) => void (await gc(ctx, ipam))),
-      status: (ctx) => withIpam(ctx, io, deps, (ipam) => status(ctx, ipam)),
+      gc: async (ctx) => {
+        const node = await nodeOf(ctx, deps);
+        await withDatastore(ctx, io, deps, true, (ipam, session) =>
+          gc(ctx, ipam, session === undefined ? undefined : { store: session.endpoints, node }),
+        );
+      },
+      status: (ctx) => withDatastore(ctx, io, deps, false, (ipam) => status(ctx, ipam)),
     },
     () => deps.now?.() ?? new Date(),
   );

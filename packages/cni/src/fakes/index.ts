@@ -1,3 +1,4 @@
-// In-memory Dataplane and IpamClient with fault injection, for tests here and in e2e/.
+// In-memory Dataplane, IpamClient and EndpointStore with fault injection, for tests here and in e2e/.
 export * from './dataplane.js';
 export * from './ipam.js';
+export * from './endpoints.js';

@@ -1,11 +1,25 @@
 // The IpamClient over @tabby/datastore: its Ipam (Calico's block algorithm with
 // compare-and-swap) on the backend the config names. The datastore package is imported
 // only when a command needs it, so VERSION and a delegated-IPAM ADD never load it.
-import type { Backend, Ipam } from '@tabby/datastore';
-import type { IpamAllocation, IpamClient, IpamRequest, IpamStatus } from '../commands/interfaces.js';
+import type { Backend, Datastore, Ipam } from '@tabby/datastore';
+import type * as DatastoreModuleNs from '@tabby/datastore';
+import type {
+  DatastoreSession,
+  EndpointKey,
+  EndpointStore,
+  IpamAllocation,
+  IpamClient,
+  IpamRequest,
+  IpamStatus,
+  StoredEndpoint,
+  WorkloadEndpointDoc,
+} from '../commands/interfaces.js';
+import { LABEL_NETWORK } from '../commands/endpoint.js';
 import type { Log } from '../commands/context.js';
 import type { DatastoreSettings, TabbyIpamConf } from '../spec/config.js';
 import { CniError, ErrorCode, errorText } from '../spec/errors.js';
+
+type DatastoreModule = typeof DatastoreModuleNs;
 
 const NO_ADDRESS = new Set(['PoolExhausted', 'NoEligiblePool', 'MaxBlocksReached']);
 const TRANSIENT = new Set(['RetriesExhausted', 'Unavailable', 'Conflict']);
@@ -31,6 +45,8 @@ export class DatastoreIpamClient implements IpamClient {
     private readonly ipam: Ipam,
     private readonly backend: Backend,
     private readonly conf: TabbyIpamConf,
+    /** False when a DatastoreSession owns the backend and closes it. */
+    private readonly ownsBackend = true,
   ) {}
 
   async allocate(req: IpamRequest): Promise<IpamAllocation> {
@@ -108,7 +124,93 @@ export class DatastoreIpamClient implements IpamClient {
   }
 
   close(): Promise<void> {
-    return this.backend.close();
+    return this.ownsBackend ? this.backend.close() : Promise.resolve();
+  }
+}
+
+/** WorkloadEndpoints through the validating Datastore. */
+export class DatastoreEndpoints implements EndpointStore {
+  constructor(private readonly ds: Datastore) {}
+
+  async put(wep: WorkloadEndpointDoc): Promise<void> {
+    // apply: create, or replace what a previous ADD of the same pod left.
+    await this.ds.apply({
+      apiVersion: 'projectcalico.org/v3',
+      kind: 'WorkloadEndpoint',
+      metadata: { name: wep.name, namespace: wep.namespace, labels: wep.labels },
+      spec: wep.spec,
+    });
+  }
+
+  async delete(key: EndpointKey): Promise<'deleted' | 'absent'> {
+    try {
+      await this.ds.delete('WorkloadEndpoint', key.name, { namespace: key.namespace });
+      return 'deleted';
+    } catch (e) {
+      if ((e as { code?: unknown }).code === 'NotFound') return 'absent';
+      throw e;
+    }
+  }
+
+  async list(node: string, network: string): Promise<readonly StoredEndpoint[]> {
+    const { items } = await this.ds.list('WorkloadEndpoint');
+    return items
+      .filter((w) => w.spec.node === node && w.metadata.labels?.[LABEL_NETWORK] === network)
+      .map((w) => ({
+        namespace: w.metadata.namespace ?? 'default',
+        name: w.metadata.name,
+        containerID: w.spec.containerID ?? '',
+        endpoint: w.spec.endpoint ?? '',
+      }));
+  }
+}
+
+/**
+ * One backend connection for the invocation (the config's datastore, or the environment's
+ * as for the tabby CLI), shared by Tabby's IPAM and the WorkloadEndpoints.
+ */
+export async function openDatastoreSession(
+  settings: DatastoreSettings | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  log: Log,
+): Promise<DatastoreSession> {
+  const ds = await import('@tabby/datastore');
+  const backend = await openConfigured(ds, settings, env);
+  const store = new ds.Datastore(backend, {
+    onInvalid: (issues) =>
+      log(
+        'warn',
+        `skipping an invalid stored object: ${issues.map((i) => `${i.path} ${i.reason}`).join('; ')}`,
+      ),
+  });
+  return {
+    ipam: (conf) =>
+      new DatastoreIpamClient(
+        new ds.Ipam({ backend, log: (l, m) => log(l, `ipam: ${m}`) }),
+        backend,
+        conf,
+        false,
+      ),
+    endpoints: new DatastoreEndpoints(store),
+    close: () => backend.close(),
+  };
+}
+
+async function openConfigured(
+  ds: DatastoreModule,
+  settings: DatastoreSettings | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<Backend> {
+  let cfg;
+  try {
+    cfg = settings ?? ds.datastoreConfig(env);
+  } catch (e) {
+    throw new CniError(ErrorCode.InvalidConfig, 'invalid network config: datastore', errorText(e));
+  }
+  try {
+    return await ds.openBackend(cfg);
+  } catch (e) {
+    throw ipamError(e, `opening the ${cfg.type} datastore`);
   }
 }
 
@@ -123,18 +225,7 @@ export async function openDatastoreIpam(
   log: Log,
 ): Promise<IpamClient> {
   const ds = await import('@tabby/datastore');
-  let cfg;
-  try {
-    cfg = settings ?? ds.datastoreConfig(env);
-  } catch (e) {
-    throw new CniError(ErrorCode.InvalidConfig, 'invalid network config: datastore', errorText(e));
-  }
-  let backend: Backend;
-  try {
-    backend = await ds.openBackend(cfg);
-  } catch (e) {
-    throw ipamError(e, `opening the ${cfg.type} datastore`);
-  }
+  const backend = await openConfigured(ds, settings, env);
   const ipam = new ds.Ipam({ backend, log: (l, m) => log(l, `ipam: ${m}`) });
   return new DatastoreIpamClient(ipam, backend, ipamConf);
 }

@@ -71,7 +71,8 @@ export function runIpam(io: RunIo, deps: IpamPluginDeps): Promise<number> {
           if (problems.length > 0)
             throw new CniError(ErrorCode.CheckFailed, `CHECK failed: ${problems[0]}`, problems.join('; '));
         }),
-      gc: (ctx) => withClient(ctx, deps, async (c) => void (await gc(ctx, c.ipam))),
+      // tabby-ipam has no endpoints: the tabby plugin that runs it (or another) owns those.
+      gc: (ctx) => withClient(ctx, deps, async (c) => void (await gc(ctx, c.ipam, undefined))),
       status: (ctx) => withClient(ctx, deps, (c) => status(ctx, c.ipam)),
     },
     () => deps.now?.() ?? new Date(),

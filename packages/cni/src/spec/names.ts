@@ -24,3 +24,28 @@ export function containerOfHandle(network: string, handle: string): string | und
   const p = `${network}.`;
   return handle.startsWith(p) && handle.length > p.length ? handle.slice(p.length) : undefined;
 }
+
+/**
+ * A WorkloadEndpoint's name as Calico computes it (libcalico-go lib/names
+ * CalculateWorkloadEndpointName): `<node>-k8s-<pod>-<endpoint>` for Kubernetes pods,
+ * `<node>-cni-<containerID>-<endpoint>` otherwise, each part's own `-` doubled so the parts
+ * can be told apart. A part may not begin or end with `-` (Calico refuses those too).
+ */
+export function workloadEndpointName(
+  node: string,
+  orchestrator: 'k8s' | 'cni',
+  workload: string,
+  endpoint: string,
+): string {
+  const parts = { node, orchestrator, [orchestrator === 'k8s' ? 'pod' : 'containerID']: workload, endpoint };
+  return Object.entries(parts)
+    .map(([field, v]) => {
+      if (v === '') throw new Error(`WorkloadEndpoint name: ${field} is empty`);
+      if (v.startsWith('-') || v.endsWith('-'))
+        throw new Error(
+          `WorkloadEndpoint name: ${field} ${JSON.stringify(v)} must not begin or end with '-'`,
+        );
+      return v.replaceAll('-', '--');
+    })
+    .join('-');
+}
