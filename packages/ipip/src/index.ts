@@ -20,6 +20,7 @@ export * from './mac.js';
 export * from './ip.js';
 export * from './mtu.js';
 export * from './desired.js';
+export * from './clock.js';
 export * from './loop.js';
 export * from './kernel.js';
 export * from './fake-kernel.js';

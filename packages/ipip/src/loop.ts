@@ -2,32 +2,8 @@
 // pass at a time, bursts of kicks coalesced (debounce), a full resync on a timer, exponential
 // backoff with jitter after a failed pass, and a retry after a pass that asks for one. Time
 // comes from an injected Clock so tests advance it by hand.
-
-export interface Clock {
-  /** Milliseconds, monotonic. */
-  now(): number;
-  /** Calls fn after ms; returns a function that cancels it. */
-  setTimer(ms: number, fn: () => void): () => void;
-}
-
-export const systemClock: Clock = {
-  now: () => performance.now(),
-  setTimer(ms, fn) {
-    const t = setTimeout(fn, ms);
-    return () => clearTimeout(t);
-  },
-};
-
-/** The logging seam: pino-compatible (fields first, then the message), silent by default. */
-export interface Logger {
-  debug(fields: object, msg: string): void;
-  info(fields: object, msg: string): void;
-  warn(fields: object, msg: string): void;
-  error(fields: object, msg: string): void;
-}
-
-const nothing = (): void => undefined;
-export const silentLogger: Logger = { debug: nothing, info: nothing, warn: nothing, error: nothing };
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
 
 export interface LoopTiming {
   /** Coalesces kicks into one pass (default 10 ms). */

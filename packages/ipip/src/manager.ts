@@ -22,8 +22,10 @@ import type { LinkInfo, LinkSpec } from '@tabby/netlink/codec';
 import { isErrno } from '@tabby/netlink/codec';
 import type { DesiredTunnel, DesiredVxlan, TunnelPlan, TunnelWait, UnwantedTunnel } from './desired.js';
 import type { TunnelKernel, TunnelKernelEvent } from './kernel.js';
-import type { Clock, Logger, LoopTiming } from './loop.js';
-import { ReconcileLoop, silentLogger } from './loop.js';
+import type { Clock, Logger } from './clock.js';
+import { silentLogger } from './clock.js';
+import type { LoopTiming } from './loop.js';
+import { ReconcileLoop } from './loop.js';
 
 export interface TunnelManagerComponents {
   readonly kernel: TunnelKernel;

@@ -1,6 +1,7 @@
 // The reconciler: delta tracking, the Kernel seam (real and fake), and the route reconciler.
-export * from './clock.js';
-export * from './logger.js';
+// The clock and logger seams are @tabby/ipip's, shared by every reconciler.
+export { ManualClock, silentLogger, systemClock } from '@tabby/ipip';
+export type { Clock, Logger } from '@tabby/ipip';
 export * from './delta-tracker.js';
 export * from './kernel.js';
 export * from './fake-kernel.js';

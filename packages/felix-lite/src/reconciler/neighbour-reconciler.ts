@@ -21,11 +21,11 @@ import type { LoopTiming } from '@tabby/ipip';
 import { ReconcileLoop } from '@tabby/ipip';
 import type { Neighbour } from '../routes/neighbour.js';
 import { describeNeighbour, neighbourKeyId } from '../routes/neighbour.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '@tabby/ipip';
 import { DeltaTracker } from './delta-tracker.js';
 import type { KernelLink } from './kernel.js';
-import type { Logger } from './logger.js';
-import { silentLogger } from './logger.js';
+import type { Logger } from '@tabby/ipip';
+import { silentLogger } from '@tabby/ipip';
 import type { NeighbourKernel, NeighbourKernelEvent, NeighbourOp } from './neighbour-kernel.js';
 
 export interface NeighbourReconcilerInit extends LoopTiming {

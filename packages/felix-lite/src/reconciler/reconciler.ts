@@ -5,12 +5,12 @@ import { isErrno, RT_TABLE_MAIN } from '@tabby/netlink/codec';
 import type { IpVersion } from '../routes/ip.js';
 import type { Route, RouteKeyId, RouteNextHop } from '../routes/route.js';
 import { describeRoute, routeKeyId, routesEqual } from '../routes/route.js';
-import type { Clock } from './clock.js';
-import { systemClock } from './clock.js';
+import type { Clock } from '@tabby/ipip';
+import { systemClock } from '@tabby/ipip';
 import { DeltaTracker } from './delta-tracker.js';
 import type { Kernel, KernelEvent, KernelLink, RouteOp } from './kernel.js';
-import type { Logger } from './logger.js';
-import { silentLogger } from './logger.js';
+import type { Logger } from '@tabby/ipip';
+import { silentLogger } from '@tabby/ipip';
 
 export interface RouteReconcilerInit {
   /** rtm_protocol marking the routes we own (default TABBY_ROUTE_PROTOCOL, 84). */

@@ -9,8 +9,8 @@
 // configurator writes them whenever a wanted device appears (a link event with a new index).
 import type { IpVersion } from '../routes/ip.js';
 import type { Kernel, KernelLink } from './kernel.js';
-import type { Logger } from './logger.js';
-import { silentLogger } from './logger.js';
+import type { Logger } from '@tabby/ipip';
+import { silentLogger } from '@tabby/ipip';
 
 /** Reads and writes sysctls by slash path under /proc/sys (net/ipv4/conf/cali…/proxy_arp). */
 export interface SysctlAccess {

@@ -1,5 +1,7 @@
-// Time for the reconciler, injected so resync timers, backoff and grace periods are tested
-// by advancing a manual clock instead of waiting (Calico's timeshim, in spirit).
+// The seams every reconciler takes (ipip's TunnelManager, felix-lite's route, neighbour and
+// NAT reconcilers): time, injected so timers, backoff and grace periods are tested by
+// advancing a manual clock instead of waiting (Calico's timeshim, in spirit); and logging,
+// pino-compatible and silent by default.
 
 export interface Clock {
   /** Milliseconds, monotonic. */
@@ -15,6 +17,17 @@ export const systemClock: Clock = {
     return () => clearTimeout(t);
   },
 };
+
+/** The logging seam: pino-compatible (fields first, then the message), silent by default. */
+export interface Logger {
+  debug(fields: object, msg: string): void;
+  info(fields: object, msg: string): void;
+  warn(fields: object, msg: string): void;
+  error(fields: object, msg: string): void;
+}
+
+const nothing = (): void => undefined;
+export const silentLogger: Logger = { debug: nothing, info: nothing, warn: nothing, error: nothing };
 
 /** A clock that moves only when told to. */
 export class ManualClock implements Clock {
