@@ -5,7 +5,8 @@
 // FakeNeighbourKernel is the in-memory one, with fault injection.
 import type { NeighbourFamily, NeighbourInfo, NeighbourSpec } from '@tabby/netlink/codec';
 import { NetlinkError, NTF_SELF, NUD_PERMANENT } from '@tabby/netlink/codec';
-import { RtnlClient, RtnlMonitor } from '@tabby/netlink';
+import { RtnlClient } from '@tabby/netlink';
+import { MonitorFanout } from './monitor-fanout.js';
 import type { KernelLink } from './kernel.js';
 
 export interface NeighbourOp {
@@ -35,13 +36,21 @@ export interface NeighbourKernel {
 
 export class NetlinkNeighbourKernel implements NeighbourKernel {
   private readonly client: RtnlClient;
-  private readonly netns: string | undefined;
-  private monitor: RtnlMonitor | undefined;
-  private readonly listeners = new Set<(e: NeighbourKernelEvent) => void>();
+  private readonly events: MonitorFanout<NeighbourKernelEvent>;
 
   constructor(opts: { readonly netns?: string } = {}) {
-    this.netns = opts.netns;
     this.client = RtnlClient.open(opts.netns !== undefined ? { netns: opts.netns } : {});
+    this.events = new MonitorFanout<NeighbourKernelEvent>(
+      opts.netns,
+      ['link', 'neighbour'],
+      (m) =>
+        m.kind === 'neighbour'
+          ? { kind: 'neighbour', op: m.op, neighbour: m.neighbour }
+          : m.kind === 'link'
+            ? { kind: 'link', op: m.op, link: { index: m.link.index, name: m.link.name, up: m.link.up } }
+            : undefined,
+      (error) => ({ kind: 'overrun', error }),
+    );
   }
 
   async links(): Promise<KernelLink[]> {
@@ -63,37 +72,11 @@ export class NetlinkNeighbourKernel implements NeighbourKernel {
   }
 
   watch(onEvent: (e: NeighbourKernelEvent) => void): () => void {
-    this.listeners.add(onEvent);
-    if (this.monitor === undefined) {
-      this.monitor = RtnlMonitor.open({
-        ...(this.netns !== undefined ? { netns: this.netns } : {}),
-        groups: ['link', 'neighbour'],
-        onMessage: (m) => {
-          let e: NeighbourKernelEvent;
-          if (m.kind === 'neighbour') e = { kind: 'neighbour', op: m.op, neighbour: m.neighbour };
-          else if (m.kind === 'link')
-            e = { kind: 'link', op: m.op, link: { index: m.link.index, name: m.link.name, up: m.link.up } };
-          else return;
-          for (const l of this.listeners) l(e);
-        },
-        onOverrun: (error) => {
-          for (const l of this.listeners) l({ kind: 'overrun', error });
-        },
-      });
-    }
-    return () => {
-      this.listeners.delete(onEvent);
-      if (this.listeners.size === 0) {
-        this.monitor?.close();
-        this.monitor = undefined;
-      }
-    };
+    return this.events.watch(onEvent);
   }
 
   close(): void {
-    this.monitor?.close();
-    this.monitor = undefined;
-    this.listeners.clear();
+    this.events.close();
     this.client.close();
   }
 }

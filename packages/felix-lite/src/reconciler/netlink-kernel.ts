@@ -1,7 +1,8 @@
 // The real Kernel: @tabby/netlink's client (batched writes, protocol-filtered dumps) and its
 // monitor (links and IPv4/IPv6 routes) in one network namespace, ours or one given by path.
 import type { RouteInfo } from '@tabby/netlink';
-import { readSysctl, RtnlClient, RtnlMonitor, writeSysctl } from '@tabby/netlink';
+import { readSysctl, RtnlClient, writeSysctl } from '@tabby/netlink';
+import { MonitorFanout } from './monitor-fanout.js';
 import type { Kernel, KernelEvent, KernelLink, RouteFilter, RouteOp, RouteOpFailure } from './kernel.js';
 import type { SysctlAccess } from './sysctls.js';
 
@@ -12,13 +13,21 @@ export interface NetlinkKernelOptions {
 
 export class NetlinkKernel implements Kernel {
   private readonly client: RtnlClient;
-  private monitor: RtnlMonitor | undefined;
-  private readonly listeners = new Set<(e: KernelEvent) => void>();
-  private readonly netns: string | undefined;
+  private readonly events: MonitorFanout<KernelEvent>;
 
   constructor(opts: NetlinkKernelOptions = {}) {
-    this.netns = opts.netns;
     this.client = RtnlClient.open(opts.netns !== undefined ? { netns: opts.netns } : {});
+    this.events = new MonitorFanout<KernelEvent>(
+      opts.netns,
+      ['link', 'ipv4-route', 'ipv6-route'],
+      (m) =>
+        m.kind === 'route'
+          ? { kind: 'route', op: m.op, route: m.route }
+          : m.kind === 'link'
+            ? { kind: 'link', op: m.op, link: { index: m.link.index, name: m.link.name, up: m.link.up } }
+            : undefined,
+      (error) => ({ kind: 'overrun', error }),
+    );
   }
 
   async links(): Promise<KernelLink[]> {
@@ -41,37 +50,11 @@ export class NetlinkKernel implements Kernel {
   }
 
   watch(onEvent: (e: KernelEvent) => void): () => void {
-    this.listeners.add(onEvent);
-    if (this.monitor === undefined) {
-      this.monitor = RtnlMonitor.open({
-        ...(this.netns !== undefined ? { netns: this.netns } : {}),
-        groups: ['link', 'ipv4-route', 'ipv6-route'],
-        onMessage: (m) => {
-          let e: KernelEvent;
-          if (m.kind === 'route') e = { kind: 'route', op: m.op, route: m.route };
-          else if (m.kind === 'link')
-            e = { kind: 'link', op: m.op, link: { index: m.link.index, name: m.link.name, up: m.link.up } };
-          else return;
-          for (const l of this.listeners) l(e);
-        },
-        onOverrun: (error) => {
-          for (const l of this.listeners) l({ kind: 'overrun', error });
-        },
-      });
-    }
-    return () => {
-      this.listeners.delete(onEvent);
-      if (this.listeners.size === 0) {
-        this.monitor?.close();
-        this.monitor = undefined;
-      }
-    };
+    return this.events.watch(onEvent);
   }
 
   close(): void {
-    this.monitor?.close();
-    this.monitor = undefined;
-    this.listeners.clear();
+    this.events.close();
     this.client.close();
   }
 }
