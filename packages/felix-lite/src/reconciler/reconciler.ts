@@ -5,12 +5,10 @@ import { isErrno, RT_TABLE_MAIN } from '@tabby/netlink/codec';
 import type { IpVersion } from '../routes/ip.js';
 import type { Route, RouteKeyId, RouteNextHop } from '../routes/route.js';
 import { describeRoute, routeKeyId, routesEqual } from '../routes/route.js';
-import type { Clock } from '@tabby/ipip';
-import { systemClock } from '@tabby/ipip';
+import type { Clock, Logger } from '@tabby/ipip';
+import { ReconcileLoop, silentLogger, systemClock } from '@tabby/ipip';
 import { DeltaTracker } from './delta-tracker.js';
 import type { Kernel, KernelEvent, KernelLink, RouteOp } from './kernel.js';
-import type { Logger } from '@tabby/ipip';
-import { silentLogger } from '@tabby/ipip';
 
 export interface RouteReconcilerInit {
   /** rtm_protocol marking the routes we own (default TABBY_ROUTE_PROTOCOL, 84). */
@@ -119,15 +117,13 @@ export class RouteReconciler {
   private readonly kernel: Kernel;
   private readonly clock: Clock;
   private readonly log: Logger;
-  private readonly random: () => number;
   readonly protocol: number;
   readonly table: number;
   private readonly families: readonly IpVersion[];
-  private readonly resyncIntervalMs: number;
   private readonly debounceMs: number;
-  private readonly backoffInitialMs: number;
-  private readonly backoffMaxMs: number;
   private readonly cleanupGraceMs: number;
+  /** Scheduling (one pass at a time, debounce, periodic resync, backoff): ipip's shared loop. */
+  private readonly loop: ReconcileLoop<PassResult>;
   private readonly workloadPrefixes: readonly string[];
 
   private readonly tracker = new DeltaTracker<RouteKeyId, Route>(routesEqual);
@@ -142,17 +138,9 @@ export class RouteReconciler {
   private desiredReady = false;
   private resyncNeeded = true;
   private linksStale = true;
-  private stopped = true;
-  private failedPasses = 0;
-
-  private running: Promise<PassResult> | undefined;
-  private again = false;
-  private kickTimer: { at: number; cancel: () => void } | undefined;
-  private resyncCancel: (() => void) | undefined;
   private unwatch: (() => void) | undefined;
   /** Events seen while a kernel call is in flight, replayed after it. */
   private buffered: KernelEvent[] | undefined;
-  private readonly passListeners = new Set<(r: PassResult | Error) => void>();
 
   lastResult: PassResult | undefined;
   lastError: Error | undefined;
@@ -161,18 +149,40 @@ export class RouteReconciler {
     this.kernel = components.kernel;
     this.clock = components.clock ?? systemClock;
     this.log = components.logger ?? silentLogger;
-    this.random = components.random ?? Math.random;
     this.protocol = init.protocol ?? TABBY_ROUTE_PROTOCOL;
     this.table = init.table ?? RT_TABLE_MAIN;
     this.families = init.families ?? [4, 6];
-    this.resyncIntervalMs = init.resyncIntervalMs ?? 30_000;
     this.debounceMs = init.debounceMs ?? 10;
-    this.backoffInitialMs = init.backoffInitialMs ?? 100;
-    this.backoffMaxMs = init.backoffMaxMs ?? 10_000;
     this.cleanupGraceMs = init.cleanupGraceMs ?? 10_000;
     this.workloadPrefixes = init.workloadInterfacePrefixes ?? ['cali'];
     if (!Number.isInteger(this.protocol) || this.protocol < 1 || this.protocol > 255)
       throw new RangeError(`invalid route protocol ${this.protocol}`);
+    this.loop = new ReconcileLoop<PassResult>(
+      {
+        pass: (resync) => {
+          if (resync) this.resyncNeeded = this.linksStale = true;
+          return this.pass();
+        },
+        retryIn: (r) => this.nextWake(r),
+        clock: this.clock,
+        ...(components.random === undefined ? {} : { random: components.random }),
+      },
+      {
+        debounceMs: this.debounceMs,
+        resyncIntervalMs: init.resyncIntervalMs ?? 30_000,
+        backoffInitialMs: init.backoffInitialMs ?? 100,
+        backoffMaxMs: init.backoffMaxMs ?? 10_000,
+      },
+    );
+    this.loop.onPass((r) => {
+      if (r instanceof Error) {
+        this.lastError = r;
+        this.log.warn({ err: r }, 'route pass failed; retrying with backoff');
+      } else {
+        this.lastResult = r;
+        this.lastError = undefined;
+      }
+    });
   }
 
   /** Replaces the desired routes (all of them: what is not given is not wanted). */
@@ -198,23 +208,16 @@ export class RouteReconciler {
 
   /** Starts watching the kernel, the periodic resync, and the first pass. */
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
+    if (this.loop.isRunning) return;
     this.unwatch = this.kernel.watch((e) => this.onEvent(e));
-    this.armResync();
-    this.kick(0);
+    this.loop.start();
   }
 
   /** Stops timers and the watch; waits for a pass in flight. Routes stay as they are. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.kickTimer?.cancel();
-    this.kickTimer = undefined;
-    this.resyncCancel?.();
-    this.resyncCancel = undefined;
     this.unwatch?.();
     this.unwatch = undefined;
-    if (this.running !== undefined) await this.running.catch(() => undefined);
+    await this.loop.stop();
   }
 
   /** Asks for a full resync (dump and compare) at the next pass, and schedules it. */
@@ -225,40 +228,13 @@ export class RouteReconciler {
   }
 
   /** Runs one pass now (after the one in flight, if any); rejects when the pass fails. */
-  async apply(): Promise<PassResult> {
-    while (this.running !== undefined) await this.running.catch(() => undefined);
-    const run = this.pass();
-    this.running = run;
-    try {
-      const r = await run;
-      this.failedPasses = 0;
-      this.lastResult = r;
-      this.lastError = undefined;
-      this.afterPass(r);
-      for (const l of this.passListeners) l(r);
-      return r;
-    } catch (e) {
-      const err = e instanceof Error ? e : new Error(String(e));
-      this.failedPasses++;
-      this.lastError = err;
-      const delay = this.backoff(this.failedPasses);
-      this.log.warn({ err, retryInMs: delay }, 'route pass failed');
-      this.kick(delay);
-      for (const l of this.passListeners) l(err);
-      throw err;
-    } finally {
-      this.running = undefined;
-      if (this.again) {
-        this.again = false;
-        this.kick(this.debounceMs);
-      }
-    }
+  apply(): Promise<PassResult> {
+    return this.loop.run();
   }
 
   /** Called after every pass with its result, or with the error of a failed one. */
   onPass(fn: (r: PassResult | Error) => void): () => void {
-    this.passListeners.add(fn);
-    return () => this.passListeners.delete(fn);
+    return this.loop.onPass(fn);
   }
 
   /** The desired routes, and which of them the kernel has as wanted. */
@@ -274,48 +250,16 @@ export class RouteReconciler {
   // --- scheduling
 
   private kick(delayMs: number): void {
-    if (this.stopped) return;
-    if (this.running !== undefined && delayMs <= this.debounceMs) {
-      this.again = true;
-      return;
-    }
-    const at = this.clock.now() + delayMs;
-    if (this.kickTimer !== undefined) {
-      if (this.kickTimer.at <= at) return;
-      this.kickTimer.cancel();
-    }
-    const cancel = this.clock.setTimer(delayMs, () => {
-      this.kickTimer = undefined;
-      if (this.running !== undefined) {
-        this.again = true;
-        return;
-      }
-      this.apply().catch(() => undefined /* logged and rescheduled in apply() */);
-    });
-    this.kickTimer = { at, cancel };
-  }
-
-  private armResync(): void {
-    this.resyncCancel = this.clock.setTimer(this.resyncIntervalMs, () => {
-      this.resyncNeeded = true;
-      this.linksStale = true;
-      this.kick(0);
-      this.armResync();
-    });
-  }
-
-  private backoff(attempt: number): number {
-    const base = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** Math.min(30, attempt - 1));
-    return Math.round(base * (0.8 + 0.4 * this.random()));
+    this.loop.kick(delayMs);
   }
 
   private block(k: RouteKeyId): void {
     const attempts = (this.blocked.get(k)?.attempts ?? 0) + 1;
-    this.blocked.set(k, { attempts, until: this.clock.now() + this.backoff(attempts) });
+    this.blocked.set(k, { attempts, until: this.clock.now() + this.loop.backoff(attempts) });
   }
 
-  /** Schedules the next pass for blocked keys and deferred deletions, if any. */
-  private afterPass(r: PassResult): void {
+  /** When the next pass is due for blocked keys, deferred deletions or changes made during this one. */
+  private nextWake(r: PassResult): number | undefined {
     const now = this.clock.now();
     let wake = Infinity;
     for (const b of this.blocked.values()) wake = Math.min(wake, b.until);
@@ -324,10 +268,11 @@ export class RouteReconciler {
         const route = this.tracker.dataplane.get(k);
         if (route !== undefined) wake = Math.min(wake, this.graceEnds(route));
       }
-    if (wake !== Infinity) this.kick(Math.max(0, wake - now));
-    if (this.resyncNeeded) this.kick(this.debounceMs);
+    let delay = wake === Infinity ? Infinity : Math.max(0, wake - now);
+    if (this.resyncNeeded) delay = Math.min(delay, this.debounceMs);
     if (!this.tracker.inSync() && r.waiting.length === 0 && wake === Infinity && this.desiredReady)
-      this.kick(this.debounceMs); // something changed during the pass
+      delay = Math.min(delay, this.debounceMs); // something changed during the pass
+    return delay === Infinity ? undefined : delay;
   }
 
   // --- events
