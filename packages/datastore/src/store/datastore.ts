@@ -5,6 +5,7 @@
 // and other writers exist. Nothing invalid is stored; nothing invalid is handed on.
 import { parseAllDocuments } from 'yaml';
 import type { Kind } from '../resources/kinds.js';
+import { keyOf } from '../resources/meta.js';
 import type { ResourceIssue } from '../resources/parse.js';
 import { parseKind, parseResource } from '../resources/parse.js';
 import type { AnyKindResource, ResourceOf } from '../resources/registry.js';
@@ -103,7 +104,7 @@ export class Datastore {
   async create(doc: unknown): Promise<AnyKindResource> {
     const r = this.parse(doc);
     await this.crossCheck(r, undefined);
-    return this.reparse(await this.backend.create(withoutServerFields(r)));
+    return this.parse(await this.backend.create(withoutServerFields(r)));
   }
 
   /** Compare-and-swap update: `doc` must carry the resourceVersion it was read at. */
@@ -115,7 +116,7 @@ export class Datastore {
       throw new ConflictError(keyOf(r), r.metadata.resourceVersion, cur.metadata.resourceVersion);
     const old = parseResource(cur);
     await this.crossCheck(r, old.ok ? old.resource : undefined);
-    return this.reparse(await this.backend.update(r));
+    return this.parse(await this.backend.update(r));
   }
 
   /** Create, or update what is there (last writer wins): `kubectl apply` for our kinds. */
@@ -191,10 +192,6 @@ export class Datastore {
     return r.resource;
   }
 
-  private reparse(stored: unknown): AnyKindResource {
-    return this.parse(stored);
-  }
-
   /** Checks that need other stored objects. `old` is the stored version on update. */
   private async crossCheck(r: AnyKindResource, old: AnyKindResource | undefined): Promise<void> {
     if (r.kind !== 'IPPool') return;
@@ -236,12 +233,6 @@ export class Datastore {
     }
     return out;
   }
-}
-
-function keyOf(r: AnyKindResource): { kind: Kind; name: string; namespace?: string } {
-  return r.metadata.namespace === undefined
-    ? { kind: r.kind, name: r.metadata.name }
-    : { kind: r.kind, name: r.metadata.name, namespace: r.metadata.namespace };
 }
 
 /** A new object takes its identity from the store, not from the document. */
