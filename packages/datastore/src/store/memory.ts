@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kind } from '../resources/kinds.js';
 import type { ResourceKey } from '../resources/meta.js';
+import { keyOf } from '../resources/meta.js';
 import type { AnyResource, Backend, ListResult, Watch, WatchOptions } from './backend.js';
 import { AlreadyExistsError, ConflictError, NotFoundError } from './errors.js';
 import { EventQueue } from './event-queue.js';
@@ -82,9 +83,9 @@ export class MemoryBackend implements Backend {
   }
 
   create(obj: AnyResource): Promise<AnyResource> {
-    const id = MemoryBackend.id({ kind: obj.kind, name: obj.metadata.name, ...ns(obj) });
-    if (this.objects.has(id))
-      return Promise.reject(new AlreadyExistsError({ kind: obj.kind, name: obj.metadata.name, ...ns(obj) }));
+    const key = keyOf(obj);
+    const id = MemoryBackend.id(key);
+    if (this.objects.has(id)) return Promise.reject(new AlreadyExistsError(key));
     const stored = structuredClone(obj);
     this.rev++;
     stored.metadata.resourceVersion = String(this.rev);
@@ -96,7 +97,7 @@ export class MemoryBackend implements Backend {
   }
 
   update(obj: AnyResource): Promise<AnyResource> {
-    const key = { kind: obj.kind, name: obj.metadata.name, ...ns(obj) };
+    const key = keyOf(obj);
     const cur = this.objects.get(MemoryBackend.id(key));
     if (cur === undefined) return Promise.reject(new NotFoundError(key));
     if (obj.metadata.resourceVersion !== cur.metadata.resourceVersion)
@@ -132,8 +133,4 @@ export class MemoryBackend implements Backend {
     for (const w of [...this.watchers]) w.q.close();
     return Promise.resolve();
   }
-}
-
-function ns(o: AnyResource): { namespace?: string } {
-  return o.metadata.namespace === undefined ? {} : { namespace: o.metadata.namespace };
 }
