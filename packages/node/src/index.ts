@@ -1,3 +1,11 @@
 // @tabby/node: the per-node daemon. bgpconfig/ is the pure function from a datastore
 // snapshot to this node's effective BGP configuration (peers, exports, filters).
-export {};
+export * from './bgpconfig/model.js';
+export * from './bgpconfig/inputs.js';
+export {
+  computeBgpConfig,
+  hashToIPv4,
+  bgpFilterFunctionName,
+  DEFAULT_AS_NUMBER,
+} from './bgpconfig/compute.js';
+export { serviceRoutes, EXCLUDE_FROM_LB_LABEL } from './bgpconfig/services.js';

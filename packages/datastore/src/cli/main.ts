@@ -1,6 +1,7 @@
 // `tabby` datastore commands: apply, validate, get, delete, crds (and ipam, see
 // src/ipam/cli.ts). A function of its inputs (argv, env, streams, an opener for the
-// backend) so tests drive it with a memory backend; bin/tabby.js wires the real ones.
+// backend) so tests drive it with a memory backend; packages/node/bin/tabby.js wires the real
+// ones and adds the node commands (render).
 import { parseAllDocuments, stringify } from 'yaml';
 import type { DatastoreConfig } from '../backends/config.js';
 import { DatastoreConfigError, datastoreConfig } from '../backends/config.js';
@@ -21,6 +22,26 @@ export interface CliIo {
   /** Reads a file, or stdin for "-". */
   readonly readFile: (path: string) => Promise<string>;
   readonly openBackend: (c: DatastoreConfig) => Promise<Backend>;
+  /**
+   * Commands other packages add (the node package's `render`), dispatched like ours: each
+   * gets the words after its name, less the datastore flags, which are read already.
+   */
+  readonly commands?: Readonly<Record<string, CliCommand>>;
+}
+
+export interface CliCommand {
+  /** Its lines in the usage text, indented like ours. */
+  readonly usage: string;
+  readonly run: (argv: readonly string[], ctx: CliCommandContext) => Promise<number>;
+}
+
+export interface CliCommandContext {
+  readonly env: CliIo['env'];
+  readonly stdout: (s: string) => void;
+  readonly stderr: (s: string) => void;
+  readonly readFile: (path: string) => Promise<string>;
+  /** Opens the datastore the flags and environment name; closed when the command returns. */
+  readonly open: () => Promise<Datastore>;
 }
 
 export const USAGE = `usage: tabby <command> [flags]
@@ -39,7 +60,15 @@ datastore flags (or Calico's environment: DATASTORE_TYPE, ETCD_ENDPOINTS, ETCD_*
   --etcd-endpoints URL[,URL]                 --kubeconfig FILE
 `;
 
-class UsageError extends Error {}
+/** A mistake in the command line: the message and the usage text go to stderr, exit code 2. */
+export class UsageError extends Error {}
+
+function usage(io: CliIo): string {
+  const extra = Object.values(io.commands ?? {}).map((c) => c.usage);
+  if (extra.length === 0) return USAGE;
+  const cut = USAGE.indexOf('\ndatastore flags');
+  return `${USAGE.slice(0, cut)}${extra.join('')}${USAGE.slice(cut)}`;
+}
 
 interface Parsed {
   readonly positional: string[];
@@ -125,7 +154,7 @@ export async function run(io: CliIo): Promise<number> {
     switch (cmd) {
       case undefined:
       case 'help':
-        io.stdout(USAGE);
+        io.stdout(usage(io));
         return cmd === undefined ? 2 : 0;
       case 'crds':
         io.stdout(
@@ -208,12 +237,21 @@ export async function run(io: CliIo): Promise<number> {
           stderr: { write: io.stderr },
         });
       }
-      default:
-        throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
+      default: {
+        const extra = cmd === undefined ? undefined : io.commands?.[cmd];
+        if (extra === undefined) throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
+        return await extra.run(withoutDatastoreFlags(io.argv.slice(io.argv.indexOf(cmd) + 1)), {
+          env: io.env,
+          stdout: io.stdout,
+          stderr: io.stderr,
+          readFile: io.readFile,
+          open,
+        });
+      }
     }
   } catch (e) {
     if (e instanceof UsageError) {
-      io.stderr(`tabby: ${e.message}\n\n${USAGE}`);
+      io.stderr(`tabby: ${e.message}\n\n${usage(io)}`);
       return 2;
     }
     if (e instanceof ValidationError) {

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// The tabby command (datastore and IPAM); see src/cli/main.ts. Run `npm run build` first in a checkout.
+// The tabby command: the datastore commands (apply, get, ipam, ...; @tabby/datastore's
+// cli) and the node's (render). Run `npm run build` first in a checkout.
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { openBackend } from '../dist/src/backends/open.js';
-import { run } from '../dist/src/cli/main.js';
+import { openBackend } from '@tabby/datastore';
+import { run } from '@tabby/datastore/cli';
+import { renderCommand } from '../dist/src/cli/render.js';
 
 process.exitCode = await run({
   argv: process.argv.slice(2),
@@ -12,4 +14,5 @@ process.exitCode = await run({
   stderr: (s) => process.stderr.write(s),
   readFile: (p) => (p === '-' ? Promise.resolve(readFileSync(0, 'utf8')) : readFile(p, 'utf8')),
   openBackend,
+  commands: { render: renderCommand },
 });
