@@ -6,8 +6,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { parseAllDocuments } from 'yaml';
-import { isKind, parseResource } from '../src/resources/index.js';
+import { isKind, parseResource, readManifest } from '../src/resources/index.js';
 
 const DIR = fileURLToPath(new URL('../../test/vectors/calico-confd/', import.meta.url));
 
@@ -31,7 +30,7 @@ describe("Calico's confd test manifests", () => {
     const problems: string[] = [];
     const counts = new Map<string, number>();
     for (const f of files) {
-      parseAllDocuments(readFileSync(f, 'utf8')).forEach((d, i) => {
+      readManifest(readFileSync(f, 'utf8')).forEach((d, i) => {
         const js = d.toJS() as { kind?: unknown } | null;
         if (js === null) return;
         if (!isKind(js.kind)) {
@@ -48,5 +47,25 @@ describe("Calico's confd test manifests", () => {
     assert.deepEqual(problems, []);
     // The files exercise the kinds that matter for BGP.
     for (const k of ['Node', 'BGPPeer', 'BGPConfiguration', 'IPPool']) assert.ok((counts.get(k) ?? 0) > 0, k);
+  });
+});
+
+describe('manifests are read as kubectl and calicoctl read them (YAML 1.1)', () => {
+  it('unquoted_yes_is_the_label_true_and_base_60_numbers_stay_strings', () => {
+    const [doc] = readManifest(
+      'apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: { name: rr1, labels: { route-reflector: yes, rack: 64512:20 } }\nspec: {}\n',
+    );
+    const r = parseResource(doc!.toJS());
+    assert.ok(r.ok);
+    assert.deepEqual(r.resource.metadata.labels, { 'route-reflector': 'true', rack: '64512:20' });
+  });
+
+  it('a_name_read_as_a_boolean_is_an_error_that_says_to_quote_it', () => {
+    const [doc] = readManifest(
+      'apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: { name: no }\nspec: {}\n',
+    );
+    const r = parseResource(doc!.toJS());
+    assert.equal(r.ok, false);
+    assert.match(JSON.stringify(r), /must be a string, not the boolean false .*quote the name/);
   });
 });

@@ -3,16 +3,15 @@
 // Calico's own confd scenarios are checked separately (calico-confd.test.ts).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseAllDocuments } from 'yaml';
 import type { AnyKindResource } from '@tabby/datastore';
-import { parseResource } from '@tabby/datastore';
+import { parseResource, readManifest } from '@tabby/datastore';
 import type { BgpEnvironment, BgpConfig, KubernetesObjects, PeerConfig } from '../src/index.js';
 import { bgpFilterFunctionName, computeBgpConfig, EMPTY_KUBERNETES, hashToIPv4 } from '../src/index.js';
 import { kubernetesObjectsFrom } from '../src/bgpconfig/kubernetes.js';
 import { snapshotOf } from '../src/bgpconfig/snapshot.js';
 
 function resources(yaml: string): AnyKindResource[] {
-  return parseAllDocuments(yaml).map((d, i) => {
+  return readManifest(yaml).map((d, i) => {
     const r = parseResource(d.toJS(), `doc ${i + 1}`);
     if (!r.ok) throw new Error(JSON.stringify(r.issues));
     return r.resource;
@@ -162,7 +161,7 @@ spec: { peerIP: 192.0.2.1, asNumber: 65001 }
 ---
 apiVersion: projectcalico.org/v3
 kind: BGPPeer
-metadata: { name: n }
+metadata: { name: node-a }
 spec: { node: a, peerIP: 192.0.2.1, asNumber: 65009 }
 `,
       'a',
@@ -188,6 +187,17 @@ spec: { nodeSelector: role == 'leaf', peerSelector: role == 'rr' }
       'rr',
     );
     assert.deepEqual(names(manual), []);
+  });
+
+  it('labels_written_as_yaml_1_1_booleans_match_as_kubernetes_stores_them', () => {
+    // kubectl reads `route-reflector: yes` as true and stores the label "true".
+    const y = `${node('a', '10.0.0.1/24')}${node('rr', '10.0.0.9/24', 'labels: { route-reflector: yes }')}${cfg}---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: { name: to-rr }
+spec: { peerSelector: route-reflector == 'true' }
+`;
+    assert.deepEqual(names(render(y, 'a')), ['Global_10_0_0_9']);
   });
 
   it('a_reflector_treats_ibgp_peers_as_clients_with_its_cluster_id', () => {

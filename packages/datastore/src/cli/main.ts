@@ -2,7 +2,8 @@
 // src/ipam/cli.ts). A function of its inputs (argv, env, streams, an opener for the
 // backend) so tests drive it with a memory backend; packages/node/bin/tabby.js wires the real
 // ones and adds the node commands (render).
-import { parseAllDocuments, stringify } from 'yaml';
+import { stringify } from 'yaml';
+import { readManifest } from '../resources/manifest.js';
 import type { DatastoreConfig } from '../backends/config.js';
 import { DatastoreConfigError, datastoreConfig } from '../backends/config.js';
 import { allCrds, renderCrd } from '../resources/crds-render.js';
@@ -168,7 +169,7 @@ export async function run(io: CliIo): Promise<number> {
         const text = await io.readFile(file);
         const problems: string[] = [];
         let n = 0;
-        parseAllDocuments(text).forEach((d, i) => {
+        readManifest(text).forEach((d, i) => {
           const where = `${file} document ${i + 1}`;
           if (d.errors.length > 0)
             return void problems.push(`${where}: is not valid YAML: ${d.errors[0]!.message}`);

@@ -14,5 +14,6 @@ export * from './workload-endpoint.js';
 export * from './bgp.js';
 export * from './registry.js';
 export * from './parse.js';
+export * from './manifest.js';
 export * from './crds.js';
 export * from './crds-render.js';

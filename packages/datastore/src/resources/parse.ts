@@ -90,7 +90,13 @@ function parseMeta(kind: Kind, meta: unknown, issues: Issue[]): ObjectMeta | und
     return undefined;
   }
   const name = meta['name'];
-  if (typeof name !== 'string' || name === '') issues.push({ path: 'metadata.name', reason: 'is required' });
+  if (typeof name === 'boolean')
+    issues.push({
+      path: 'metadata.name',
+      reason: `must be a string, not the boolean ${name} (YAML 1.1 reads y/n, yes/no, on/off unquoted as booleans: quote the name)`,
+    });
+  else if (typeof name !== 'string' || name === '')
+    issues.push({ path: 'metadata.name', reason: 'is required' });
   else if (name.length > 253 || !DNS_SUBDOMAIN.test(name))
     issues.push({
       path: 'metadata.name',

@@ -3,7 +3,7 @@
 // what is already stored (an IPPool may not overlap another; a pool's cidr and blockSize
 // never change); everything coming out is parsed again, because files can be edited by hand
 // and other writers exist. Nothing invalid is stored; nothing invalid is handed on.
-import { parseAllDocuments } from 'yaml';
+import { readManifest } from '../resources/manifest.js';
 import type { Kind } from '../resources/kinds.js';
 import { keyOf } from '../resources/meta.js';
 import type { ResourceIssue } from '../resources/parse.js';
@@ -161,7 +161,7 @@ export class Datastore {
   async applyManifest(text: string, source = 'manifest'): Promise<AnyKindResource[]> {
     const issues: ResourceIssue[] = [];
     const parsed: AnyKindResource[] = [];
-    parseAllDocuments(text).forEach((d, i) => {
+    readManifest(text).forEach((d, i) => {
       const where = `${source} document ${i + 1}`;
       if (d.errors.length > 0) {
         issues.push({ resource: where, path: '', reason: `is not valid YAML: ${d.errors[0]!.message}` });

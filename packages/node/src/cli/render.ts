@@ -3,9 +3,9 @@
 // stable), bird (the six BIRD files Calico's confd would write; --out-dir writes them).
 import type { CliCommand } from '@tabby/datastore/cli';
 import { UsageError } from '@tabby/datastore/cli';
+import { readManifest } from '@tabby/datastore';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { computeBgpConfig } from '../bgpconfig/compute.js';
 import type { BgpEnvironment } from '../bgpconfig/inputs.js';
 import { EMPTY_KUBERNETES } from '../bgpconfig/inputs.js';
@@ -66,7 +66,7 @@ export const renderCommand: CliCommand = {
     let kubernetes = EMPTY_KUBERNETES;
     const kubeFile = flags.get('kubernetes-objects');
     if (kubeFile !== undefined) {
-      const docs = parseAllDocuments(await ctx.readFile(kubeFile));
+      const docs = readManifest(await ctx.readFile(kubeFile));
       const bad = docs.find((d) => d.errors.length > 0);
       if (bad !== undefined) {
         ctx.stderr(`tabby: ${kubeFile}: is not valid YAML: ${bad.errors[0]!.message}\n`);
