@@ -99,6 +99,27 @@ describe('policy', () => {
     );
   });
 
+  it('tells routes learned from a peer from those this speaker originated', () => {
+    const p = compilePolicy({
+      rules: [
+        {
+          match: [{ learned: true }, { prefix: [{ prefix: '10.0.0.0/8', ge: 8, le: 32 }] }],
+          then: { verdict: 'reject' },
+        },
+      ],
+      default: 'accept',
+    });
+    assert.equal(p.evaluate(px('10.1.0.0/16'), A).verdict, 'reject'); // learned by default (imports)
+    assert.equal(p.evaluate(px('10.1.0.0/16'), A, true).verdict, 'reject');
+    assert.equal(p.evaluate(px('10.1.0.0/16'), A, false).verdict, 'accept');
+    const own = compilePolicy({
+      rules: [{ match: [{ not: { learned: true } }], then: { verdict: 'reject' } }],
+      default: 'accept',
+    });
+    assert.equal(own.evaluate(px('10.1.0.0/16'), A, false).verdict, 'reject');
+    assert.equal(own.evaluate(px('10.1.0.0/16'), A, true).verdict, 'accept');
+  });
+
   it('knows when it accepts everything unchanged, or can accept nothing', () => {
     const flags = (p: Policy) => {
       const c = compilePolicy(p);

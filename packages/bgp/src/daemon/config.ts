@@ -114,11 +114,19 @@ class V {
 const asnOf = (v: V) => v.int(1, 0xffffffff) as Asn;
 
 function condition(v: V): Condition {
-  const o = v.obj(['prefix', 'community', 'largeCommunity', 'asPathLength', 'asPathContains', 'not']);
+  const o = v.obj([
+    'prefix',
+    'community',
+    'largeCommunity',
+    'asPathLength',
+    'asPathContains',
+    'learned',
+    'not',
+  ]);
   const keys = Object.keys(o);
   if (keys.length !== 1)
     v.fail(
-      'a condition has exactly one of: prefix, community, largeCommunity, asPathLength, asPathContains, not',
+      'a condition has exactly one of: prefix, community, largeCommunity, asPathLength, asPathContains, learned, not',
     );
   if (v.has('prefix')) {
     return {
@@ -148,6 +156,7 @@ function condition(v: V): Condition {
     return { asPathLength: { ...(min === undefined ? {} : { min }), ...(max === undefined ? {} : { max }) } };
   }
   if (v.has('asPathContains')) return { asPathContains: asnOf(v.at('asPathContains')) };
+  if (v.has('learned')) return { learned: v.at('learned').bool() };
   return { not: condition(v.at('not')) };
 }
 

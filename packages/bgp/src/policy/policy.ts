@@ -22,6 +22,11 @@ export type Condition =
   | { readonly largeCommunity: string }
   | { readonly asPathLength: { readonly min?: number; readonly max?: number } }
   | { readonly asPathContains: number }
+  /**
+   * true: the route was learned from a BGP peer; false: this speaker originated it (Calico's
+   * BGPFilter `source: RemotePeers`, BIRD's `source ~ [ RTS_BGP ]`).
+   */
+  | { readonly learned: boolean }
   | { readonly not: Condition };
 
 export interface Action {
@@ -73,6 +78,7 @@ type Compiled =
   | { k: 'large'; value: LargeCommunity }
   | { k: 'len'; min: number; max: number }
   | { k: 'contains'; asn: number }
+  | { k: 'learned'; value: boolean }
   | { k: 'not'; c: Compiled };
 
 function compileCondition(c: Condition, where: string): Compiled {
@@ -109,6 +115,7 @@ function compileCondition(c: Condition, where: string): Compiled {
   if ('asPathLength' in c)
     return { k: 'len', min: c.asPathLength.min ?? 0, max: c.asPathLength.max ?? Infinity };
   if ('asPathContains' in c) return { k: 'contains', asn: c.asPathContains };
+  if ('learned' in c) return { k: 'learned', value: c.learned };
   return { k: 'not', c: compileCondition(c.not, `${where}.not`) };
 }
 
@@ -144,7 +151,7 @@ export interface PolicyPrefix {
   readonly len: number;
 }
 
-function holds(c: Compiled, p: PolicyPrefix, a: PathAttributes): boolean {
+function holds(c: Compiled, p: PolicyPrefix, a: PathAttributes, learned: boolean): boolean {
   switch (c.k) {
     case 'prefix':
       return c.list.some((m) => prefixMatches(m, p.afi, p.words, p.offset, p.len));
@@ -165,8 +172,10 @@ function holds(c: Compiled, p: PolicyPrefix, a: PathAttributes): boolean {
     }
     case 'contains':
       return a.asPath?.some((s) => s.asns.includes(c.asn as Asn)) ?? false;
+    case 'learned':
+      return learned === c.value;
     case 'not':
-      return !holds(c.c, p, a);
+      return !holds(c.c, p, a, learned);
   }
 }
 
@@ -204,7 +213,8 @@ function apply(a: PathAttributes, t: Action): PathAttributes {
 }
 
 export interface CompiledPolicy {
-  evaluate(p: PolicyPrefix, a: PathAttributes): PolicyResult;
+  /** `learned`: the route came from a BGP peer (imports always; exports unless we originated it). */
+  evaluate(p: PolicyPrefix, a: PathAttributes, learned?: boolean): PolicyResult;
   /** True when the policy accepts everything unchanged (the fast path can skip it). */
   readonly acceptsAll: boolean;
   /** True when nothing can be accepted (a receive-only peer's export): no need to ask. */
@@ -247,10 +257,10 @@ export function compilePolicy(policy: Policy, where = 'policy'): CompiledPolicy 
     acceptsAll,
     rejectsAll,
     usesPrefix,
-    evaluate(p, a) {
+    evaluate(p, a, learned = true) {
       let attrs = a;
       for (const r of rules) {
-        if (!r.match.every((c) => holds(c, p, attrs))) continue;
+        if (!r.match.every((c) => holds(c, p, attrs, learned))) continue;
         attrs = apply(attrs, r.then);
         if (r.then.verdict === 'reject') return { verdict: 'reject', rule: r.name };
         if (r.then.verdict === 'accept') return { verdict: 'accept', attributes: attrs, rule: r.name };

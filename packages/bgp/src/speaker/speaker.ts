@@ -1208,6 +1208,7 @@ export class Speaker {
       const r = to.exportPolicy.evaluate(
         { afi: list.afi, words: list.addrs, offset: i * w, len: list.lens[i] as number },
         result,
+        this.origins.get(fromPeer)!.kind === 'peer',
       );
       result = r.verdict === 'accept' ? r.attributes : undefined;
     }
