@@ -155,6 +155,11 @@ describe("Calico's confd scenarios as render vectors", () => {
     }
   });
 
+  it('calicos_licence_and_the_notes_travel_with_the_data', () => {
+    assert.match(readFileSync(join(DIR, 'LICENSE'), 'utf8'), /^Apache License\s+Version 2\.0/);
+    for (const f of ['README.md', 'NOTES.md']) assert.ok(existsSync(join(DIR, f)), f);
+  });
+
   it('endpoint_status_files_come_with_the_prefix_that_reads_them', () => {
     for (const e of index) {
       const dir = join(DIR, e.scenario);
