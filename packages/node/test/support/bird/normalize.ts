@@ -10,7 +10,12 @@
 //
 // Defaults are those of BIRD 1.6 as forked by Calico (github.com/projectcalico/bird, the
 // BIRD its calico/node image runs and its confd templates are written for); each entry in
-// DEFAULTS names the line of that source that sets it.
+// DEFAULTS names where that source sets it.
+//
+// Not equated, though BIRD would run them alike: statements after an unconditional
+// accept/reject, `if !c then a else b` against `if c then b else a`, prefix sets that cover
+// the same space with different items, a function call against the function's body, and
+// options inside unfolded BIRD 2 channel blocks against their defaults.
 import type { Atom, BinaryOp, BirdConfig, Expr, OptionItem, SourceLoc, Stmt, TopItem } from './parse.js';
 import { BirdParseError } from './parse.js';
 

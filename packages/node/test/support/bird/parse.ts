@@ -184,13 +184,10 @@ function globToRegExp(glob: string): RegExp {
  * as given, then relative to the including file; a name with `*` or `?` includes every
  * matching file in name order, as BIRD's glob does.
  */
-function tokenizeWithIncludes(files: ReadonlyMap<string, string>, entry: string, at?: SourceLoc): Token[] {
+function tokenizeWithIncludes(files: ReadonlyMap<string, string>, entry: string): Token[] {
   const text = files.get(entry);
   if (text === undefined) {
-    throw new BirdParseError(
-      at ?? { file: entry, line: 1, column: 1 },
-      `file ${JSON.stringify(entry)} not found`,
-    );
+    throw new BirdParseError({ file: entry, line: 1, column: 1 }, `file ${JSON.stringify(entry)} not found`);
   }
   const out: Token[] = [];
   const expand = (toks: Token[], depth: number): void => {
