@@ -112,15 +112,16 @@ export const IPAMBlockKind = defineKind({
 });
 
 export const blockAffinitySpec = s.object({
-  state: s.enum(['pending', 'confirmed', 'pendingDeletion'], {
+  state: s.enum(['pending', 'confirmed', 'pendingDeletion', ''], {
     description:
-      'pending while the node claims the block, confirmed once the block is written, pendingDeletion while released.',
+      'pending while the node claims the block, confirmed once the block is written, pendingDeletion while released. Empty (older Calico data) reads as confirmed.',
   }),
   node: s.string({ description: 'The node that has (or is claiming) the block.' }),
   type: s.optional(s.enum(['host', 'virtual'], { description: 'Affinity type; "host" for nodes.' })),
   cidr: s.string({ format: 'cidr', description: "The block's CIDR." }),
-  deleted: s.enum(['true', 'false'], {
-    description: 'A string for compatibility with Calico (used in label selectors there).',
+  deleted: s.enum(['true', 'false', ''], {
+    description:
+      'A string for compatibility with Calico (used in label selectors there). Empty reads as false.',
   }),
 });
 export type BlockAffinitySpec = Infer<typeof blockAffinitySpec>;
@@ -135,6 +136,12 @@ export const BlockAffinityKind = defineKind({
   kind: 'BlockAffinity',
   description: "A node's claim on an IPAM block: pending, then confirmed.",
   spec: blockAffinitySpec,
+  // Calico's confd reads an affinity without a state as "implicitly confirmed" (bird_aggr
+  // template); older Calico wrote them so. Stored canonically: confirmed, not deleted.
+  normalize: (r: BlockAffinity) => {
+    if (r.spec.state === '') r.spec.state = 'confirmed';
+    if (r.spec.deleted === '') r.spec.deleted = 'false';
+  },
   columns: [
     { name: 'Node', jsonPath: '.spec.node', type: 'string' },
     { name: 'CIDR', jsonPath: '.spec.cidr', type: 'string' },
