@@ -297,6 +297,62 @@ spec: { peerIP: 192.0.2.2, asNumber: 64512, nextHopMode: Self }
   });
 });
 
+describe('peering with local workloads (localWorkloadSelector)', () => {
+  const y = `${node('a', '10.0.0.1/24', 'labels: { rack: r1 }')}${node('b', '10.0.0.2/24')}---
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: { name: default }
+spec: { nodeToNodeMeshEnabled: false }
+---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: { name: z-global }
+spec: { localWorkloadSelector: app == 'router', asNumber: 65010 }
+---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: { name: a-rack1 }
+spec: { localWorkloadSelector: app == 'router', nodeSelector: rack == 'r1', asNumber: 65011, localASNumber: 65100 }
+---
+apiVersion: projectcalico.org/v3
+kind: WorkloadEndpoint
+metadata: { name: a-k8s-router-eth0, namespace: net, labels: { app: router } }
+spec: { node: a, ipNetworks: [10.65.1.5/32, 'fd00::5/128'], interfaceName: cali0123456789a }
+---
+apiVersion: projectcalico.org/v3
+kind: WorkloadEndpoint
+metadata: { name: b-k8s-router-eth0, namespace: net, labels: { app: router } }
+spec: { node: b, ipNetworks: [10.65.2.5/32], interfaceName: cali0123456789b }
+`;
+  it('a_workload_peers_with_the_first_active_bgp_peer_by_name_that_selects_it', () => {
+    const a = render(
+      y.replace('ipv4Address: 10.0.0.1/24 }', "ipv4Address: 10.0.0.1/24, ipv6Address: 'fd00::1/64' }"),
+      'a',
+    );
+    // a-rack1 sorts first and selects node a: node-specific, passive, no source address.
+    assert.deepEqual(
+      [...a.ipv4.peers, ...a.ipv6.peers].map((p) => [
+        p.name,
+        p.type,
+        p.asNumber,
+        p.localAsNumber,
+        p.passive,
+        p.sourceAddress,
+      ]),
+      [
+        ['Local_Workload_10_65_1_5', 'local workload', 65011, 65100, true, undefined],
+        ['Local_Workload_fd00__5', 'local workload', 65011, 65100, true, undefined],
+      ],
+    );
+    // On b, a-rack1 is not active (b is not in rack r1): the global one takes the workload.
+    const b = render(y, 'b');
+    assert.deepEqual(
+      b.ipv4.peers.map((p) => [p.name, p.key, p.asNumber]),
+      [['Local_Workload_10_65_2_5', '/bgp/v1/global/peer_v4/10.65.2.5', 65010]],
+    );
+  });
+});
+
 describe('router id, exports and service addresses', () => {
   it('router_id_comes_from_calico_router_id_or_a_hash_of_the_node_name', () => {
     assert.equal(render(three, 'a', { CALICO_ROUTER_ID: '1.2.3.4' }).routerId, '1.2.3.4');

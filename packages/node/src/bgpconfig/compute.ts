@@ -31,6 +31,7 @@ import type {
   PoolExport,
   PrefixAdvertisement,
 } from './model.js';
+import { activeLocalBgpPeers } from './local-workloads.js';
 import { serviceRoutes } from './services.js';
 
 /** Calico's defaults when no BGPConfiguration says otherwise (confd client.go globalDefaults). */
@@ -285,18 +286,21 @@ export function computeBgpConfig(snap: BgpSnapshot, nodeName: string, env: BgpEn
     }
     return out;
   };
+  // client.go localBGPPeerDataAsBGPPeers, over Felix's choice of peer per workload.
+  const localEndpoints =
+    snap.localBgpPeerEndpoints ??
+    activeLocalBgpPeers(
+      snap.bgpPeers,
+      snap.workloadEndpoints,
+      self === undefined ? undefined : snap.nodes.find((n) => n.metadata.name === nodeName),
+      nodeName,
+    );
   const localWorkloadPeers = (r: BGPPeer): RawPeer[] => {
-    const s = selector(r.spec.localWorkloadSelector!, `BGPPeer ${r.metadata.name} localWorkloadSelector`);
-    if (s === undefined) return [];
     const out: RawPeer[] = [];
-    for (const w of snap.workloadEndpoints) {
-      if (w.spec.node !== nodeName) continue;
-      const labels = { ...w.metadata.labels, 'projectcalico.org/namespace': w.metadata.namespace ?? '' };
-      if (!matches(s, labels)) continue;
-      const nets = w.spec.ipNetworks ?? [];
-      for (const fam of [4, 6] as const) {
-        const first = nets.find((c) => familyOf(c) === fam);
-        const a = first === undefined ? undefined : parseIp(first.split('/')[0]!);
+    for (const e of localEndpoints) {
+      if (e.bgpPeerName !== r.metadata.name) continue;
+      for (const ip of [e.ipv4, e.ipv6]) {
+        const a = ip === undefined ? undefined : parseIp(ip);
         if (a === undefined) continue;
         const p = blank(r, formatIp(a));
         p.localAsNumber = asNum(r.spec.localASNumber) ?? 0;
@@ -556,11 +560,16 @@ export function computeBgpConfig(snap: BgpSnapshot, nodeName: string, env: BgpEn
   const exportsFor = (fam: Family): FamilyExports => {
     const blocks: BlockExport[] = byKey(
       snap.blockAffinities
+        // Only confirmed affinities reach confd: a pending claim is not yet this node's block.
         .filter(
-          (a) => a.spec.node === nodeName && a.spec.deleted !== 'true' && (a.spec.type ?? 'host') === 'host',
+          (a) =>
+            a.spec.node === nodeName &&
+            a.spec.state === 'confirmed' &&
+            a.spec.deleted !== 'true' &&
+            (a.spec.type ?? 'host') === 'host',
         )
         .filter((a) => familyOf(a.spec.cidr) === fam)
-        .map((a) => ({ cidr: a.spec.cidr, state: a.spec.state })),
+        .map((a) => ({ cidr: a.spec.cidr, state: 'confirmed' as const })),
     );
     const pools: PoolExport[] = byKey(
       snap.ipPools

@@ -20,6 +20,12 @@ export interface BgpSnapshot {
   readonly blockAffinities: readonly BlockAffinity[];
   /** Only needed for BGPPeers with localWorkloadSelector (peering with local workloads). */
   readonly workloadEndpoints: readonly WorkloadEndpoint[];
+  /**
+   * The local workloads that peer over BGP and their BGPPeer, when known from elsewhere (a
+   * Calico node's endpoint status files); absent: derived from workloadEndpoints
+   * (local-workloads.ts).
+   */
+  readonly localBgpPeerEndpoints?: readonly LocalBgpPeerEndpoint[];
   readonly kubernetes: KubernetesObjects;
 }
 
@@ -74,3 +80,12 @@ export const EMPTY_KUBERNETES: KubernetesObjects = {
   endpointSlices: [],
   nodeLabels: new Map(),
 };
+
+/** A workload on this node that peers with it over BGP (Calico's endpoint status: bgpPeerName). */
+export interface LocalBgpPeerEndpoint {
+  /** namespace/name of the workload endpoint, for messages. */
+  readonly name: string;
+  readonly bgpPeerName: string;
+  readonly ipv4?: string;
+  readonly ipv6?: string;
+}
