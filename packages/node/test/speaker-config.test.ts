@@ -111,6 +111,27 @@ describe('speakerConfigFor', () => {
     assert.equal(ok.attributes.largeCommunities?.length, 1);
   });
 
+  it('a_bgp_filter_rule_on_an_interface_never_matches_in_our_speaker', () => {
+    // Deliberate difference (docs/migrating-from-calico.md): BIRD matches `interface` against
+    // kernel and device routes, which our speaker never holds.
+    const y = `${cluster}---
+apiVersion: projectcalico.org/v3
+kind: BGPFilter
+metadata: { name: by-iface }
+spec:
+  exportV4: [{ action: Reject, interface: 'eth*' }, { action: Reject, interface: 'eth*', matchOperator: In, cidr: 10.65.0.0/16 }]
+---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: { name: tor2 }
+spec: { peerIP: 192.0.2.2, asNumber: 65002, filters: [by-iface] }
+`;
+    const c = speakerConfigFor(computeBgpConfig(snapshotOf(resources(y)), 'a'));
+    const tor2 = compilePolicy(c.peers.find((p) => p.name === 'Global_192_0_2_2')!.exportPolicy!);
+    assert.equal(verdict(tor2, '10.65.1.0/26', false).verdict, 'accept');
+    assert.equal(verdict(tor2, '10.65.2.0/26', true).verdict, 'accept');
+  });
+
   it('runs_the_peer_bgp_filters_first', () => {
     const tor = compilePolicy(sc.peers[1]!.exportPolicy!);
     assert.equal(verdict(tor, '10.65.1.0/26', false).verdict, 'accept');
