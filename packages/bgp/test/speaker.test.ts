@@ -320,6 +320,81 @@ describe('speaker over loopback TCP', () => {
     assert.equal(groups()[0]?.prefixes, 2);
   });
 
+  it('applies a changed export or import policy without a session reset: only the differences are sent', async () => {
+    const AS = 64610;
+    const v4 = { families: ['ipv4-unicast' as const] };
+    const clientPeer = (n: string, i: number, extra: Partial<PeerSettings> = {}) =>
+      peer(n, `127.0.0.${81 + i}`, '127.0.0.80', AS, {
+        ...v4,
+        reflectorClient: true,
+        passive: true,
+        ...extra,
+      });
+    const peers = (p1: Partial<PeerSettings> = {}) => [
+      clientPeer('p1', 0, p1),
+      clientPeer('p2', 1),
+      clientPeer('p3', 2),
+    ];
+    const rr = new Node('127.0.0.80', { routerId: '10.0.0.80', localAsn: asn(AS), peers: peers() });
+    const client = (i: number) =>
+      new Node(`127.0.0.${81 + i}`, {
+        routerId: `10.0.0.${81 + i}`,
+        localAsn: asn(AS),
+        peers: [peer('rr', '127.0.0.80', `127.0.0.${81 + i}`, AS, v4)],
+        originate: [{ prefix: `10.80.${i + 1}.0/26` }],
+      });
+    const [p1, p2, p3] = [client(0), client(1), client(2)];
+    nodes.push(rr, p1, p2, p3);
+    await rr.start();
+    for (const c of [p1, p2, p3]) await c.start();
+    const groups = () => rr.speaker.updateGroups();
+    await until(
+      () => groups()[0]?.members.length === 3 && p1.best.size === 3,
+      'one group of three, p1 has all 3 routes',
+    );
+    const notifications = () => [p1, p2, p3, rr].reduce((n, x) => n + x.received.length, 0);
+
+    // p1 may no longer have p2's block: one withdrawal, nothing else, no reset.
+    const seen = p1.announced.length;
+    const inbound = p1.inbound.length;
+    const noP2 = {
+      exportPolicy: {
+        rules: [{ match: [{ prefix: [{ prefix: '10.80.2.0/26' }] }], then: { verdict: 'reject' as const } }],
+        default: 'accept' as const,
+      },
+    };
+    const r = rr.speaker.reconfigure({ peers: peers(noP2) });
+    assert.deepEqual([r.softened, r.changed, r.added, r.removed], [['p1'], [], [], []]);
+    await until(() => !p1.best.has('10.80.2.0/26'), 'p2 block withdrawn from p1');
+    assert.ok(p1.best.has('10.80.3.0/26'));
+    assert.deepEqual(p1.inbound.slice(inbound), ['update'], 'one UPDATE: the withdrawal');
+    assert.equal(p1.announced.length, seen, 'nothing announced again');
+    assert.equal(notifications(), 0);
+    await until(() => groups().length === 2, 'p1 in a group of its own');
+
+    // Back to the shared policy: p1 gets the block again and rejoins the others.
+    rr.speaker.reconfigure({ peers: peers() });
+    await until(() => p1.best.has('10.80.2.0/26'), 'p2 block back at p1');
+    assert.deepEqual(p1.announced.slice(seen), ['10.80.2.0/26']);
+    await until(() => groups().length === 1 && groups()[0]?.members.length === 3, 'p1 rejoined');
+
+    // Import: the reflector refuses p1's block; it asks p1 for its routes again (route refresh).
+    const noP1 = {
+      importPolicy: {
+        rules: [{ match: [{ prefix: [{ prefix: '10.80.1.0/26' }] }], then: { verdict: 'reject' as const } }],
+        default: 'accept' as const,
+      },
+    };
+    assert.deepEqual(rr.speaker.reconfigure({ peers: peers(noP1) }).softened, ['p1']);
+    await until(
+      () => !p2.best.has('10.80.1.0/26') && !p3.best.has('10.80.1.0/26'),
+      'p1 block dropped at the reflector',
+    );
+    assert.ok(p1.inbound.includes('rr0'), 'p1 was asked for its routes (a ROUTE-REFRESH)');
+    assert.equal(notifications(), 0);
+    assert.ok(rr.speaker.status().every((s) => s.state === 'established'));
+  });
+
   it('answers a route refresh with BoRR, the routes and EoRR (RFC 7313), and asks for one', async () => {
     const a = new Node('127.0.0.50', {
       routerId: '10.0.0.50',

@@ -241,6 +241,27 @@ export class AdjRibOut {
     return new PrefixList(this.afi, addrs, lens);
   }
 
+  /**
+   * Starts this empty table from what receiver `member` has of `other` (a group's table: all
+   * but the member's own routes; `member` -1: everything). A peer moving to another table
+   * (its export policy changed) is then sent only the differences, never a withdraw-and-
+   * announce of routes it keeps.
+   */
+  seedFrom(other: AdjRibOut, member: number): void {
+    for (let e = 0; e < other.cap; e++) {
+      const a = other.sAttr[e] as number;
+      const src = other.sSrc[e] as number;
+      if (a < 0 || (member >= 0 && src === member)) continue;
+      if (e >= this.cap) this.grow(e + 1);
+      this.store.retain(a);
+      this.rib.hold(e);
+      this.sAttr[e] = a;
+      this.sSrc[e] = src;
+      this.sentCount++;
+      this.countSource(src, 1);
+    }
+  }
+
   /** Forgets everything (session down): the references and entries it held are released. */
   clear(): void {
     for (let e = 0; e < this.cap; e++) {

@@ -202,13 +202,14 @@ const BATCH = 1024;
 
 interface PeerRuntime {
   readonly index: number;
-  readonly settings: PeerSettings;
+  /** Replaced only by a policy change (softPolicies); any other change makes a new runtime. */
+  settings: PeerSettings;
   /** The listen range of a dynamic peer; undefined for a configured one. */
   readonly range: ListenRange | undefined;
   /** Fixed but for next hops "self" taken from the socket at Established (sessionRole). */
   role: PeerRole;
   readonly peer: Peer;
-  readonly importPolicy: CompiledPolicy;
+  importPolicy: CompiledPolicy;
   /** Export rules and policy for this peer (its index for split horizon). */
   target: ExportTarget;
   session: NegotiatedSession | undefined;
@@ -486,28 +487,41 @@ export class Speaker {
   /**
    * Applies a new configuration's peers, listen ranges and originated routes: peers that
    * are new start, removed ones stop with Cease / Peer De-configured, changed ones restart
-   * with Cease / Other Configuration Change; every other session is left alone. Ranges
+   * with Cease / Other Configuration Change, except when only their policies changed
+   * (softPolicies); every other session is left alone. Ranges
    * likewise, through their dynamic peers (reconfigureRanges).
    */
   reconfigure(next: Pick<SpeakerConfig, 'peers' | 'originate' | 'listenRanges'>): {
     added: string[];
     removed: string[];
     changed: string[];
+    /** Peers whose import or export policy changed, applied without a session reset. */
+    softened: string[];
     ranges: { added: string[]; removed: string[]; changed: string[] };
   } {
     const ranges = new ListenRanges(next.listenRanges ?? []); // throws before anything changes
     const configured = [...this.peers.values()].filter((p) => p.range === undefined);
     const byName = new Map(configured.map((p) => [p.settings.name, p]));
     const wanted = new Map(next.peers.map((p) => [p.name, p]));
-    const result = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
+    const result = {
+      added: [] as string[],
+      removed: [] as string[],
+      changed: [] as string[],
+      softened: [] as string[],
+    };
     for (const [name, rt] of byName) {
       const w = wanted.get(name);
       if (w === undefined) {
         this.removePeer(rt, CeaseSubcode.PeerDeconfigured);
         result.removed.push(name);
       } else if (JSON.stringify(w) !== JSON.stringify(rt.settings)) {
-        this.removePeer(rt, CeaseSubcode.OtherConfigurationChange);
-        result.changed.push(name);
+        // Only its policies changed: applied without a session reset, as BIRD reconfigures
+        // filters softly (export: the differences are sent; import: a route refresh).
+        if (this.softPolicies(rt, w)) result.softened.push(name);
+        else {
+          this.removePeer(rt, CeaseSubcode.OtherConfigurationChange);
+          result.changed.push(name);
+        }
       }
     }
     // Before the new peers: a dynamic peer on a newly configured address must be gone.
@@ -875,6 +889,74 @@ export class Speaker {
     rt.catchUp.set(g.afi, own);
     this.catchingUp.add(own);
     this.dump(rt.target, out);
+  }
+
+  /**
+   * A peer's new import and export policies, without a session reset, when nothing else of
+   * its settings changed. Export: the peer moves to the table of its new export class,
+   * starting from what it has, so it is sent only what the new policy changes. Import: the
+   * peer is asked for its routes again (route refresh, RFC 2918); a peer that cannot refresh
+   * gets no soft change (false), and the caller restarts the session, as BIRD does.
+   */
+  private softPolicies(rt: PeerRuntime, next: PeerSettings): boolean {
+    const { importPolicy: ni, exportPolicy: ne, ...nextRest } = next;
+    const { importPolicy: oi, exportPolicy: oe, ...rest } = rt.settings;
+    if (JSON.stringify(nextRest) !== JSON.stringify(rest)) return false;
+    const importChanged = JSON.stringify(ni) !== JSON.stringify(oi);
+    const exportChanged = JSON.stringify(ne) !== JSON.stringify(oe);
+    const s = rt.session;
+    if (importChanged && s !== undefined && !s.routeRefresh) return false;
+    // Compile first: a bad policy throws before anything changes.
+    const importPolicy = compilePolicy(ni ?? ACCEPT_ALL, `peers.${next.name}.importPolicy`);
+    const exportPolicy = compilePolicy(ne ?? ACCEPT_ALL, `peers.${next.name}.exportPolicy`);
+    rt.settings = next;
+    rt.importPolicy = importPolicy;
+    if (exportChanged) {
+      rt.target = exportTarget(rt.role, rt.index, ne, exportPolicy);
+      if (s !== undefined) for (const afi of [...rt.groups.keys()]) this.moveTable(rt, afi, s);
+    }
+    if (importChanged && s !== undefined)
+      for (const afi of [1, 2] as const)
+        if (s.families.has(afi === 1 ? IPV4_UNICAST : IPV6_UNICAST)) this.refresh(next.name, familyOf(afi));
+    if (s !== undefined) this.flush(rt);
+    return true;
+  }
+
+  /** The peer leaves its table of a family for its export class's, keeping what it has. */
+  private moveTable(rt: PeerRuntime, afi: PrefixAfi, s: NegotiatedSession): void {
+    const old = rt.groups.get(afi)!;
+    const own = rt.catchUp.get(afi);
+    // What the peer has: its private table's if it is catching up, else its view of the group's.
+    const fresh = new AdjRibOut(afi, this.ribs[afi], this.outAttrs, old.out.context);
+    if (own !== undefined) fresh.seedFrom(own.out, -1);
+    else fresh.seedFrom(old.out, rt.index);
+    if (own !== undefined) {
+      this.close(own);
+      rt.catchUp.delete(afi);
+    }
+    old.members.delete(rt.index);
+    old.joining.delete(rt);
+    if (old.empty) this.close(old);
+    const key = groupKey(rt.target.exportClass, afi, s.sendContext);
+    let g = this.groups.get(key);
+    if (g === undefined) {
+      // The first of its class: the fresh table becomes the group's, the peer its member.
+      const target = exportTarget(rt.role, -1, rt.settings.exportPolicy, rt.target.exportPolicy);
+      g = new UpdateGroup(key, afi, fresh, target);
+      this.groups.set(key, g);
+      this.groupsOf[afi].push(g);
+      g.members.set(rt.index, rt);
+      this.dump(g.target, g.out);
+    } else {
+      // Catch up privately from what it has, then join (tryJoin).
+      const mine = new UpdateGroup(`${g.key}#${rt.index}`, afi, fresh, rt.target, g);
+      mine.members.set(rt.index, rt);
+      rt.catchUp.set(afi, mine);
+      this.catchingUp.add(mine);
+      g.joining.add(rt);
+      this.dump(rt.target, fresh);
+    }
+    rt.groups.set(afi, g);
   }
 
   /** Joins the group once the private table and the group's are both drained. */
