@@ -395,6 +395,35 @@ describe('speaker over loopback TCP', () => {
     assert.ok(rr.speaker.status().every((s) => s.state === 'established'));
   });
 
+  it('sends over ADD-PATH (RFC 7911): one path per prefix with identifier 1, withdrawals and End-of-RIB too', async () => {
+    const both = { addPath: 'both' as const, families: ['ipv4-unicast' as const] };
+    const a = new Node('127.0.0.60', {
+      routerId: '10.0.0.60',
+      localAsn: asn(65060),
+      peers: [peer('b', '127.0.0.61', '127.0.0.60', 65060, { ...both, passive: true })],
+    });
+    const b = new Node('127.0.0.61', {
+      routerId: '10.0.0.61',
+      localAsn: asn(65060),
+      peers: [peer('a', '127.0.0.60', '127.0.0.61', 65060, both)],
+      originate: [{ prefix: '10.61.0.0/16' }, { prefix: '10.62.0.0/16' }],
+    });
+    nodes.push(a, b);
+    await a.start();
+    await b.start();
+    await until(() => a.best.has('10.61.0.0/16') && a.best.has('10.62.0.0/16'), 'both routes over ADD-PATH');
+    await until(() => a.eor.has('b/ipv4-unicast'), 'End-of-RIB over ADD-PATH');
+    const updates = a.received.length;
+    b.speaker.reconfigure({
+      peers: [peer('a', '127.0.0.60', '127.0.0.61', 65060, both)],
+      originate: [{ prefix: '10.61.0.0/16' }],
+    });
+    await until(() => !a.best.has('10.62.0.0/16'), 'the withdrawal (path 1) removes the route');
+    assert.ok(a.best.has('10.61.0.0/16'));
+    assert.equal(a.received.length, updates, 'no NOTIFICATION');
+    assert.ok(b.speaker.status().every((p) => p.state === 'established'));
+  });
+
   it('answers a route refresh with BoRR, the routes and EoRR (RFC 7313), and asks for one', async () => {
     const a = new Node('127.0.0.50', {
       routerId: '10.0.0.50',

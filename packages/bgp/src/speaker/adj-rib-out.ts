@@ -15,7 +15,7 @@
 
 import type { AttrStore } from '../rib/index.js';
 import type { CodecContext, PathAttributes, PrefixAfi } from '../wire/index.js';
-import { PrefixList, packAnnouncements, packWithdrawals } from '../wire/index.js';
+import { PrefixList, hasAddPath, packAnnouncements, packWithdrawals } from '../wire/index.js';
 
 const WITHDRAW = -1;
 /** Source of a withdrawal, or of a route with no peer behind it. */
@@ -41,6 +41,7 @@ export interface EntryOwner {
 
 export class AdjRibOut {
   private readonly w: number;
+  private readonly addPath: boolean;
   // Per Loc-RIB entry: what the receivers have (set, source; set -1: nothing), and what
   // waits to be sent (set -1: a withdrawal) when `queued`. No hashing: the entry index is
   // the key. An entry with either is "live" and held in the Loc-RIB.
@@ -64,6 +65,7 @@ export class AdjRibOut {
     readonly context: CodecContext,
   ) {
     this.w = afi === 1 ? 1 : 4;
+    this.addPath = hasAddPath(context, afi, 1);
   }
 
   /** Prefixes the receivers have (a group member: see advertisedTo). */
@@ -238,7 +240,11 @@ export class AdjRibOut {
     const addrs = new Uint32Array(es.length * this.w);
     const lens = new Uint8Array(es.length);
     for (let k = 0; k < es.length; k++) this.rib.prefixInto(es[k] as number, addrs, lens, k);
-    return new PrefixList(this.afi, addrs, lens);
+    // RFC 7911 §3: on a session where we send ADD-PATH, every prefix carries a Path
+    // Identifier. We send one path per prefix (the best), always as identifier 1, so an
+    // announcement replaces the previous one and a withdrawal names it.
+    const pathIds = this.addPath ? new Uint32Array(es.length).fill(1) : null;
+    return new PrefixList(this.afi, addrs, lens, pathIds);
   }
 
   /**

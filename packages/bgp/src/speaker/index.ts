@@ -6,3 +6,4 @@ export * from './rules.js';
 export * from './adj-rib-out.js';
 export * from './speaker.js';
 export * from './listen-ranges.js';
+export type { BestPathEvent } from '../rib/index.js';

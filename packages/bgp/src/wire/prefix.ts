@@ -304,7 +304,8 @@ export function encodePrefixes(
 ): number {
   const { addrs, lens, pathIds } = list;
   let o = off;
-  if (addPath && pathIds === null)
+  // An empty list (End-of-RIB, RFC 4724 §2) has no prefix to identify.
+  if (addPath && pathIds === null && end > start)
     throw new TypeError('ADD-PATH session: every prefix needs a path identifier');
   for (let i = start; i < end; i++) {
     if (addPath) {
