@@ -1,0 +1,279 @@
+// The node daemon's core: the datastore (ResourceCache) -> computeBgpConfig -> the bgp-ts
+// speaker, and the speaker's best paths -> the dataplane. What the speaker runs is exactly
+// speakerConfigFor(computeBgpConfig(...)) (`applied` exposes it, and a test compares the
+// sessions the speaker opens with it). Configuration changes reach the speaker through
+// reconfigure(): new peers start, removed ones stop, policy-only changes keep their
+// sessions; only a new router ID, AS, cluster ID or listen address restarts the speaker.
+import type { Datastore } from '@tabby/datastore';
+import type { BestPathEvent, PeerStatus, Speaker, SpeakerConfig, SpeakerEvents } from 'bgp-ts/speaker';
+import type { PathAttributes } from 'bgp-ts/wire';
+import { computeBgpConfig } from '../bgpconfig/compute.js';
+import type { BgpEnvironment, BgpSnapshot } from '../bgpconfig/inputs.js';
+import type { BgpConfig, PeerConfig, PeerType } from '../bgpconfig/model.js';
+import { speakerConfigFor } from '../bgp/speaker-config.js';
+import { borrowedAddresses } from './local-routes.js';
+import type { CacheHealth } from './resource-cache.js';
+import { ResourceCache } from './resource-cache.js';
+
+/** What the dataplane is given: learned best paths, with the configuration they came with. */
+export interface DataplaneView {
+  /** prefix -> next hops (several for ECMP), routes learned from peers only. */
+  readonly paths: ReadonlyMap<string, readonly string[]>;
+  readonly config: BgpConfig;
+  readonly snapshot: BgpSnapshot;
+}
+
+export interface Dataplane {
+  update(view: DataplaneView): void;
+}
+
+export interface NodeDaemonOptions {
+  readonly datastore: Datastore;
+  readonly nodeName: string;
+  readonly env?: BgpEnvironment;
+  /** Builds a speaker (the real one: `new Speaker(config, deps, events)`). */
+  readonly createSpeaker: (config: SpeakerConfig, events: SpeakerEvents) => Speaker;
+  readonly dataplane?: Dataplane;
+  /** Listen host when bindMode is not NodeIP. */
+  readonly listenHost?: string;
+  /** Milliseconds to gather datastore changes before recomputing (default 50). */
+  readonly debounceMs?: number;
+  readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
+}
+
+/** A peer as `tabby status` shows it: the configuration's view joined with the session's. */
+export interface PeerView {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly type: PeerType;
+  readonly source: string;
+  readonly asNumber: number;
+  readonly state: string;
+  /** Milliseconds since the epoch of the last state change. */
+  readonly since: number;
+  readonly info: string;
+  readonly prefixesIn: number;
+  readonly prefixesOut: number;
+}
+
+export interface DaemonStatus {
+  readonly node: string;
+  readonly routerId: string;
+  readonly asNumber: number;
+  readonly peers: readonly PeerView[];
+  readonly datastore: CacheHealth;
+  readonly warnings: readonly string[];
+  /** Why the speaker is not running, when it is not. */
+  readonly speakerError?: string;
+}
+
+const identity = (c: SpeakerConfig): string =>
+  JSON.stringify([c.routerId, c.localAsn, c.clusterId ?? null, c.listen ?? null]);
+
+function nextHopOf(a: PathAttributes): string | undefined {
+  return a.mpReachNlri?.kind === 'prefixes' ? a.mpReachNlri.nextHop : a.nextHop;
+}
+
+export class NodeDaemon {
+  readonly cache: ResourceCache;
+  private speaker: Speaker | undefined;
+  private speakerConfig: SpeakerConfig | undefined;
+  private config: BgpConfig | undefined;
+  private speakerError: string | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private applying: Promise<void> = Promise.resolve();
+  private readonly paths = new Map<string, string[]>();
+  private dataplaneTimer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = false;
+  /** Every applied configuration's peers, for tests and status: what the speaker was told. */
+  private appliedCount = 0;
+
+  constructor(private readonly opts: NodeDaemonOptions) {
+    this.cache = new ResourceCache(opts.datastore, () => this.schedule());
+  }
+
+  start(): void {
+    this.cache.start();
+  }
+
+  /** The configuration last applied and the speaker settings made from it. */
+  get applied(): { readonly config?: BgpConfig; readonly speaker?: SpeakerConfig; readonly count: number } {
+    return {
+      ...(this.config !== undefined ? { config: this.config } : {}),
+      ...(this.speakerConfig !== undefined ? { speaker: this.speakerConfig } : {}),
+      count: this.appliedCount,
+    };
+  }
+
+  private log(level: 'info' | 'warn' | 'error', msg: string): void {
+    this.opts.log?.(level, msg);
+  }
+
+  private schedule(): void {
+    if (this.stopped || this.timer !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      // One pass at a time; changes during a pass schedule the next.
+      this.applying = this.applying
+        .then(() => this.recompute())
+        .catch((e: unknown) => {
+          this.log('error', `applying the configuration failed: ${(e as Error).stack ?? String(e)}`);
+        });
+    }, this.opts.debounceMs ?? 50);
+  }
+
+  /** Waits until pending changes are applied (tests, status after a write). */
+  async settled(): Promise<void> {
+    while (this.timer !== undefined) await new Promise((r) => setTimeout(r, 5));
+    await this.applying;
+  }
+
+  private async recompute(): Promise<void> {
+    if (this.stopped || !this.cache.health.synced) return;
+    const snapshot = this.cache.snapshot();
+    const cfg = computeBgpConfig(snapshot, this.opts.nodeName, this.opts.env ?? {});
+    const borrowed = borrowedAddresses(cfg, snapshot.workloadEndpoints);
+    const sc = speakerConfigFor(cfg, {
+      ...(this.opts.listenHost !== undefined ? { listenHost: this.opts.listenHost } : {}),
+      extraOriginations: borrowed.map((prefix) => ({ prefix })),
+    });
+    for (const w of cfg.warnings) if (!(this.config?.warnings ?? []).includes(w)) this.log('warn', w);
+    this.config = cfg;
+    if (cfg.routerId === '') {
+      this.speakerError = 'no router ID: the node has no IPv4 address and CALICO_ROUTER_ID is not set';
+      await this.stopSpeaker();
+      this.speakerConfig = undefined;
+      this.appliedCount++;
+      this.pushDataplane(snapshot);
+      return;
+    }
+    if (
+      this.speaker === undefined ||
+      this.speakerConfig === undefined ||
+      identity(sc) !== identity(this.speakerConfig)
+    ) {
+      await this.stopSpeaker();
+      const speaker = this.opts.createSpeaker(sc, this.events());
+      try {
+        await speaker.start();
+        this.speaker = speaker;
+        this.speakerError = undefined;
+        this.log(
+          'info',
+          `BGP speaker started: router ID ${sc.routerId}, AS ${sc.localAsn}, ${sc.peers.length} peers`,
+        );
+      } catch (e) {
+        this.speakerError = `the BGP speaker did not start: ${(e as Error).message}`;
+        this.log('error', this.speakerError);
+        await speaker.stop().catch(() => undefined);
+      }
+    } else {
+      const r = this.speaker.reconfigure({ peers: sc.peers, originate: sc.originate ?? [] });
+      for (const [what, names] of [
+        ['added', r.added],
+        ['removed', r.removed],
+        ['restarted', r.changed],
+        ['updated policies of', r.softened],
+      ] as const)
+        if (names.length > 0) this.log('info', `BGP peers ${what}: ${names.join(', ')}`);
+    }
+    this.speakerConfig = sc;
+    this.appliedCount++;
+    this.pushDataplane(snapshot);
+  }
+
+  private events(): SpeakerEvents {
+    return {
+      bestPath: (e: BestPathEvent) => this.bestPath(e),
+      internalError: (name, error) =>
+        this.log('error', `BGP peer ${name}: internal error: ${(error as Error).stack ?? String(error)}`),
+      peerState: (name, from, to, reason) =>
+        this.log(
+          'info',
+          `BGP peer ${name}: ${from} -> ${to}${reason === undefined ? '' : ` (${JSON.stringify(reason)})`}`,
+        ),
+    };
+  }
+
+  private bestPath(e: BestPathEvent): void {
+    const prefix = e.prefix;
+    if (e.type === 'withdraw' || e.best.peer === 0)
+      this.paths.delete(prefix); // 0: our own originations
+    else {
+      const hops = [
+        ...new Set(
+          e.multipath.map((r) => nextHopOf(r.attributes)).filter((h): h is string => h !== undefined),
+        ),
+      ];
+      this.paths.set(prefix, hops.length > 0 ? hops : [nextHopOf(e.best.attributes) ?? '']);
+    }
+    if (this.dataplaneTimer === undefined && this.opts.dataplane !== undefined)
+      this.dataplaneTimer = setTimeout(() => {
+        this.dataplaneTimer = undefined;
+        this.pushDataplane(this.cache.snapshot());
+      }, 10);
+  }
+
+  private pushDataplane(snapshot: BgpSnapshot): void {
+    if (this.opts.dataplane === undefined || this.config === undefined) return;
+    this.opts.dataplane.update({ paths: new Map(this.paths), config: this.config, snapshot });
+  }
+
+  /** Learned best paths: prefix -> next hops. */
+  get learned(): ReadonlyMap<string, readonly string[]> {
+    return this.paths;
+  }
+
+  status(): DaemonStatus {
+    const cfg = this.config;
+    const byName = new Map<string, PeerConfig>();
+    for (const p of [...(cfg?.ipv4.peers ?? []), ...(cfg?.ipv6.peers ?? [])]) byName.set(p.name, p);
+    const sessions: PeerStatus[] = this.speaker?.status() ?? [];
+    return {
+      node: this.opts.nodeName,
+      routerId: cfg?.routerId ?? '',
+      asNumber: cfg?.asNumber ?? 0,
+      peers: sessions.map((s) => {
+        const p = byName.get(s.name);
+        return {
+          name: s.name,
+          address: s.address,
+          port: p?.port ?? 179,
+          type: p?.type ?? 'global',
+          source: p?.source ?? '',
+          asNumber: s.asn,
+          state: s.state,
+          // The speaker's clock is performance.now(); status speaks wall-clock time.
+          since: Math.round(Date.now() - (performance.now() - s.since)),
+          info: s.lastError ?? '',
+          prefixesIn: s.received,
+          prefixesOut: s.advertised,
+        };
+      }),
+      datastore: this.cache.health,
+      warnings: cfg?.warnings ?? [],
+      ...(this.speakerError !== undefined ? { speakerError: this.speakerError } : {}),
+    };
+  }
+
+  /** keepRoutes: close sessions without a NOTIFICATION (graceful-restart peers keep our routes). */
+  private async stopSpeaker(keepRoutes = false): Promise<void> {
+    const s = this.speaker;
+    this.speaker = undefined;
+    if (s !== undefined) await s.stop(undefined, { keepRoutes });
+  }
+
+  /**
+   * Stops. Kernel routes are the dataplane's and stay; the speaker closes its sessions
+   * without a NOTIFICATION, so graceful-restart peers keep our routes while we restart.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.dataplaneTimer !== undefined) clearTimeout(this.dataplaneTimer);
+    this.cache.stop();
+    await this.applying;
+    await this.stopSpeaker(true);
+  }
+}
