@@ -88,6 +88,8 @@ export class NodeDaemon {
   private stopped = false;
   /** Every applied configuration's peers, for tests and status: what the speaker was told. */
   private appliedCount = 0;
+  /** The speaker's clock is performance.now(); status speaks wall-clock time. */
+  private readonly epochOffset = Date.now() - performance.now();
 
   constructor(private readonly opts: NodeDaemonOptions) {
     this.cache = new ResourceCache(opts.datastore, () => this.schedule());
@@ -244,8 +246,7 @@ export class NodeDaemon {
           source: p?.source ?? '',
           asNumber: s.asn,
           state: s.state,
-          // The speaker's clock is performance.now(); status speaks wall-clock time.
-          since: Math.round(Date.now() - (performance.now() - s.since)),
+          since: Math.round(this.epochOffset + s.since),
           info: s.lastError ?? '',
           prefixesIn: s.received,
           prefixesOut: s.advertised,
