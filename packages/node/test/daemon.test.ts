@@ -67,7 +67,11 @@ describe('node daemon', () => {
         datastore: new Datastore(backend),
         nodeName: name,
         createSpeaker: (config, events) => new Speaker(config, {}, events),
-        dataplane: { update: (v) => views.set(name, v) },
+        dataplane: {
+          update: (v) => {
+            views.set(name, v);
+          },
+        },
         debounceMs: 20,
       });
       daemons.push(d);

@@ -7,11 +7,14 @@
 import type { Datastore } from '@tabby/datastore';
 import type { BestPathEvent, PeerStatus, Speaker, SpeakerConfig, SpeakerEvents } from 'bgp-ts/speaker';
 import type { PathAttributes } from 'bgp-ts/wire';
+import { SpeakerMetrics } from 'bgp-ts/daemon';
+import type { Registry } from 'prom-client';
 import { computeBgpConfig } from '../bgpconfig/compute.js';
 import type { BgpEnvironment, BgpSnapshot } from '../bgpconfig/inputs.js';
 import type { BgpConfig, PeerConfig, PeerType } from '../bgpconfig/model.js';
 import { speakerConfigFor } from '../bgp/speaker-config.js';
 import { borrowedAddresses } from './local-routes.js';
+import { NodeMetrics } from './metrics.js';
 import type { CacheHealth } from './resource-cache.js';
 import { ResourceCache } from './resource-cache.js';
 
@@ -24,7 +27,8 @@ export interface DataplaneView {
 }
 
 export interface Dataplane {
-  update(view: DataplaneView): void;
+  /** Resolves when the kernel has what the view asks for (for the programming-latency metric). */
+  update(view: DataplaneView): void | Promise<void>;
 }
 
 export interface NodeDaemonOptions {
@@ -39,6 +43,8 @@ export interface NodeDaemonOptions {
   /** Milliseconds to gather datastore changes before recomputing (default 50). */
   readonly debounceMs?: number;
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
+  /** Prometheus registry for the speaker's and the daemon's metrics; absent: none. */
+  readonly registry?: Registry;
 }
 
 /** A peer as `tabby status` shows it: the configuration's view joined with the session's. */
@@ -91,8 +97,39 @@ export class NodeDaemon {
   /** The speaker's clock is performance.now(); status speaks wall-clock time. */
   private readonly epochOffset = Date.now() - performance.now();
 
+  private readonly speakerMetrics: SpeakerMetrics | undefined;
+  readonly metrics: NodeMetrics | undefined;
+  /** Peer AS by name, for metric labels. */
+  private readonly asnOf = new Map<string, number>();
+  /** Set once every peer was Established at the same time (Calico's start-up readiness). */
+  private startedUp = false;
+  /** When the oldest best-path change not yet handed to the dataplane happened. */
+  private pendingSince: number | undefined;
+
   constructor(private readonly opts: NodeDaemonOptions) {
     this.cache = new ResourceCache(opts.datastore, () => this.schedule());
+    if (opts.registry !== undefined) {
+      this.speakerMetrics = new SpeakerMetrics(
+        opts.registry,
+        () =>
+          (this.speaker?.status() ?? []).map((s) => ({
+            peer: s.name,
+            peerAsn: s.asn,
+            state: s.state,
+            uptime: s.state === 'established' ? Math.max(0, (performance.now() - s.since) / 1000) : 0,
+            received: s.received,
+            accepted: s.accepted,
+            advertised: s.advertised,
+            lastErrorCode: s.lastErrorCode,
+          })),
+        'tabby_bgp',
+      );
+      this.metrics = new NodeMetrics(opts.registry, () => ({
+        health: this.cache.health,
+        learned: this.paths.size,
+        ready: this.ready().ready,
+      }));
+    }
   }
 
   start(): void {
@@ -182,6 +219,13 @@ export class NodeDaemon {
     }
     this.speakerConfig = sc;
     this.appliedCount++;
+    this.metrics?.configApplied.inc();
+    const removed = [...this.asnOf.keys()].filter((n) => !sc.peers.some((p) => p.name === n));
+    for (const n of removed) {
+      this.speakerMetrics?.forget(n, this.asnOf.get(n)!);
+      this.asnOf.delete(n);
+    }
+    for (const p of sc.peers) this.asnOf.set(p.name, p.asn);
     this.pushDataplane(snapshot);
   }
 
@@ -190,11 +234,17 @@ export class NodeDaemon {
       bestPath: (e: BestPathEvent) => this.bestPath(e),
       internalError: (name, error) =>
         this.log('error', `BGP peer ${name}: internal error: ${(error as Error).stack ?? String(error)}`),
-      peerState: (name, from, to, reason) =>
+      peerState: (name, from, to, reason) => {
+        if (to === 'established')
+          this.speakerMetrics?.transitions.inc({ peer: name, peer_asn: this.asnOf.get(name) ?? 0 });
         this.log(
           'info',
           `BGP peer ${name}: ${from} -> ${to}${reason === undefined ? '' : ` (${JSON.stringify(reason)})`}`,
-        ),
+        );
+      },
+      message: (name, direction, type, bytes) =>
+        this.speakerMetrics?.countMessage(name, this.asnOf.get(name) ?? 0, direction, type, bytes),
+      updateProcessed: (_name, seconds) => this.speakerMetrics?.updateSeconds.observe(seconds),
     };
   }
 
@@ -210,6 +260,7 @@ export class NodeDaemon {
       ];
       this.paths.set(prefix, hops.length > 0 ? hops : [nextHopOf(e.best.attributes) ?? '']);
     }
+    this.pendingSince ??= performance.now();
     if (this.dataplaneTimer === undefined && this.opts.dataplane !== undefined)
       this.dataplaneTimer = setTimeout(() => {
         this.dataplaneTimer = undefined;
@@ -219,7 +270,33 @@ export class NodeDaemon {
 
   private pushDataplane(snapshot: BgpSnapshot): void {
     if (this.opts.dataplane === undefined || this.config === undefined) return;
-    this.opts.dataplane.update({ paths: new Map(this.paths), config: this.config, snapshot });
+    const since = this.pendingSince;
+    this.pendingSince = undefined;
+    const done = this.opts.dataplane.update({ paths: new Map(this.paths), config: this.config, snapshot });
+    if (since !== undefined && this.metrics !== undefined)
+      void Promise.resolve(done).then(
+        () => this.metrics?.programmingSeconds.observe((performance.now() - since) / 1000),
+        () => undefined, // the dataplane reports its own failures
+      );
+  }
+
+  /**
+   * Calico's readiness (calico-node -bird-ready): during start-up every peer Established;
+   * afterwards at least one (none configured counts as ready); the datastore synced; the
+   * speaker running.
+   */
+  ready(): { readonly ready: boolean; readonly reason: string } {
+    const h = this.cache.health;
+    if (!h.synced) return { ready: false, reason: 'the datastore is not synced yet' };
+    if (this.speakerError !== undefined) return { ready: false, reason: this.speakerError };
+    if (this.speaker === undefined) return { ready: false, reason: 'the BGP speaker is not running yet' };
+    const peers = this.speaker.status();
+    const up = peers.filter((p) => p.state === 'established').length;
+    if (up === peers.length) this.startedUp = true;
+    if (!this.startedUp)
+      return { ready: false, reason: `start-up: ${up} of ${peers.length} BGP peers Established` };
+    if (peers.length > 0 && up === 0) return { ready: false, reason: 'no BGP peer is Established' };
+    return { ready: true, reason: `${up} of ${peers.length} BGP peers Established` };
   }
 
   /** Learned best paths: prefix -> next hops. */

@@ -1,0 +1,188 @@
+// How operators reach a running tabby-node: a local control socket (one JSON request per
+// line, one JSON answer per line; `tabby status` and `tabby routes` use it) and HTTP for
+// Prometheus (/metrics) and the kubelet's probes (/healthz: the process and its event loop
+// are alive; /readyz: Calico's readiness, NodeDaemon.ready).
+import { rmSync } from 'node:fs';
+import type { Server as HttpServer } from 'node:http';
+import { createServer } from 'node:http';
+import net from 'node:net';
+import type { Registry } from 'prom-client';
+import type { DaemonStatus, NodeDaemon } from './node-daemon.js';
+
+export type ControlRequest = { readonly cmd: 'status' } | { readonly cmd: 'routes' };
+
+export interface RouteReport {
+  /** Best paths learned from peers: prefix and next hops. */
+  readonly learned: readonly { readonly prefix: string; readonly nextHops: readonly string[] }[];
+  /** What this node originates, and why. */
+  readonly exported: readonly { readonly prefix: string; readonly reason: string }[];
+  /** What the dataplane did with each route it was given (absent without a dataplane). */
+  readonly programmed?: readonly ProgrammedRoute[];
+}
+
+export interface ProgrammedRoute {
+  readonly prefix: string;
+  readonly state: 'programmed' | 'pending' | 'refused';
+  /** The route as programmed (`via 10.0.0.2 dev tunl0 onlink`), or why it is not. */
+  readonly detail: string;
+}
+
+export type ControlReply =
+  | { readonly ok: true; readonly status: DaemonStatus }
+  | { readonly ok: true; readonly routes: RouteReport }
+  | { readonly ok: false; readonly error: string };
+
+export interface ServerOptions {
+  readonly daemon: NodeDaemon;
+  readonly socketPath: string;
+  /** HTTP for /metrics, /healthz, /readyz; absent: none. */
+  readonly http?: { readonly host: string; readonly port: number; readonly registry: Registry };
+  /** The dataplane's view of each route, for `tabby routes`. */
+  readonly programmed?: () => readonly ProgrammedRoute[];
+  /** Event-loop lag above which /healthz fails (default 10 s: the process is wedged). */
+  readonly maxLagMs?: number;
+}
+
+export function routeReport(daemon: NodeDaemon, programmed?: () => readonly ProgrammedRoute[]): RouteReport {
+  const cfg = daemon.applied.config;
+  const exported: { prefix: string; reason: string }[] = [];
+  for (const fc of cfg === undefined ? [] : [cfg.ipv4, cfg.ipv6]) {
+    for (const b of fc.exports.blocks) exported.push({ prefix: b.cidr, reason: 'affine block (aggregate)' });
+    for (const r of fc.exports.serviceRoutes) exported.push({ prefix: r, reason: 'service address' });
+  }
+  const known = new Set(exported.map((e) => e.prefix));
+  for (const o of daemon.applied.speaker?.originate ?? [])
+    if (!known.has(o.prefix))
+      exported.push({
+        prefix: o.prefix,
+        reason: "borrowed address of a local pod (in another node's block)",
+      });
+  return {
+    learned: [...daemon.learned]
+      .map(([prefix, nextHops]) => ({ prefix, nextHops }))
+      .sort((a, b) => (a.prefix < b.prefix ? -1 : 1)),
+    exported,
+    ...(programmed !== undefined ? { programmed: programmed() } : {}),
+  };
+}
+
+export class DaemonServer {
+  private control: net.Server | undefined;
+  private http: HttpServer | undefined;
+  private lagMs = 0;
+  private lagTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(private readonly opts: ServerOptions) {}
+
+  answer(line: string): ControlReply {
+    let req: ControlRequest;
+    try {
+      req = JSON.parse(line) as ControlRequest;
+    } catch {
+      return { ok: false, error: 'the request is not JSON' };
+    }
+    switch (req.cmd) {
+      case 'status':
+        return { ok: true, status: this.opts.daemon.status() };
+      case 'routes':
+        return { ok: true, routes: routeReport(this.opts.daemon, this.opts.programmed) };
+      default:
+        return { ok: false, error: `unknown command ${JSON.stringify((req as { cmd?: unknown }).cmd)}` };
+    }
+  }
+
+  /** The bound HTTP port (0 without HTTP). */
+  get httpPort(): number {
+    const a = this.http?.address();
+    return typeof a === 'object' && a !== null ? a.port : 0;
+  }
+
+  async start(): Promise<void> {
+    rmSync(this.opts.socketPath, { force: true });
+    const control = net.createServer((s) => {
+      let buf = '';
+      s.on('data', (d) => {
+        buf += d.toString('utf8');
+        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          s.write(`${JSON.stringify(this.answer(line))}\n`);
+        }
+      });
+      s.on('error', () => {});
+    });
+    await new Promise<void>((resolve, reject) => {
+      control.once('error', reject);
+      control.listen(this.opts.socketPath, () => resolve());
+    });
+    this.control = control;
+
+    // Event-loop lag, sampled: a wedged loop fails /healthz so the kubelet restarts us.
+    let last = performance.now();
+    this.lagTimer = setInterval(() => {
+      const now = performance.now();
+      this.lagMs = Math.max(0, now - last - 500);
+      last = now;
+    }, 500);
+    this.lagTimer.unref();
+
+    const h = this.opts.http;
+    if (h === undefined) return;
+    const server = createServer((req, res) => {
+      const send = (code: number, text: string, type = 'text/plain; charset=utf-8') => {
+        res.writeHead(code, { 'content-type': type });
+        res.end(text);
+      };
+      if (req.url === '/metrics')
+        h.registry.metrics().then(
+          (text) => send(200, text, h.registry.contentType),
+          (e: unknown) => send(500, String(e)),
+        );
+      else if (req.url === '/healthz') {
+        const max = this.opts.maxLagMs ?? 10_000;
+        if (this.lagMs > max) send(503, `event loop lag ${Math.round(this.lagMs)} ms\n`);
+        else send(200, 'ok\n');
+      } else if (req.url === '/readyz') {
+        const r = this.opts.daemon.ready();
+        send(r.ready ? 200 : 503, `${r.reason}\n`);
+      } else send(404, 'not found\n');
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(h.port, h.host, () => resolve());
+    });
+    this.http = server;
+  }
+
+  async stop(): Promise<void> {
+    if (this.lagTimer !== undefined) clearInterval(this.lagTimer);
+    await new Promise<void>((r) => (this.control === undefined ? r() : this.control.close(() => r())));
+    await new Promise<void>((r) => (this.http === undefined ? r() : this.http.close(() => r())));
+    rmSync(this.opts.socketPath, { force: true });
+  }
+}
+
+/** Sends one request to a running tabby-node's control socket. */
+export function ask(socketPath: string, request: ControlRequest, timeoutMs = 5000): Promise<ControlReply> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(socketPath);
+    let buf = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`tabby-node at ${socketPath} did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    s.on('connect', () => s.write(`${JSON.stringify(request)}\n`));
+    s.on('data', (d) => {
+      buf += d.toString('utf8');
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      s.end();
+      resolve(JSON.parse(buf.slice(0, nl)) as ControlReply);
+    });
+    s.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot reach tabby-node at ${socketPath}: ${e.message}`));
+    });
+  });
+}
