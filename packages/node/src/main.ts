@@ -1,0 +1,183 @@
+// tabby-node: the process. Reads its settings (flags over environment, Calico's names where
+// they exist), opens the datastore, starts the daemon core, the control socket and HTTP, and
+// stops cleanly: SIGTERM/SIGINT keep the kernel's routes and close BGP sessions without a
+// NOTIFICATION, so graceful-restart peers keep forwarding to this node while it restarts.
+import { openBackend, datastoreConfig, Datastore, DatastoreConfigError } from '@tabby/datastore';
+import { Speaker } from 'bgp-ts/speaker';
+import pino from 'pino';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { DEFAULT_SOCKET } from './cli/status.js';
+import type { Dataplane } from './daemon/node-daemon.js';
+import { NodeDaemon } from './daemon/node-daemon.js';
+import { DaemonServer } from './daemon/server.js';
+import { bgpEnvironment } from './cli/render.js';
+
+export const NODE_USAGE = `usage: tabby-node [flags]
+
+  --node NAME            this node (or NODENAME; HOSTNAME as a last resort, as calico-node)
+  --socket PATH          control socket for tabby status / routes (TABBY_NODE_SOCKET; ${DEFAULT_SOCKET})
+  --http HOST:PORT       /metrics, /healthz, /readyz (TABBY_HTTP; 127.0.0.1:9099; "none": off)
+  --bgp-listen HOST      BGP listen address when bindMode is not NodeIP (default ::)
+  --log-level LEVEL      fatal|error|warn|info|debug (TABBY_LOG_LEVEL; info)
+  datastore flags as for tabby: --datastore-type, --datastore-dir, --etcd-endpoints, --kubeconfig
+`;
+
+export class NodeUsageError extends Error {}
+
+export interface NodeSettings {
+  readonly nodeName: string;
+  readonly socketPath: string;
+  readonly http?: { readonly host: string; readonly port: number };
+  readonly bgpListen?: string;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug';
+  readonly datastoreFlags: Readonly<Record<string, string>>;
+}
+
+const VALUE = new Set([
+  'node',
+  'socket',
+  'http',
+  'bgp-listen',
+  'log-level',
+  'datastore-type',
+  'datastore-dir',
+  'etcd-endpoints',
+  'kubeconfig',
+]);
+
+/** Flags over environment; every bad value is a NodeUsageError naming it. */
+export function nodeSettings(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): NodeSettings {
+  const flags: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]!);
+    if (m === null || !VALUE.has(m[1]!))
+      throw new NodeUsageError(`unknown argument ${JSON.stringify(argv[i])}`);
+    const v = m[2] ?? argv[++i];
+    if (v === undefined) throw new NodeUsageError(`--${m[1]} needs a value`);
+    flags[m[1]!] = v;
+  }
+  const pick = (flag: string, ...vars: string[]): string | undefined =>
+    flags[flag] ?? vars.map((v) => env[v]).find((v) => v !== undefined && v !== '');
+  const nodeName = pick('node', 'NODENAME', 'HOSTNAME');
+  if (nodeName === undefined) throw new NodeUsageError('no node name: set --node or NODENAME');
+  const httpText = pick('http', 'TABBY_HTTP') ?? '127.0.0.1:9099';
+  let http: NodeSettings['http'];
+  if (httpText !== 'none') {
+    const m = /^(.*):(\d{1,5})$/.exec(httpText);
+    const port = m === null ? NaN : Number(m[2]);
+    if (m === null || port > 65535)
+      throw new NodeUsageError(`--http (TABBY_HTTP): ${JSON.stringify(httpText)} is not HOST:PORT or none`);
+    http = { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port };
+  }
+  const logLevel = pick('log-level', 'TABBY_LOG_LEVEL') ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug'].includes(logLevel))
+    throw new NodeUsageError(
+      `--log-level (TABBY_LOG_LEVEL): ${JSON.stringify(logLevel)} is not fatal, error, warn, info or debug`,
+    );
+  const datastoreFlags: Record<string, string> = {};
+  for (const k of ['datastore-type', 'datastore-dir', 'etcd-endpoints', 'kubeconfig'])
+    if (flags[k] !== undefined) datastoreFlags[k] = flags[k];
+  const bgpListen = pick('bgp-listen');
+  return {
+    nodeName,
+    socketPath: pick('socket', 'TABBY_NODE_SOCKET') ?? DEFAULT_SOCKET,
+    ...(http !== undefined ? { http } : {}),
+    ...(bgpListen !== undefined ? { bgpListen } : {}),
+    logLevel: logLevel as NodeSettings['logLevel'],
+    datastoreFlags,
+  };
+}
+
+export interface RunningNode {
+  readonly daemon: NodeDaemon;
+  readonly server: DaemonServer;
+  readonly log: Logger;
+  stop(): Promise<void>;
+}
+
+export async function runNode(
+  settings: NodeSettings,
+  env: Readonly<Record<string, string | undefined>>,
+  opts: { readonly dataplane?: Dataplane; readonly logDestination?: NodeJS.WritableStream } = {},
+): Promise<RunningNode> {
+  const log = pino(
+    { level: settings.logLevel, base: { name: 'tabby-node', node: settings.nodeName } },
+    opts.logDestination ?? process.stdout,
+  );
+  const backend = await openBackend(datastoreConfig(env, settings.datastoreFlags));
+  const registry = new Registry();
+  const daemon = new NodeDaemon({
+    datastore: new Datastore(backend, {
+      onInvalid: (issues) => {
+        for (const i of issues)
+          log.warn({ resource: i.resource, path: i.path }, `skipped an invalid resource: ${i.reason}`);
+      },
+    }),
+    nodeName: settings.nodeName,
+    env: bgpEnvironment(env),
+    createSpeaker: (config, events) => new Speaker(config, {}, events),
+    ...(opts.dataplane !== undefined ? { dataplane: opts.dataplane } : {}),
+    ...(settings.bgpListen !== undefined ? { listenHost: settings.bgpListen } : {}),
+    registry,
+    log: (level, msg) => log[level](msg),
+  });
+  daemon.start();
+  const server = new DaemonServer({
+    daemon,
+    socketPath: settings.socketPath,
+    ...(settings.http !== undefined ? { http: { ...settings.http, registry } } : {}),
+  });
+  await server.start();
+  log.info({ socket: settings.socketPath, http: settings.http, datastore: backend.type }, 'started');
+  let stopping: Promise<void> | undefined;
+  return {
+    daemon,
+    server,
+    log,
+    stop: () =>
+      (stopping ??= (async () => {
+        await daemon.stop();
+        await server.stop();
+        await backend.close();
+        log.info('stopped');
+      })()),
+  };
+}
+
+/** The process: exit code 2 for usage errors, 1 for failures at start. */
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let settings: NodeSettings;
+  try {
+    if (argv.includes('--help') || argv.includes('-h')) {
+      process.stdout.write(NODE_USAGE);
+      return 0;
+    }
+    settings = nodeSettings(argv, env);
+  } catch (e) {
+    if (!(e instanceof NodeUsageError)) throw e;
+    process.stderr.write(`tabby-node: ${e.message}\n\n${NODE_USAGE}`);
+    return 2;
+  }
+  let node: RunningNode;
+  try {
+    node = await runNode(settings, env);
+  } catch (e) {
+    process.stderr.write(
+      `tabby-node: ${e instanceof DatastoreConfigError ? e.message : (e as Error).stack}\n`,
+    );
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      node.log.info({ signal }, 'stopping: kernel routes stay, peers keep ours (graceful restart)');
+      void node.stop().then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}
