@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { after, it } from 'node:test';
 import { EtcdBackend } from '../src/backends/etcd/index.js';
 import { res } from './conformance/suite.js';
-import { EtcdServer, etcdSkipReason } from './support/etcd-server.js';
+import { EtcdServer, etcdSkipReason } from '../src/testing/index.js';
 
 const CHILD = fileURLToPath(new URL('./support/cas-counter-child.js', import.meta.url));
 const PROCESSES = 4;

@@ -10,7 +10,7 @@ import { EtcdBackend } from '../src/backends/etcd/index.js';
 import type { EtcdBackendOptions } from '../src/backends/etcd/index.js';
 import { UnavailableError } from '../src/store/errors.js';
 import { res, take } from './conformance/suite.js';
-import { EtcdServer, etcdSkipReason, makeTestPki } from './support/etcd-server.js';
+import { EtcdServer, etcdSkipReason, makeTestPki } from '../src/testing/index.js';
 
 function skipReason(): string | undefined {
   const etcd = etcdSkipReason();

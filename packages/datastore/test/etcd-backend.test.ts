@@ -11,7 +11,7 @@ import type { EtcdBackendOptions } from '../src/backends/etcd/index.js';
 import type { Watch, WatchEvent } from '../src/store/backend.js';
 import { UnavailableError, ValidationError } from '../src/store/errors.js';
 import { backendConformance, quiet, res, take } from './conformance/suite.js';
-import { EtcdServer, etcdSkipReason } from './support/etcd-server.js';
+import { EtcdServer, etcdSkipReason } from '../src/testing/index.js';
 
 const skip = etcdSkipReason();
 if (skip !== undefined) {

@@ -19,7 +19,7 @@ import { allocated, problems, snapshot } from './ipam/invariants.js';
 import type { BackendDescriptor, StressResult } from './ipam/stress.js';
 import { openBackend, runStress } from './ipam/stress.js';
 import { startEtcd } from './ipam/etcd.js';
-import { etcdSkipReason } from './support/etcd-server.js';
+import { etcdSkipReason } from '../src/testing/index.js';
 
 const CHILD = fileURLToPath(new URL('./ipam/stress-child.js', import.meta.url));
 // Three nodes, four workers (two share n0, as two CNI calls on one host do), a /24 in

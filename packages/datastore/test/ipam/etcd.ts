@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ETCD_BIN } from '../support/etcd-server.js';
+import { ETCD_BIN } from '../../src/testing/index.js';
 
 const FIRST = 23890;
 const LAST = 23939;
