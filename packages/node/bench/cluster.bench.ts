@@ -28,7 +28,8 @@ const SIZES = (arg('sizes') ?? '3,50,200').split(',').map(Number);
 const PORT = 17390;
 
 const ipOf = (i: number): string => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
-const blockOf = (i: number, k: number): string => `10.${128 + Math.floor(i / 64)}.${(i % 64) * 4 + k}.0/26`;
+/** A /26 of its own for every trial. */
+const blockOf = (t: number): string => `10.${200 + (t >> 10)}.${(t >> 2) & 255}.${(t & 3) * 64}/26`;
 
 async function until(f: () => boolean, what: string, ms: number): Promise<void> {
   const t0 = performance.now();
@@ -135,7 +136,7 @@ async function run(topology: 'mesh' | 'reflectors', n: number): Promise<Result> 
   const each: number[] = [];
   for (let t = 0; t < TRIALS; t++) {
     const i = t % n;
-    const block = blockOf(i, 1 + Math.floor(t / n));
+    const block = blockOf(t);
     const start = performance.now();
     await ds.apply({
       apiVersion: 'crd.projectcalico.org/v1',
