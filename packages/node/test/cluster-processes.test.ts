@@ -81,7 +81,12 @@ class Cluster {
     });
   }
 
+  private readonly orphans = () => {
+    for (const p of this.procs.values()) p.kill('SIGKILL');
+  };
+
   start(name: string): void {
+    if (this.procs.size === 0) process.once('exit', this.orphans);
     const p = spawn(
       process.execPath,
       [
@@ -141,6 +146,7 @@ class Cluster {
 
   async shutdown(): Promise<void> {
     for (const n of [...this.procs.keys()]) await this.kill(n, 'SIGTERM');
+    process.removeListener('exit', this.orphans);
     await this.close?.();
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -576,8 +576,8 @@ export function computeBgpConfig(snap: BgpSnapshot, nodeName: string, env: BgpEn
         .filter((p) => familyOf(p.spec.cidr) === fam)
         .map((p) => ({
           cidr: p.spec.cidr,
-          ipipMode: mode(p.spec.ipipMode),
-          vxlanMode: mode(p.spec.vxlanMode),
+          ipipMode: encapModeOf(p.spec.ipipMode),
+          vxlanMode: encapModeOf(p.spec.vxlanMode),
           disableBGPExport: p.spec.disableBGPExport ?? false,
         })),
     );
@@ -670,6 +670,6 @@ function prefixAdvertisements(cfg: BGPConfiguration | undefined, fam: Family): P
 }
 
 /** Encapsulation mode names as Calico's API spells them ('' and unknown mean Never, as in IPPoolV3ToV1). */
-function mode(m: string | undefined): PoolExport['ipipMode'] {
+export function encapModeOf(m: string | undefined): PoolExport['ipipMode'] {
   return m === 'Always' || m === 'CrossSubnet' ? m : 'Never';
 }
