@@ -13,6 +13,7 @@ import {
   encodeNewLink,
   encodeRoute,
   encodeRouteDump,
+  encodeRouteGet,
   encodeSetLink,
   forEachMessage,
   formatIpv6,
@@ -34,7 +35,7 @@ import {
   RTM_NEWROUTE,
   writeIpv6,
 } from '../src/index.js';
-import type { NlHeader, RouteSpec } from '../src/index.js';
+import type { NlHeader, RouteQuery, RouteSpec } from '../src/index.js';
 import { ipVector, seqOf } from './vectors.js';
 
 const ADD = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
@@ -388,5 +389,54 @@ describe('dump requests', () => {
     assert.equal(b.readUInt16LE(4), 26);
     assert.equal(b.readUInt16LE(6), 0x301);
     assert.deepEqual([...b.subarray(16, 28)], [2, 0, 0, 0, 254, 80, 0, 0, 0, 0, 0, 0]);
+  });
+});
+
+describe('route lookups equal the bytes ip route get sends', () => {
+  const cases: [string, RouteQuery][] = [
+    ['ip route get 192.168.0.2', { family: 4, dst: '192.168.0.2' }],
+    [
+      'ip route get 192.168.0.2 ipproto udp dport 80',
+      { family: 4, dst: '192.168.0.2', ipProto: 17, dport: 80 },
+    ],
+    ['ip -6 route get fd00::2 ipproto udp dport 80', { family: 6, dst: 'fd00::2', ipProto: 17, dport: 80 }],
+  ];
+  for (const [command, q] of cases) {
+    it(`encodes_${command.replace(/[^a-z0-9]+/gi, '_')}`, () => {
+      const { ours, ip } = encodeLike(command, (w, seq) => encodeRouteGet(w, NLM_F_REQUEST, seq, q));
+      assert.equal(ours.toString('hex'), ip.toString('hex'));
+    });
+  }
+
+  it('puts_source_interface_mark_and_uid_after_the_destination', () => {
+    const w = new NlWriter(64);
+    encodeRouteGet(w, NLM_F_REQUEST | NLM_F_ACK, 7, {
+      family: 4,
+      dst: '10.0.0.1',
+      src: '10.0.0.2',
+      oif: 3,
+      mark: 9,
+      uid: 1000,
+      sport: 4000,
+    });
+    const b = w.view();
+    assert.equal(b.readUInt16LE(4), 26);
+    assert.equal(b.readUInt16LE(6), NLM_F_REQUEST | NLM_F_ACK);
+    // family, dst_len 32, src_len 32 (a source is given), flags RTM_F_LOOKUP_TABLE
+    assert.deepEqual([...b.subarray(16, 28)], [2, 32, 32, 0, 0, 0, 0, 0, 0, 0x10, 0, 0]);
+    const attrs: [number, string][] = [];
+    for (let p = 28; p < b.length;) {
+      const len = b.readUInt16LE(p);
+      attrs.push([b.readUInt16LE(p + 2), b.subarray(p + 4, p + len).toString('hex')]);
+      p += (len + 3) & ~3;
+    }
+    assert.deepEqual(attrs, [
+      [1, '0a000001'], // RTA_DST
+      [2, '0a000002'], // RTA_SRC
+      [4, '03000000'], // RTA_OIF
+      [16, '09000000'], // RTA_MARK
+      [25, 'e8030000'], // RTA_UID
+      [28, '0fa0'], // RTA_SPORT, big-endian
+    ]);
   });
 });

@@ -355,6 +355,37 @@ describe('rtnetlink against the kernel', () => {
     );
   });
 
+  it('looks_up_the_route_and_source_address_the_kernel_would_use_for_a_flow', async (t) => {
+    if (!needKernel(t)) return;
+    await c!.addAddress({ family: 4, index: h0, address: '192.168.0.9', prefixLen: 24 });
+    await c!.addRoute({
+      family: 4,
+      dst: '10.70.0.0',
+      dstLen: 16,
+      protocol: PROTO,
+      prefsrc: '192.168.0.9',
+      nexthops: [{ gateway: '192.168.0.2', oif: h0 }],
+    });
+    try {
+      const direct = await c!.getRoute({ family: 4, dst: '192.168.0.77', ipProto: 17, dport: 80 });
+      assert.equal(direct.prefsrc, '192.168.0.1');
+      assert.deepEqual(direct.nexthops, [{ oif: h0 }]);
+      assert.equal(direct.table, 254);
+      const via = await c!.getRoute({ family: 4, dst: '10.70.3.4', ipProto: 17, dport: 80 });
+      assert.equal(via.prefsrc, '192.168.0.9');
+      assert.deepEqual(via.nexthops, [{ gateway: '192.168.0.2', oif: h0 }]);
+      const v6 = await c!.getRoute({ family: 6, dst: 'fd00::77', ipProto: 17, dport: 80 });
+      assert.equal(v6.prefsrc, 'fd00::1');
+      assert.equal(v6.nexthops[0]?.oif, h0);
+      // as `ip route get` shows it
+      assert.match(node!.ip('route', 'get', '10.70.3.4'), /via 192\.168\.0\.2 dev h0 src 192\.168\.0\.9/);
+      await assert.rejects(c!.getRoute({ family: 4, dst: '198.51.100.1' }), (e) => isErrno(e, 'ENETUNREACH'));
+    } finally {
+      await c!.deleteRoute({ family: 4, dst: '10.70.0.0', dstLen: 16, protocol: PROTO });
+      await c!.deleteAddress({ family: 4, index: h0, address: '192.168.0.9', prefixLen: 24 });
+    }
+  });
+
   it('fails_to_open_a_socket_in_a_namespace_that_does_not_exist', (t) => {
     if (!needKernel(t)) return;
     assert.throws(

@@ -21,15 +21,15 @@ import {
   RTM_NEWNEIGH,
   RTM_NEWROUTE,
 } from '../codec/constants.js';
-import { NetlinkError } from '../codec/errors.js';
+import { NetlinkError, NetlinkProtocolError } from '../codec/errors.js';
 import type { IpVersion } from '../codec/ip.js';
 import type { LinkChange, LinkInfo, LinkRef, LinkSpec } from '../codec/link.js';
 import { decodeLink, encodeLinkDump, encodeLinkRef, encodeNewLink, encodeSetLink } from '../codec/link.js';
 import type { NeighbourFamily, NeighbourInfo, NeighbourSpec } from '../codec/neighbour.js';
 import { decodeNeighbour, encodeNeighbour, encodeNeighbourDump } from '../codec/neighbour.js';
 import type { NlHeader } from '../codec/reader.js';
-import type { RouteDumpFilter, RouteInfo, RouteSpec } from '../codec/route.js';
-import { decodeRoute, describeRoute, encodeRoute, encodeRouteDump } from '../codec/route.js';
+import type { RouteDumpFilter, RouteInfo, RouteQuery, RouteSpec } from '../codec/route.js';
+import { decodeRoute, describeRoute, encodeRoute, encodeRouteDump, encodeRouteGet } from '../codec/route.js';
 import { NlWriter } from '../codec/writer.js';
 import { netlinkAddon } from './native.js';
 import type { SocketOptions } from './socket.js';
@@ -345,6 +345,26 @@ export class RtnlClient {
         if (a !== undefined && (filter.index === undefined || a.index === filter.index)) out.push(a);
       },
     );
+  }
+
+  /**
+   * The route the kernel would use for one flow (`ip route get`): its source address is
+   * `prefsrc`, its output interface the next hop's `oif`. NetlinkError ENETUNREACH (or
+   * EHOSTUNREACH, EINVAL for a prohibited destination) when there is none.
+   */
+  async getRoute(q: RouteQuery): Promise<RouteInfo> {
+    let found: RouteInfo | undefined;
+    const what = `RTM_GETROUTE ${q.dst}`;
+    await this.exclusive(() => {
+      this.w.reset();
+      const seq = this.sock.reserve(1);
+      encodeRouteGet(this.w, NLM_F_REQUEST | NLM_F_ACK, seq, q);
+      return this.sock.collect(this.w, 0, seq, what, (buf, h) => {
+        if (h.type === RTM_NEWROUTE) found = decodeRoute(buf, h);
+      });
+    });
+    if (found === undefined) throw new NetlinkProtocolError(`${what}: acknowledged without a route`);
+    return found;
   }
 
   /** Routes, filtered in the kernel by family, table, protocol, type and output interface. */

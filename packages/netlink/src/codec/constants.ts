@@ -107,11 +107,18 @@ export const RTA_PREFSRC = 7;
 export const RTA_METRICS = 8;
 export const RTA_MULTIPATH = 9;
 export const RTA_TABLE = 15;
+export const RTA_MARK = 16;
+export const RTA_UID = 25;
+export const RTA_IP_PROTO = 27;
+export const RTA_SPORT = 28;
+export const RTA_DPORT = 29;
 export const RTA_MAX_DECODED = 32;
 export const RTNH_LEN = 8;
 export const RTNH_F_ONLINK = 4;
 export const RTM_F_NOTIFY = 0x100;
 export const RTM_F_CLONED = 0x200;
+/** RTM_GETROUTE: report the table the route was found in (IPv4). */
+export const RTM_F_LOOKUP_TABLE = 0x1000;
 export const RTAX_MAX = 17;
 
 export const RT_TABLE_UNSPEC = 0;
