@@ -10,3 +10,5 @@ export * from './host-network.js';
 export * from './interfaces.js';
 export * from './autodetect.js';
 export * from './settings.js';
+export * from './addresses.js';
+export * from './register.js';
