@@ -12,3 +12,4 @@ export * from './autodetect.js';
 export * from './settings.js';
 export * from './addresses.js';
 export * from './register.js';
+export * from './pools.js';
