@@ -13,3 +13,4 @@ export * from './settings.js';
 export * from './addresses.js';
 export * from './register.js';
 export * from './pools.js';
+export * from './tunnel-addresses.js';
