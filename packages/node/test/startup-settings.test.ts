@@ -350,13 +350,13 @@ describe('start-up settings: the YAML file and flags over the environment', () =
         ...file(
           'nodeName: file-name\nip: autodetect\nasNumber: 64600\nipv4Pool:\n  blockSize: 28\n  natOutgoing: false\n  ipipMode: CrossSubnet\n',
         ),
-        flags: { nodename: 'flag-name', 'ipv4pool-block-size': '30' },
+        flags: { node: 'flag-name', 'ipv4pool-block-size': '30' },
       },
     );
     assert.ok(r.ok, r.ok ? '' : r.error.message);
     const s = r.settings;
     assert.equal(s.nodeName, 'flag-name');
-    assert.equal(s.nodeNameSource, 'flag --nodename');
+    assert.equal(s.nodeNameSource, 'flag --node');
     assert.deepEqual(s.ipv4, { mode: 'autodetect' });
     assert.equal(s.asNumber, 64600);
     assert.equal(s.ipv4Pool.blockSize, 30);

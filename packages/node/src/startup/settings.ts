@@ -96,7 +96,8 @@ interface FieldDef {
 
 /** Every start-up setting: its variable, file field and flag. */
 export const SETTINGS_FIELDS = {
-  nodeName: { env: 'NODENAME', file: 'nodeName', flag: 'nodename', type: 'string' },
+  // --node, as tabby-node and tabby render already call it
+  nodeName: { env: 'NODENAME', file: 'nodeName', flag: 'node', type: 'string' },
   nodenameFile: { env: 'CALICO_NODENAME_FILE', file: 'nodenameFile', flag: 'nodename-file', type: 'string' },
   kubernetesNodeRef: {
     env: 'CALICO_K8S_NODE_REF',
