@@ -2,7 +2,9 @@
 // they exist), opens the datastore, starts the daemon core, the control socket and HTTP, and
 // stops cleanly: SIGTERM/SIGINT keep the kernel's routes and close BGP sessions without a
 // NOTIFICATION, so graceful-restart peers keep forwarding to this node while it restarts.
-import { openBackend, datastoreConfig, Datastore, DatastoreConfigError } from '@tabby/datastore';
+import { readFileSync } from 'node:fs';
+import { openBackend, datastoreConfig, Datastore, DatastoreConfigError, Ipam } from '@tabby/datastore';
+import { RtnlClient } from '@tabby/netlink';
 import { Speaker } from 'bgp-ts/speaker';
 import pino from 'pino';
 import type { Logger } from 'pino';
@@ -12,58 +14,64 @@ import type { Dataplane } from './daemon/node-daemon.js';
 import { NodeDaemon } from './daemon/node-daemon.js';
 import { DaemonServer } from './daemon/server.js';
 import { bgpEnvironment } from './cli/render.js';
+import type { StartupResult } from './startup/index.js';
+import {
+  NetlinkHostNetwork,
+  SETTINGS_FIELDS,
+  StartupStepError,
+  localSystem,
+  runStartup,
+} from './startup/index.js';
 
 export const NODE_USAGE = `usage: tabby-node [flags]
 
-  --node NAME            this node (or NODENAME; HOSTNAME as a last resort, as calico-node)
   --socket PATH          control socket for tabby status / routes (TABBY_NODE_SOCKET; ${DEFAULT_SOCKET})
   --http HOST:PORT       /metrics, /healthz, /readyz (TABBY_HTTP; 127.0.0.1:9099; "none": off)
   --bgp-listen HOST      BGP listen address when bindMode is not NodeIP (default ::)
   --log-level LEVEL      fatal|error|warn|info|debug (TABBY_LOG_LEVEL; info)
-  datastore flags as for tabby: --datastore-type, --datastore-dir, --etcd-endpoints, --kubeconfig
+  --config FILE          start-up settings as YAML (flags, then the file, then the environment)
+  start-up flags         --node, --ip, --ip6, --ip-autodetection-method, --as, --nodename-file, ...:
+                         every calico-node setting, also by its environment name (NODENAME, IP,
+                         IP_AUTODETECTION_METHOD, AS, CALICO_IPV4POOL_CIDR, ...; docs/node-daemon.md)
+  datastore flags        as for tabby: --datastore-type, --datastore-dir, --etcd-endpoints, --kubeconfig
 `;
 
 export class NodeUsageError extends Error {}
 
 export interface NodeSettings {
-  readonly nodeName: string;
   readonly socketPath: string;
   readonly http?: { readonly host: string; readonly port: number };
   readonly bgpListen?: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug';
   readonly datastoreFlags: Readonly<Record<string, string>>;
+  /** Start-up's flags (SETTINGS_FIELDS), by name without dashes. */
+  readonly startupFlags: Readonly<Record<string, string>>;
+  readonly configFile?: string;
 }
 
-const VALUE = new Set([
-  'node',
-  'socket',
-  'http',
-  'bgp-listen',
-  'log-level',
-  'datastore-type',
-  'datastore-dir',
-  'etcd-endpoints',
-  'kubeconfig',
-]);
+const OWN = new Set(['socket', 'http', 'bgp-listen', 'log-level', 'config']);
+const DATASTORE = new Set(['datastore-type', 'datastore-dir', 'etcd-endpoints', 'kubeconfig']);
+const STARTUP = new Set<string>(Object.values(SETTINGS_FIELDS).map((f) => f.flag));
 
 /** Flags over environment; every bad value is a NodeUsageError naming it. */
 export function nodeSettings(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): NodeSettings {
-  const flags: Record<string, string> = {};
+  const own: Record<string, string> = {};
+  const datastoreFlags: Record<string, string> = {};
+  const startupFlags: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]!);
-    if (m === null || !VALUE.has(m[1]!))
+    const m = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(argv[i]!);
+    const name = m?.[1];
+    if (m === null || name === undefined || !(OWN.has(name) || DATASTORE.has(name) || STARTUP.has(name)))
       throw new NodeUsageError(`unknown argument ${JSON.stringify(argv[i])}`);
     const v = m[2] ?? argv[++i];
-    if (v === undefined) throw new NodeUsageError(`--${m[1]} needs a value`);
-    flags[m[1]!] = v;
+    if (v === undefined) throw new NodeUsageError(`--${name} needs a value`);
+    (OWN.has(name) ? own : DATASTORE.has(name) ? datastoreFlags : startupFlags)[name] = v;
   }
   const pick = (flag: string, ...vars: string[]): string | undefined =>
-    flags[flag] ?? vars.map((v) => env[v]).find((v) => v !== undefined && v !== '');
-  const nodeName = pick('node', 'NODENAME', 'HOSTNAME');
-  if (nodeName === undefined) throw new NodeUsageError('no node name: set --node or NODENAME');
+    own[flag] ?? vars.map((v) => env[v]).find((v) => v !== undefined && v !== '');
   const httpText = pick('http', 'TABBY_HTTP') ?? '127.0.0.1:9099';
   let http: NodeSettings['http'];
   if (httpText !== 'none') {
@@ -78,17 +86,16 @@ export function nodeSettings(
     throw new NodeUsageError(
       `--log-level (TABBY_LOG_LEVEL): ${JSON.stringify(logLevel)} is not fatal, error, warn, info or debug`,
     );
-  const datastoreFlags: Record<string, string> = {};
-  for (const k of ['datastore-type', 'datastore-dir', 'etcd-endpoints', 'kubeconfig'])
-    if (flags[k] !== undefined) datastoreFlags[k] = flags[k];
   const bgpListen = pick('bgp-listen');
+  const configFile = pick('config');
   return {
-    nodeName,
     socketPath: pick('socket', 'TABBY_NODE_SOCKET') ?? DEFAULT_SOCKET,
     ...(http !== undefined ? { http } : {}),
     ...(bgpListen !== undefined ? { bgpListen } : {}),
     logLevel: logLevel as NodeSettings['logLevel'],
     datastoreFlags,
+    startupFlags,
+    ...(configFile !== undefined ? { configFile } : {}),
   };
 }
 
@@ -105,20 +112,46 @@ export async function runNode(
   opts: { readonly dataplane?: Dataplane; readonly logDestination?: NodeJS.WritableStream } = {},
 ): Promise<RunningNode> {
   const log = pino(
-    { level: settings.logLevel, base: { name: 'tabby-node', node: settings.nodeName } },
+    { level: settings.logLevel, base: { name: 'tabby-node' } },
     opts.logDestination ?? process.stdout,
   );
   const backend = await openBackend(datastoreConfig(env, settings.datastoreFlags));
+  const datastore = new Datastore(backend, {
+    onInvalid: (issues) => {
+      for (const i of issues)
+        log.warn({ resource: i.resource, path: i.path }, `skipped an invalid resource: ${i.reason}`);
+    },
+  });
+  // calico-node's start-up: settings, addresses, the Node resource, default pools, tunnel addresses.
+  const netlink = RtnlClient.open();
+  let startup: StartupResult;
+  try {
+    startup = await runStartup({
+      env,
+      ...(settings.configFile !== undefined
+        ? { configFile: { path: settings.configFile, text: readFileSync(settings.configFile, 'utf8') } }
+        : {}),
+      flags: settings.startupFlags,
+      datastore,
+      ipam: new Ipam({ backend }),
+      host: new NetlinkHostNetwork(netlink),
+      system: localSystem,
+      logger: log,
+    });
+  } catch (e) {
+    netlink.close();
+    await backend.close();
+    throw e;
+  }
+  netlink.close();
   const registry = new Registry();
   const daemon = new NodeDaemon({
-    datastore: new Datastore(backend, {
-      onInvalid: (issues) => {
-        for (const i of issues)
-          log.warn({ resource: i.resource, path: i.path }, `skipped an invalid resource: ${i.reason}`);
-      },
-    }),
-    nodeName: settings.nodeName,
-    env: bgpEnvironment(env),
+    datastore,
+    nodeName: startup.nodeName,
+    env: {
+      ...bgpEnvironment(env),
+      ...(startup.settings.routerId !== undefined ? { CALICO_ROUTER_ID: startup.settings.routerId } : {}),
+    },
     createSpeaker: (config, events) => new Speaker(config, {}, events),
     ...(opts.dataplane !== undefined ? { dataplane: opts.dataplane } : {}),
     ...(settings.bgpListen !== undefined ? { listenHost: settings.bgpListen } : {}),
@@ -132,7 +165,17 @@ export async function runNode(
     ...(settings.http !== undefined ? { http: { ...settings.http, registry } } : {}),
   });
   await server.start();
-  log.info({ socket: settings.socketPath, http: settings.http, datastore: backend.type }, 'started');
+  log.info(
+    {
+      node: startup.nodeName,
+      ipv4: startup.ipv4?.cidr,
+      ipv6: startup.ipv6?.cidr,
+      socket: settings.socketPath,
+      http: settings.http,
+      datastore: backend.type,
+    },
+    'started',
+  );
   let stopping: Promise<void> | undefined;
   return {
     daemon,
@@ -167,7 +210,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     node = await runNode(settings, env);
   } catch (e) {
     process.stderr.write(
-      `tabby-node: ${e instanceof DatastoreConfigError ? e.message : (e as Error).stack}\n`,
+      `tabby-node: ${e instanceof DatastoreConfigError || e instanceof StartupStepError ? e.message : (e as Error).stack}\n`,
     );
     return 1;
   }

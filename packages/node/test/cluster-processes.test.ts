@@ -4,7 +4,7 @@
 // dataplane is left out; kernel tests cover it).
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,6 +97,8 @@ class Cluster {
         join(this.dir, 'datastore'),
         '--socket',
         this.sock(name),
+        '--nodename-file',
+        join(this.dir, `${name}.nodename`),
         '--http',
         'none',
         '--log-level',
@@ -156,6 +158,40 @@ describe('tabby-node processes', () => {
   const clusters: Cluster[] = [];
   after(async () => {
     for (const c of clusters) await c.shutdown();
+  });
+
+  it('refuses a bad command line (exit 2) and a bad start-up setting (exit 1), naming them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tabby-node-bad-'));
+    try {
+      const run = (args: string[], env: Record<string, string> = {}) =>
+        spawnSync(process.execPath, [BIN, ...args], {
+          encoding: 'utf8',
+          env: { ...process.env, ...env },
+          timeout: 30000,
+        });
+      const usage = run(['--frobnicate', '1']);
+      assert.equal(usage.status, 2);
+      assert.match(usage.stderr, /unknown argument "--frobnicate"/);
+      const bad = run(
+        [
+          '--node',
+          'x',
+          '--datastore-dir',
+          join(dir, 'ds'),
+          '--socket',
+          join(dir, 's'),
+          '--http',
+          'none',
+          '--nodename-file',
+          join(dir, 'n'),
+        ],
+        { CALICO_IPV4POOL_BLOCK_SIZE: '33' },
+      );
+      assert.equal(bad.status, 1, bad.stderr);
+      assert.match(bad.stderr, /start-up step settings failed: .*CALICO_IPV4POOL_BLOCK_SIZE/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a three-node mesh exchanges blocks; a fourth joins; a killed node is dropped; SIGTERM exits cleanly', async () => {
