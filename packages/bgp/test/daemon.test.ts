@@ -287,7 +287,13 @@ originate:
     // Reload with one more peer: it is added, b's session is not touched.
     writeFileSync(aFile, aConfig('  - { name: c, address: 127.0.0.32, asn: 65032, passive: true }\n'));
     const noRanges = { added: [], removed: [], changed: [] };
-    assert.deepEqual(await a.reload(), { added: ['c'], removed: [], changed: [], softened: [], ranges: noRanges });
+    assert.deepEqual(await a.reload(), {
+      added: ['c'],
+      removed: [],
+      changed: [],
+      softened: [],
+      ranges: noRanges,
+    });
     const st = a.speaker.status();
     assert.deepEqual(
       st.map((s) => [s.name, s.state]),
@@ -297,7 +303,13 @@ originate:
       ],
     );
     writeFileSync(aFile, aConfig(''));
-    assert.deepEqual(await a.reload(), { added: [], removed: ['c'], changed: [], softened: [], ranges: noRanges });
+    assert.deepEqual(await a.reload(), {
+      added: [],
+      removed: ['c'],
+      changed: [],
+      softened: [],
+      ranges: noRanges,
+    });
     assert.equal(a.speaker.status()[0]?.state, 'established');
     const after = await (await fetch(`http://127.0.0.30:${a.metricsPort}/metrics`)).text();
     assert.match(

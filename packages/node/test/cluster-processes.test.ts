@@ -160,7 +160,7 @@ describe('tabby-node processes', () => {
     for (const c of clusters) await c.shutdown();
   });
 
-  it('refuses a bad command line (exit 2) and a bad start-up setting (exit 1), naming them', async () => {
+  it('refuses a bad command line (exit 2) and a bad start-up setting (exit 1), naming them', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tabby-node-bad-'));
     try {
       const run = (args: string[], env: Record<string, string> = {}) =>
