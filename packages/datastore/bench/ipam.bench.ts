@@ -22,7 +22,7 @@ import { node, pool } from '../test/ipam/fixtures.js';
 import type { BackendDescriptor, StressResult } from '../test/ipam/stress.js';
 import { openBackend, runStress } from '../test/ipam/stress.js';
 import { startEtcd } from '../test/ipam/etcd.js';
-import { ETCD_BIN } from '../test/support/etcd-server.js';
+import { ETCD_BIN } from '../src/testing/index.js';
 
 const CHILD = fileURLToPath(new URL('../test/ipam/stress-child.js', import.meta.url));
 const WORKERS = 8;

@@ -1,5 +1,5 @@
 // An etcd for the IPAM stress test and benchmark on this worker's own ports (23890-23939;
-// the shared launcher in test/support/etcd-server.ts picks from another range).
+// the shared launcher in src/testing/etcd-server.ts picks from another range).
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
