@@ -40,7 +40,10 @@ export async function kernelDataplane(): Promise<Dataplane> {
 }
 
 export function tabbyDeps(env: Readonly<Record<string, string | undefined>>): PluginDeps {
+  const mtuFile = env['TABBY_MTU_FILE'];
   return {
+    // Another place for the node daemon's MTU file (tests; a daemon run with another state dir).
+    ...(mtuFile === undefined || mtuFile === '' ? {} : { mtuFile }),
     dataplane: kernelDataplane,
     datastore: async (conf, log) => {
       const { openDatastoreSession } = await import('./ipam/datastore-client.js');

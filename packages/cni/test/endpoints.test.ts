@@ -1,12 +1,14 @@
 // WorkloadEndpoints over the in-memory fakes: Calico's names, what ADD writes (as its last
-// step, rolled back with the rest), DEL (absent is fine), GC (this node's endpoints of this
-// network only), and one datastore session per invocation.
+// step, rolled back with the rest), CHECK (each field compared and named), DEL (absent is
+// fine), GC (this node's endpoints of this network only), and one datastore session per
+// invocation.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { WorkloadEndpointDoc } from '../src/commands/interfaces.js';
 import { FakeIpam } from '../src/fakes/ipam.js';
 import { workloadEndpointName } from '../src/spec/names.js';
 import type { JsonObject } from '../src/spec/result.js';
-import { assertError, attachEnv, CID, conf, NETNS, World } from './support.js';
+import { assertError, attachEnv, CID, conf, NETNS, text, World } from './support.js';
 
 const VETH = 'calic440f455693'; // sha1("default.nginx"), as in plugin.test.ts
 const NAME = 'node--1-k8s-nginx-eth0';
@@ -136,6 +138,93 @@ describe('DEL and the WorkloadEndpoint', () => {
     assert.deepEqual(w.ipam.inUse, []);
     assert.equal((await w.invoke(attachEnv('DEL'), conf())).code, 0, 'a retry finishes the job');
     assert.equal(w.endpoints.items.size, 0);
+  });
+});
+
+describe('CHECK and the WorkloadEndpoint', () => {
+  const KEY = `default/${NAME}`;
+  async function added(w: World): Promise<JsonObject> {
+    return conf({ prevResult: await w.add() });
+  }
+  /** Changes the stored endpoint's spec as another writer (or a bad edit) would. */
+  function edit(w: World, spec: Partial<WorkloadEndpointDoc['spec']>): void {
+    const cur = w.endpoints.items.get(KEY)!;
+    w.endpoints.items.set(KEY, { ...cur, spec: { ...cur.spec, ...spec } });
+  }
+
+  it('passes_when_the_stored_endpoint_is_what_ADD_wrote', async () => {
+    const w = new World();
+    w.ipam = new FakeIpam({ ipv4: true, ipv6: true });
+    const c = await added(w);
+    const r = await w.invoke(attachEnv('CHECK'), c);
+    assert.equal(r.code, 0, r.stdout);
+    assert.ok(w.endpoints.calls.includes(`get ${KEY}`));
+  });
+
+  it('fails_with_106_when_the_endpoint_is_missing', async () => {
+    const w = new World();
+    const c = await added(w);
+    w.endpoints.items.clear();
+    assertError(
+      await w.invoke(attachEnv('CHECK'), c),
+      106,
+      /WorkloadEndpoint default\/node--1-k8s-nginx-eth0 is missing from the datastore/,
+    );
+  });
+
+  // One row per compared field: the change, and what the message must name.
+  const mismatches: [string, Partial<WorkloadEndpointDoc['spec']>, RegExp][] = [
+    ['container_id', { containerID: 'other' }, /spec\.containerID is "other", not "c0ffee01"/],
+    ['node', { node: 'node-2' }, /spec\.node is "node-2", not "node-1"/],
+    ['endpoint', { endpoint: 'eth9' }, /spec\.endpoint is "eth9", not "eth0"/],
+    ['interface_name', { interfaceName: 'cali00000000000' }, /spec\.interfaceName is "cali00000000000"/],
+    ['ip_networks', { ipNetworks: ['10.65.0.99/32'] }, /spec\.ipNetworks is \["10\.65\.0\.99\/32"\]/],
+    ['an_extra_ip_network', { ipNetworks: ['10.65.0.1/32', 'fd00::1/128'] }, /spec\.ipNetworks/],
+    ['mac', { mac: '02:aa:bb:cc:dd:ee' }, /spec\.mac is "02:aa:bb:cc:dd:ee", not "02:00:00:00:00:01"/],
+  ];
+  for (const [name, change, re] of mismatches)
+    it(`fails_with_106_naming_a_different_${name}`, async () => {
+      const w = new World();
+      const c = await added(w);
+      edit(w, change);
+      assertError(await w.invoke(attachEnv('CHECK'), c), 106, re);
+    });
+
+  it('names_every_field_that_differs_at_once', async () => {
+    const w = new World();
+    const c = await added(w);
+    edit(w, { node: 'node-2', mac: '02:aa:bb:cc:dd:ee' });
+    const r = await w.invoke(attachEnv('CHECK'), c);
+    assertError(r, 106, /spec\.node/);
+    assert.match(text(r.out?.['details']), /spec\.mac/);
+  });
+
+  it('compares_addresses_not_their_spelling_and_a_mac_in_any_case', async () => {
+    const w = new World();
+    w.ipam = new FakeIpam({ ipv4: true, ipv6: true });
+    const c = await added(w);
+    const cur = w.endpoints.items.get(KEY)!;
+    edit(w, {
+      ipNetworks: ['fd00:0065:0000::0001/128', '10.65.0.1/32'],
+      mac: cur.spec.mac.toUpperCase(),
+    });
+    assert.equal((await w.invoke(attachEnv('CHECK'), c)).code, 0);
+  });
+
+  it('skips_the_mac_when_the_endpoint_holds_none', async () => {
+    const w = new World();
+    const c = await added(w);
+    edit(w, { mac: '' });
+    assert.equal((await w.invoke(attachEnv('CHECK'), c)).code, 0);
+  });
+
+  it('answers_11_when_the_datastore_is_busy_and_100_when_it_fails', async () => {
+    const w = new World();
+    const c = await added(w);
+    w.endpoints.fail('get', Object.assign(new Error('lock timeout'), { code: 'Unavailable' }));
+    assertError(await w.invoke(attachEnv('CHECK'), c), 11, /reading WorkloadEndpoint.*lock timeout/);
+    w.endpoints.fail('get', new Error('stored object is invalid'));
+    assertError(await w.invoke(attachEnv('CHECK'), c), 100, /reading WorkloadEndpoint.*invalid/);
   });
 });
 

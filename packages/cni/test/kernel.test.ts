@@ -5,7 +5,7 @@
 // kernel (with `ip`, not our client) and in the datastore. Dual-stack when the kernel has IPv6.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -393,6 +393,39 @@ describe('the tabby plugin on the kernel', () => {
     const { handles } = await ipam();
     assert.ok(!handles.includes(`${NET}.${p5.cid}`), 'address released');
     for (let i = 0; i < 4; i++) node!.ip('route', 'del', `10.67.0.${i}/32`, 'dev', 'tcn-up0');
+  });
+
+  it('ADD_without_an_mtu_gives_both_veth_ends_the_mtu_files_and_CHECK_compares_the_endpoint', async (t) => {
+    if (!needKernel(t)) return;
+    // The node daemon's file, elsewhere than /var/lib/tabby/mtu (TABBY_MTU_FILE).
+    const mtuFile = join(dir, 'mtu');
+    writeFileSync(mtuFile, '1380\n');
+    const p9 = newPod('pod9');
+    const { mtu: _, ...noMtu } = conf();
+    const r = await runPlugin(node!, env('ADD', p9, { TABBY_MTU_FILE: mtuFile }), noMtu);
+    assert.equal(r.code, 0, `${r.stdout} ${r.stderr}`);
+    p9.result = r.out!;
+    assert.equal(p9.ns.ipJson<{ mtu: number }>('link', 'show', 'eth0')[0]?.mtu, 1380);
+    assert.equal(node!.ipJson<{ mtu: number }>('link', 'show', p9.veth)[0]?.mtu, 1380);
+    assert.equal((r.out!['interfaces'] as JsonObject[])[1]?.['mtu'], 1380);
+
+    // CHECK reads the WorkloadEndpoint back from the YAML datastore and compares it.
+    const check = () =>
+      runPlugin(node!, env('CHECK', p9, { TABBY_MTU_FILE: mtuFile }), { ...noMtu, prevResult: p9.result! });
+    let c = await check();
+    assert.equal(c.code, 0, `${c.stdout} ${c.stderr}`);
+    const b = await openBackend({ type: 'yaml', dir });
+    try {
+      const ds = new Datastore(b);
+      const wep = (await ds.list('WorkloadEndpoint')).items.find((w) => w.spec.containerID === p9.cid)!;
+      await ds.apply({ ...wep, spec: { ...wep.spec, node: 'another-node' } });
+    } finally {
+      await b.close();
+    }
+    c = await check();
+    assert.equal(c.out?.['code'], 106, c.stdout);
+    assert.match(errText(c), /spec\.node is "another-node", not "tcn-node"/);
+    assert.equal((await runPlugin(node!, env('DEL', p9), noMtu)).code, 0);
   });
 
   it('concurrent_ADDs_on_one_node_get_distinct_addresses_and_veths_and_all_ping', async (t) => {

@@ -461,7 +461,17 @@ describe('CHECK', () => {
     const c = await added(w);
     w.dataplane.deleteNetns(NETNS);
     w.ipam.handles.clear();
+    w.endpoints.items.clear();
     assertError(await w.invoke(attachEnv('CHECK'), c), 3, /unknown/);
+  });
+
+  it('fails_with_104_not_3_while_the_workload_endpoint_is_left', async () => {
+    const w = new World();
+    const c = await added(w);
+    w.dataplane.deleteNetns(NETNS);
+    w.ipam.handles.clear();
+    // DEL still has work: the endpoint would keep felix-lite routing to a dead pod.
+    assertError(await w.invoke(attachEnv('CHECK'), c), 104);
   });
 });
 

@@ -1,5 +1,7 @@
 // Test support: the tabby plugin run as a function over the fakes, its stdout parsed.
 import assert from 'node:assert/strict';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { run } from '../src/commands/run.js';
 import type { PluginDeps } from '../src/commands/run.js';
 import type { RunIo } from '../src/commands/skel.js';
@@ -9,6 +11,8 @@ import { FakeEndpoints } from '../src/fakes/endpoints.js';
 import type { JsonObject } from '../src/spec/result.js';
 
 export const NETNS = '/run/netns/pod1';
+/** A path no MTU file is at: the tests never read the host's /var/lib/tabby/mtu. */
+export const NO_MTU_FILE = join(tmpdir(), `tabby-cni-test-${process.pid}-absent`, 'mtu');
 export const CID = 'c0ffee01';
 
 export interface Invocation {
@@ -65,6 +69,7 @@ export class World {
       },
       nodename: () => Promise.resolve('node-1'),
       now: () => new Date('2025-01-02T03:04:05Z'),
+      mtuFile: NO_MTU_FILE,
       ...over,
     };
   }

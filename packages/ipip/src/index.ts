@@ -19,6 +19,7 @@ export * from './encap.js';
 export * from './mac.js';
 export * from './ip.js';
 export * from './mtu.js';
+export * from './mtu-file.js';
 export * from './desired.js';
 export * from './clock.js';
 export * from './loop.js';

@@ -1,16 +1,12 @@
 // MTUs: the host's, detected from its interfaces; the tunnels' (host MTU minus the
 // encapsulation's overhead, unless configured); and the pods' (the smallest MTU among the
 // tunnels the pools use, else the host's), written to a file the CNI plugin reads when its
-// network config gives no MTU (Calico's /var/lib/calico/mtu; ours is /var/lib/tabby/mtu).
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+// network config gives no MTU (mtu-file.ts).
 import type { AddressInfo, LinkInfo, RouteInfo } from '@tabby/netlink/codec';
 import { RT_TABLE_MAIN } from '@tabby/netlink/codec';
 import type { TunnelNeeds } from './encap.js';
 import { bareIp } from './ip.js';
-
-/** Where the pod MTU is written, and where the CNI plugin looks for it. */
-export const DEFAULT_MTU_FILE = '/var/lib/tabby/mtu';
+import { checkMtu } from './mtu-file.js';
 
 /** Bytes each encapsulation adds (Calico's felix: ipipMTUOverhead, vxlanMTUOverhead...). */
 export const IPIP_OVERHEAD = 20;
@@ -71,12 +67,6 @@ export interface TunnelMtus {
   readonly vxlanV6: number;
 }
 
-function checkMtu(what: string, mtu: number): number {
-  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
-    throw new RangeError(`${what} ${mtu} is not an MTU (68 to 65535)`);
-  return mtu;
-}
-
 /** Each tunnel's MTU: as configured, else the host MTU less the encapsulation's overhead. */
 export function tunnelMtus(hostMtu: number, config: MtuConfig = {}): TunnelMtus {
   checkMtu('host MTU', hostMtu);
@@ -104,34 +94,4 @@ export function podMtu(hostMtu: number, needs: TunnelNeeds, mtus: TunnelMtus): n
   consider(needs.vxlan, mtus.vxlan);
   consider(needs.vxlanV6, mtus.vxlanV6);
   return mtu ?? hostMtu;
-}
-
-/**
- * Writes the pod MTU (decimal text and a newline) where the CNI plugin reads it: to a
- * temporary file then renamed over the old one, so a plugin never reads half a number.
- * Returns false (and writes nothing) when the file already says so.
- */
-export function writeMtuFile(mtu: number, path: string = DEFAULT_MTU_FILE): boolean {
-  checkMtu('pod MTU', mtu);
-  if (readMtuFile(path) === mtu) return false;
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${mtu}\n`, { mode: 0o644 });
-  renameSync(tmp, path);
-  return true;
-}
-
-/** The MTU in the file, or undefined when there is no file or it holds no valid MTU. */
-export function readMtuFile(path: string = DEFAULT_MTU_FILE): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-  const t = text.trim();
-  if (!/^\d{2,5}$/.test(t)) return undefined;
-  const n = Number(t);
-  return n >= 68 && n <= 65535 ? n : undefined;
 }

@@ -15,6 +15,7 @@ import {
   ENCAP_MODES,
   encapsulationFor,
   normalizeMac,
+  parseMtuText,
   podMtu,
   readMtuFile,
   tunnelMtus,
@@ -227,6 +228,14 @@ describe('MTU', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('reads_the_mtu_file_as_calico_does_a_decimal_number_with_whitespace_around_it', () => {
+    assert.equal(parseMtuText('1440\n'), 1440);
+    assert.equal(parseMtuText('  9000 \t\n'), 9000);
+    assert.equal(parseMtuText('01500'), 1500);
+    for (const bad of ['', '\n', '0', '67', '65536', '1440 1480', '-1440', '1e3', '0x5a0', 'abc'])
+      assert.equal(parseMtuText(bad), undefined, JSON.stringify(bad));
   });
 });
 

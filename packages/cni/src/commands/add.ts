@@ -12,8 +12,7 @@ import { GATEWAY4 } from './interfaces.js';
 import { ipamAllocate, ipamRelease } from './ipam-ops.js';
 import { endpointDoc, endpointKey, networkLabel } from './endpoint.js';
 import { endpointError } from './errors.js';
-
-export const DEFAULT_MTU = 1500;
+import { podMtu } from './mtu.js';
 
 const dnsSet = (d: CniResult['dns']): boolean =>
   d.nameservers !== undefined || d.domain !== undefined || d.search !== undefined || d.options !== undefined;
@@ -27,10 +26,10 @@ export async function add(ctx: AttachmentCtx): Promise<CniResult> {
       'ipam (with a type) is required for ADD',
     );
   const hostVeth = hostVethName(env.containerId, env.args);
-  const mtu = conf.mtu ?? DEFAULT_MTU;
-  // The endpoint's name and labels are checked before anything is done.
+  // The endpoint's name and labels, and the MTU, are settled before anything is done.
   const wepKey = endpointKey(ctx);
   networkLabel(ctx);
+  const mtu = await podMtu(ctx, ctx.mtuFile);
   const undo: { what: string; run: () => Promise<unknown> }[] = [];
   let step = 'IPAM allocation';
   let fallback: number = ErrorCode.IpamRefused;

@@ -1,14 +1,16 @@
 // CHECK (SPEC.md §2): the attachment still is what ADD made, judged from prevResult: the
-// container interface in CNI_NETNS, its addresses, the routes, the host veth and host
-// routes (the Dataplane's inspection) and the IPAM reservation. Every difference is named.
+// container interface in CNI_NETNS, its MTU, addresses, the routes, the host veth and host
+// routes (the Dataplane's inspection), the IPAM reservation and the WorkloadEndpoint in the
+// datastore. Every difference is named.
 import { CniError, ErrorCode } from '../spec/errors.js';
 import { cidrFamily } from '../spec/result.js';
 import { hostVethName } from '../spec/names.js';
 import type { AttachmentCtx } from './context.js';
-import { toCniError } from './errors.js';
-import type { PodAddress } from './interfaces.js';
+import { endpointError, toCniError } from './errors.js';
+import type { PodAddress, WorkloadEndpointDoc } from './interfaces.js';
 import { ipamCheck } from './ipam-ops.js';
-import { DEFAULT_MTU } from './add.js';
+import { endpointKey, endpointProblems } from './endpoint.js';
+import { podMtu } from './mtu.js';
 
 export async function check(ctx: AttachmentCtx): Promise<void> {
   const { env, conf, dataplane } = ctx;
@@ -42,6 +44,11 @@ export async function check(ctx: AttachmentCtx): Promise<void> {
       problems.push(`prevResult lists no default route ${dst} via the pod gateway`);
   }
 
+  // The MTU ADD gave the pod, as its result records it (results >= 1.0.0); else the MTU an
+  // ADD would choose now (the MTU file may have changed since).
+  const podIface = podIdx >= 0 ? prev.interfaces[podIdx] : undefined;
+  const mtu = podIface?.mtu ?? (await podMtu(ctx, ctx.mtuFile));
+
   let insp;
   try {
     insp = await dataplane.inspect({
@@ -51,7 +58,7 @@ export async function check(ctx: AttachmentCtx): Promise<void> {
       hostVeth,
       addresses,
       routes,
-      mtu: conf.mtu ?? DEFAULT_MTU,
+      mtu,
     });
   } catch (e) {
     throw toCniError(e, ErrorCode.DataplaneFailed, `inspecting ${env.ifname} in ${env.netns}`);
@@ -65,21 +72,38 @@ export async function check(ctx: AttachmentCtx): Promise<void> {
   } catch (e) {
     throw toCniError(e, ErrorCode.IpamRefused, 'checking the IPAM reservation');
   }
+  const key = endpointKey(ctx);
+  let stored: WorkloadEndpointDoc | undefined;
+  try {
+    stored = await ctx.endpoints.get(key);
+  } catch (e) {
+    throw endpointError(e, `reading WorkloadEndpoint ${key.namespace}/${key.name}`);
+  }
+  const wepProblems = endpointProblems(ctx, stored, {
+    hostVeth,
+    addresses: addresses.map((a) => a.cidr),
+    mac: podIface?.mac,
+  });
   if (!insp.netnsExists) {
     // Nothing left anywhere: the container is unknown (no DEL needed); else DEL has work.
-    if (!insp.hostVethExists && ctx.ipam?.kind === 'tabby' && ipamProblems.length === addresses.length)
+    if (
+      !insp.hostVethExists &&
+      ctx.ipam?.kind === 'tabby' &&
+      ipamProblems.length === addresses.length &&
+      stored === undefined
+    )
       throw new CniError(
         ErrorCode.UnknownContainer,
         `container ${env.containerId} is unknown`,
-        `CNI_NETNS ${env.netns} does not exist, and neither the veth ${hostVeth} nor an IPAM reservation does`,
+        `CNI_NETNS ${env.netns} does not exist, and neither the veth ${hostVeth}, an IPAM reservation nor a WorkloadEndpoint does`,
       );
     throw new CniError(
       ErrorCode.NetnsNotFound,
       `CNI_NETNS ${env.netns} does not exist`,
-      [...insp.problems, ...ipamProblems].join('; '),
+      [...insp.problems, ...ipamProblems, ...wepProblems].join('; '),
     );
   }
-  problems.push(...insp.problems, ...ipamProblems);
+  problems.push(...insp.problems, ...ipamProblems, ...wepProblems);
   if (problems.length > 0)
     throw new CniError(ErrorCode.CheckFailed, `CHECK failed: ${problems[0]}`, problems.join('; '));
 }

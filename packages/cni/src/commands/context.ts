@@ -25,6 +25,8 @@ export interface IpamCtx extends Ctx {
 
 export interface AttachmentCtx extends IpamCtx {
   readonly dataplane: Dataplane;
-  /** Where the pod's WorkloadEndpoint is written (ADD), deleted (DEL). */
+  /** Where the pod's WorkloadEndpoint is written (ADD), compared (CHECK), deleted (DEL). */
   readonly endpoints: EndpointStore;
+  /** The MTU file the node daemon writes (./mtu.ts). */
+  readonly mtuFile: string;
 }

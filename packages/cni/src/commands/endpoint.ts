@@ -68,3 +68,57 @@ export function endpointDoc(
     },
   };
 }
+
+/** What CHECK expects of the stored endpoint: ADD's values, as prevResult records them. */
+export interface ExpectedEndpoint {
+  readonly hostVeth: string;
+  /** Full-prefix CIDRs: 10.65.1.7/32. */
+  readonly addresses: readonly string[];
+  /** The pod interface's MAC in prevResult, if it lists one. */
+  readonly mac: string | undefined;
+}
+
+const sameSet = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && [...a].sort().join() === [...b].sort().join();
+
+/**
+ * CHECK's endpoint half: each way the stored WorkloadEndpoint differs from what ADD wrote
+ * for this container, naming the field. `stored` undefined: it is missing.
+ */
+export function endpointProblems(
+  ctx: IpamCtx,
+  stored: WorkloadEndpointDoc | undefined,
+  want: ExpectedEndpoint,
+): string[] {
+  const key = endpointKey(ctx);
+  const what = `WorkloadEndpoint ${key.namespace}/${key.name}`;
+  if (stored === undefined) return [`${what} is missing from the datastore`];
+  const problems: string[] = [];
+  const field = (name: string, got: string, expected: string): void => {
+    if (got !== expected)
+      problems.push(`${what} ${name} is ${JSON.stringify(got)}, not ${JSON.stringify(expected)}`);
+  };
+  const s = stored.spec;
+  field('spec.containerID', s.containerID, ctx.env.containerId);
+  field('spec.node', s.node, ctx.node);
+  field('spec.endpoint', s.endpoint, ctx.env.ifname);
+  field('spec.interfaceName', s.interfaceName, want.hostVeth);
+  // Compared as addresses: a delegated IPAM may spell an IPv6 address another way.
+  const canon = (c: string): string => {
+    const [ip = '', len = ''] = c.split('/');
+    if (!ip.includes(':')) return c;
+    try {
+      // The WHATWG URL host serializer writes IPv6 in RFC 5952's compressed form.
+      return `${new URL(`http://[${ip}]`).hostname.slice(1, -1)}/${len}`;
+    } catch {
+      return c;
+    }
+  };
+  if (!sameSet(s.ipNetworks.map(canon), want.addresses.map(canon)))
+    problems.push(
+      `${what} spec.ipNetworks is ${JSON.stringify(s.ipNetworks)}, not ${JSON.stringify(want.addresses)}`,
+    );
+  // Only where both sides have one (an endpoint written by another plugin may hold none).
+  if (s.mac !== '' && want.mac !== undefined) field('spec.mac', s.mac.toLowerCase(), want.mac.toLowerCase());
+  return problems;
+}

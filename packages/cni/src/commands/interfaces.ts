@@ -198,6 +198,8 @@ export interface StoredEndpoint extends EndpointKey {
 export interface EndpointStore {
   /** Writes the endpoint: creates it, or replaces one of the same name (ADD retried). */
   put(wep: WorkloadEndpointDoc): Promise<void>;
+  /** The stored endpoint of that key, or undefined (CHECK). */
+  get(key: EndpointKey): Promise<WorkloadEndpointDoc | undefined>;
   /** Deletes it; an absent one is no error. */
   delete(key: EndpointKey): Promise<'deleted' | 'absent'>;
   /** The endpoints of `node` that network `network` wrote (its label). */

@@ -1,5 +1,6 @@
 // The `tabby` CNI plugin: the dispatcher with the handlers wired to a Dataplane and an IPAM
 // (Tabby's own in-process, or a delegated plugin from CNI_PATH).
+import { DEFAULT_MTU_FILE } from '@tabby/ipip/mtu-file';
 import type { NetConf } from '../spec/config.js';
 import { isDelegated } from '../spec/config.js';
 import { CniError, ErrorCode } from '../spec/errors.js';
@@ -9,7 +10,7 @@ import type { AttachmentCtx, Ctx, Ipam, Log } from './context.js';
 import { del } from './del.js';
 import { processExec } from './exec.js';
 import { gc } from './gc.js';
-import type { Dataplane, DatastoreSession, EndpointStore, PluginExec } from './interfaces.js';
+import type { Dataplane, DatastoreSession, PluginExec } from './interfaces.js';
 import type { RunIo } from './skel.js';
 import { dispatch } from './skel.js';
 import { status } from './status.js';
@@ -24,6 +25,8 @@ export interface PluginDeps {
   datastore(conf: NetConf, log: Log): Promise<DatastoreSession>;
   /** This node's name when the config has no `nodename`: /etc/tabby/nodename, else the hostname. */
   nodename(): Promise<string>;
+  /** The pod MTU file the node daemon writes. [Default: /var/lib/tabby/mtu] */
+  readonly mtuFile?: string;
   /** Delegated plugins; default: run from CNI_PATH. */
   exec?(io: RunIo, path: readonly string[]): PluginExec;
   now?(): Date;
@@ -75,25 +78,18 @@ async function attachment<T>(
     );
   const dataplane = await deps.dataplane();
   const node = await nodeOf(ctx, deps);
-  // CHECK looks at the kernel and IPAM only; ADD and DEL write and delete the endpoint.
-  const endpoints = ctx.env.command !== 'CHECK';
-  return withDatastore(ctx, io, deps, endpoints, (ipam, session) =>
+  // ADD writes the endpoint, CHECK compares it, DEL deletes it: all three need the datastore.
+  return withDatastore(ctx, io, deps, true, (ipam, session) =>
     f({
       ...ctx,
       dataplane,
       node,
       ipam,
-      endpoints: session?.endpoints ?? NO_ENDPOINTS,
+      endpoints: session!.endpoints,
+      mtuFile: deps.mtuFile ?? DEFAULT_MTU_FILE,
     }),
   );
 }
-
-/** CHECK's endpoint store: never used (CHECK does not look at endpoints). */
-const NO_ENDPOINTS: EndpointStore = {
-  put: () => Promise.reject(new Error('no datastore session for this command')),
-  delete: () => Promise.reject(new Error('no datastore session for this command')),
-  list: () => Promise.reject(new Error('no datastore session for this command')),
-};
 
 /** The `tabby` plugin. */
 export function run(io: RunIo, deps: PluginDeps): Promise<number> {

@@ -7,7 +7,7 @@ import type {
 } from '../commands/interfaces.js';
 import { LABEL_NETWORK } from '../commands/endpoint.js';
 
-export type EndpointOp = 'put' | 'delete' | 'list';
+export type EndpointOp = 'put' | 'get' | 'delete' | 'list';
 
 export class FakeEndpoints implements EndpointStore {
   readonly items = new Map<string, WorkloadEndpointDoc>();
@@ -37,6 +37,13 @@ export class FakeEndpoints implements EndpointStore {
       FakeEndpoints.key(wep),
       () => void this.items.set(FakeEndpoints.key(wep), structuredClone(wep)),
     );
+  }
+
+  get(k: EndpointKey): Promise<WorkloadEndpointDoc | undefined> {
+    return this.run('get', FakeEndpoints.key(k), () => {
+      const w = this.items.get(FakeEndpoints.key(k));
+      return w === undefined ? undefined : structuredClone(w);
+    });
   }
 
   delete(k: EndpointKey): Promise<'deleted' | 'absent'> {

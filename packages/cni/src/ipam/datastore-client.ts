@@ -142,6 +142,28 @@ export class DatastoreEndpoints implements EndpointStore {
     });
   }
 
+  async get(key: EndpointKey): Promise<WorkloadEndpointDoc | undefined> {
+    const w = await this.ds.get('WorkloadEndpoint', key.name, key.namespace);
+    if (w === undefined) return undefined;
+    const s = w.spec;
+    return {
+      namespace: w.metadata.namespace ?? key.namespace,
+      name: w.metadata.name,
+      labels: w.metadata.labels ?? {},
+      spec: {
+        orchestrator: s.orchestrator === 'k8s' ? 'k8s' : 'cni',
+        node: s.node ?? '',
+        containerID: s.containerID ?? '',
+        ...(s.pod === undefined ? {} : { pod: s.pod }),
+        ...(s.workload === undefined ? {} : { workload: s.workload }),
+        endpoint: s.endpoint ?? '',
+        interfaceName: s.interfaceName ?? '',
+        ipNetworks: s.ipNetworks ?? [],
+        mac: s.mac ?? '',
+      },
+    };
+  }
+
   async delete(key: EndpointKey): Promise<'deleted' | 'absent'> {
     try {
       await this.ds.delete('WorkloadEndpoint', key.name, { namespace: key.namespace });

@@ -3,6 +3,7 @@
 // Validation errors name the field: 6 when stdin is not JSON, 1 for the version, 7 for a
 // bad value, 2 for a field Tabby does not support.
 import { isIP } from 'node:net';
+import { isMtu, MAX_MTU, MIN_MTU } from '@tabby/ipip/mtu-file';
 import { CniError, ErrorCode } from './errors.js';
 import { isValidName } from './env.js';
 import type { CniResult, Dns, Json, JsonObject } from './result.js';
@@ -52,8 +53,10 @@ export interface NetConf {
   readonly cniVersion: string;
   readonly name: string;
   readonly type: string;
-  /** Pod veth MTU; undefined: 1500. */
+  /** Pod veth MTU; undefined (or 0 in the config): the MTU file's, else 1500 (../commands/mtu.ts). */
   readonly mtu?: number;
+  /** Calico's `require_mtu_file`: ADD fails (try again later) while the MTU file is missing. */
+  readonly requireMtuFile: boolean;
   /** Undefined when the config has no `ipam` (only VERSION, STATUS and GC can do without). */
   readonly ipam?: TabbyIpamConf | DelegatedIpamConf;
   /** Undefined: from the environment (DATASTORE_TYPE ...) as the tabby CLI reads it. */
@@ -90,7 +93,7 @@ function flag(o: JsonObject, k: string, path: string, dflt: boolean): boolean {
   if (v === undefined || v === null) return dflt;
   if (typeof v === 'boolean') return v;
   if (v === 'true' || v === 'false') return v === 'true';
-  return r.fail(`${path}.${k}`, `must be true or false, not ${JSON.stringify(v)}`);
+  return r.fail(path === '' ? k : `${path}.${k}`, `must be true or false, not ${JSON.stringify(v)}`);
 }
 
 function parseIpam(v: Json | undefined): TabbyIpamConf | DelegatedIpamConf | undefined {
@@ -201,8 +204,11 @@ export function parseNetConf(text: string): NetConf {
   if (type === undefined || type === '') r.fail('type', 'is required');
   if (o['policy'] !== undefined)
     unsupported('policy', o['policy'], 'Tabby enforces no network policy; remove the field');
-  const mtu = r.uint(o, 'mtu', '');
-  if (mtu !== undefined && (mtu < 68 || mtu > 65535)) r.fail('mtu', `must be 68 to 65535, not ${mtu}`);
+  // 0 is Calico's "not set" (its NetConf.MTU is a plain int): the MTU file decides.
+  const mtuField = r.uint(o, 'mtu', '');
+  const mtu = mtuField === 0 ? undefined : mtuField;
+  if (mtu !== undefined && !isMtu(mtu))
+    r.fail('mtu', `must be ${MIN_MTU} to ${MAX_MTU} (or 0: from the MTU file), not ${mtu}`);
   const nodename = r.str(o, 'nodename', '');
   if (nodename === '')
     r.fail('nodename', 'must not be empty (leave it out to use /etc/tabby/nodename or the hostname)');
@@ -229,6 +235,7 @@ export function parseNetConf(text: string): NetConf {
     name,
     type,
     ...(mtu === undefined ? {} : { mtu }),
+    requireMtuFile: flag(o, 'require_mtu_file', '', false),
     ...(ipam === undefined ? {} : { ipam }),
     ...(datastore === undefined ? {} : { datastore }),
     logLevel: parseLogLevel(o['log_level']),
