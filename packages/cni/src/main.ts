@@ -1,6 +1,6 @@
 // The executables' wiring: real dependencies for `run` and `runIpam`. Everything heavy (the
 // datastore and its backends) is imported only when a command needs it.
-import type { Dataplane } from './commands/interfaces.js';
+import type { Dataplane, NamespaceLabels } from './commands/interfaces.js';
 import type { PluginDeps } from './commands/run.js';
 import { run } from './commands/run.js';
 import type { RunIo } from './commands/skel.js';
@@ -50,7 +50,14 @@ export function tabbyDeps(env: Readonly<Record<string, string | undefined>>): Pl
       return openDatastoreSession(conf.datastore, env, log);
     },
     nodename: () => defaultNodename(),
+    readNamespace,
   };
+}
+
+/** The pod namespace's labels from the Kubernetes API; loaded only when a pool selects by namespace. */
+async function readNamespace(kubeconfig: string, namespace: string): Promise<NamespaceLabels> {
+  const { readNamespaceLabels } = await import('./ipam/datastore-client.js');
+  return readNamespaceLabels(kubeconfig, namespace);
 }
 
 export function mainTabby(io: RunIo): Promise<number> {
@@ -65,5 +72,6 @@ export async function mainTabbyIpam(io: RunIo): Promise<number> {
   return runIpam(io, {
     tabbyIpam: (conf, ipam, log) => openDatastoreIpam(conf.datastore, ipam, io.env, log),
     nodename: () => defaultNodename(),
+    readNamespace,
   });
 }

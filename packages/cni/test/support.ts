@@ -70,6 +70,8 @@ export class World {
       nodename: () => Promise.resolve('node-1'),
       now: () => new Date('2025-01-02T03:04:05Z'),
       mtuFile: NO_MTU_FILE,
+      // The fake IPAM has no pools that select by namespace: a read is a bug.
+      readNamespace: (_k, ns) => Promise.reject(new Error(`unexpected read of namespace ${ns}`)),
       ...over,
     };
   }

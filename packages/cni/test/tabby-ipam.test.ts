@@ -54,6 +54,7 @@ async function ipamPlugin(env: Record<string, string>, stdin: JsonObject): Promi
     {
       tabbyIpam: (c, i, log) => openDatastoreIpam(c.datastore, i, {}, log),
       nodename: () => Promise.reject(new Error('config names the node')),
+      readNamespace: (_k, ns) => Promise.reject(new Error(`unexpected read of namespace ${ns}`)),
     },
   );
   return { code, out: stdout.trim() === '' ? undefined : (JSON.parse(stdout) as JsonObject), stdout, stderr };

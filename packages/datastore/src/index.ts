@@ -18,5 +18,5 @@ export * from './schema/index.js';
 export * from './resources/index.js';
 export * from './store/index.js';
 export * from './backends/config.js';
-export { openBackend } from './backends/open.js';
+export { openBackend, readNamespaceLabels } from './backends/open.js';
 export * from './ipam/index.js';

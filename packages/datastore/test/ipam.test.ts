@@ -270,6 +270,68 @@ describe('ipam auto-assign', () => {
     assert.equal(b.ipv4[0]!.pool, '10.2.0.0/16');
   });
 
+  it('asks_for_namespace_labels_only_when_a_candidate_pool_has_a_namespace_selector', async () => {
+    const asked: (readonly string[])[] = [];
+    const namespaceLabels = (pools: readonly string[]) => {
+      asked.push(pools);
+      return Promise.resolve({ env: 'prod' });
+    };
+    const req = { num4: 1, num6: 0, node: 'n1', namespaceLabels };
+    // No pool selects by namespace: no call (the CNI plugin's common path reads no API).
+    const plain = await setup([pool('p', { cidr: '10.1.0.0/16' }), node('n1')]);
+    await plain.ipam.autoAssign({ ...req, handleId: 'a' });
+    assert.deepEqual(asked, []);
+    // Pools that could not serve anyway (disabled, Manual, another node, another family,
+    // Tunnel only) do not make it ask either.
+    const { ipam } = await setup([
+      pool('off', { cidr: '10.2.0.0/16', namespaceSelector: 'all()', disabled: true }),
+      pool('manual', { cidr: '10.3.0.0/16', namespaceSelector: 'all()', assignmentMode: 'Manual' }),
+      pool('rack-b', { cidr: '10.4.0.0/16', namespaceSelector: 'all()', nodeSelector: "rack == 'b'" }),
+      pool('v6', { cidr: 'fd00::/64', namespaceSelector: 'all()' }),
+      pool('tunnel', { cidr: '10.5.0.0/16', namespaceSelector: 'all()', allowedUses: ['Tunnel'] }),
+      pool('z-any', { cidr: '10.9.0.0/16' }),
+      node('n1'),
+    ]);
+    assert.equal((await ipam.autoAssign({ ...req, handleId: 'b' })).ipv4[0]!.pool, '10.9.0.0/16');
+    assert.deepEqual(asked, []);
+    // Named pools ignore selectors: no call either.
+    const sel = await setup([
+      pool('prod', { cidr: '10.1.0.0/16', namespaceSelector: "env == 'prod'" }),
+      pool('rest', { cidr: '10.2.0.0/16', namespaceSelector: "env != 'prod'" }),
+      node('n1'),
+    ]);
+    const named = await sel.ipam.autoAssign({ ...req, handleId: 'c', pools: ['10.2.0.0/16'] });
+    assert.equal(named.ipv4[0]!.pool, '10.2.0.0/16');
+    assert.deepEqual(asked, []);
+    // A candidate selects by namespace: one call, naming them, and its labels decide.
+    const got = await sel.ipam.autoAssign({ ...req, handleId: 'd' });
+    assert.deepEqual(asked, [['prod (10.1.0.0/16)', 'rest (10.2.0.0/16)']]);
+    assert.equal(got.ipv4[0]!.pool, '10.1.0.0/16');
+    // Labels given up front win; the function is not called.
+    const given = await sel.ipam.autoAssign({ ...req, handleId: 'e', namespace: { labels: { env: 'dev' } } });
+    assert.equal(given.ipv4[0]!.pool, '10.2.0.0/16');
+    assert.equal(asked.length, 1);
+  });
+
+  it('fails_the_request_with_the_namespace_label_readers_error_holding_nothing', async () => {
+    const { backend, ipam } = await setup([
+      pool('prod', { cidr: '10.1.0.0/16', namespaceSelector: "env == 'prod'" }),
+      node('n1'),
+    ]);
+    await assert.rejects(
+      ipam.autoAssign({
+        handleId: 'a',
+        num4: 1,
+        num6: 0,
+        node: 'n1',
+        namespaceLabels: () => Promise.reject(new Error('no kubeconfig')),
+      }),
+      /no kubeconfig/,
+    );
+    assert.deepEqual((await backend.list('IPAMHandle')).items, []);
+    await healthy(backend);
+  });
+
   it('follows_allowed_uses', async () => {
     const { ipam } = await setup([
       pool('t', { cidr: '10.1.0.0/16', allowedUses: ['Tunnel'], ipipMode: 'Always' }),

@@ -11,7 +11,7 @@ import { KubernetesBackend, SERVICE_ACCOUNT_DIR } from '../src/backends/kubernet
 import type { Watch, WatchEvent } from '../src/store/backend.js';
 import { UnavailableError } from '../src/store/errors.js';
 import { res } from './conformance/suite.js';
-import { FakeApiServer } from './support/fake-apiserver.js';
+import { FakeApiServer } from '../src/testing/fake-apiserver.js';
 
 const FAST = { backoffInitialMs: 20, backoffMaxMs: 200, requestTimeoutMs: 3000, readAttempts: 2 };
 const tmp = mkdtempSync(join(tmpdir(), 'tabby-k8s-auth-'));

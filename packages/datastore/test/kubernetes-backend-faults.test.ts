@@ -1,8 +1,8 @@
 // The Kubernetes backend beyond the shared contract: 410 Gone, watches the server ends or
 // drops, 5xx/429, error mapping (409, 422, 401), request deadlines, the metadata it returns,
-// and that the in-process API server's error bodies have the documented Status shape.
+// a core Namespace's labels, and that the in-process API server's error bodies have the
+// documented Status shape.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { KubernetesBackend } from '../src/backends/kubernetes/index.js';
 import type { KubernetesBackendOptions } from '../src/backends/kubernetes/index.js';
@@ -15,12 +15,10 @@ import {
   ValidationError,
 } from '../src/store/errors.js';
 import { res } from './conformance/suite.js';
-import { FakeApiServer, failure } from './support/fake-apiserver.js';
-import type { FakeApiServerOptions, StatusBody } from './support/fake-apiserver.js';
-import { kubeConfigFor } from './support/kube.js';
-
-const RECORDED = new URL('../../test/support/k8s-recorded/', import.meta.url);
-const recorded = (f: string): unknown => JSON.parse(readFileSync(new URL(f, RECORDED), 'utf8'));
+import { FakeApiServer, failure } from '../src/testing/fake-apiserver.js';
+import type { FakeApiServerOptions, StatusBody } from '../src/testing/fake-apiserver.js';
+import { kubeConfigFor } from '../src/testing/kube.js';
+import { recorded } from '../src/testing/recorded.js';
 
 const FAST: KubernetesBackendOptions = { backoffInitialMs: 20, backoffMaxMs: 200, requestTimeoutMs: 2000 };
 
@@ -334,6 +332,53 @@ describe('Kubernetes backend: requests and errors', () => {
     await assert.rejects(b.get({ kind: 'Node', name: 'x' }), UnavailableError);
     const w = b.watch('Node');
     assert.equal((await w[Symbol.asyncIterator]().next()).done, true);
+  });
+});
+
+describe("Kubernetes backend: a Namespace's labels", () => {
+  it('reads_them_from_the_recorded_namespace', async () => {
+    const { server, b } = await setup({ token: 't0k3n' });
+    server.putNamespace(recorded('namespace-development.json') as Record<string, unknown>);
+    assert.deepEqual(await b.namespaceLabels('development'), {
+      'kubernetes.io/metadata.name': 'development',
+      name: 'development',
+    });
+    const req = server.requests.at(-1)!;
+    assert.deepEqual(
+      [req.method, req.path, req.authorization],
+      ['GET', '/api/v1/namespaces/development', 'Bearer t0k3n'],
+    );
+  });
+
+  it('answers_NotFound_for_a_missing_namespace_and_retries_a_500', async () => {
+    const { server, b } = await setup();
+    await assert.rejects(
+      b.namespaceLabels('nope'),
+      (e: unknown) => e instanceof NotFoundError && e.message === 'Namespace nope not found',
+    );
+    // The fake's 404 is the documented one (a core kind's, as for pods), names replaced.
+    const doc = JSON.stringify(recorded('status-404-notfound.json'))
+      .replaceAll('pods', 'namespaces')
+      .replaceAll('grafana', 'nope');
+    const raw: unknown = await (await fetch(`${server.url}/api/v1/namespaces/nope`)).json();
+    assert.deepEqual(raw, JSON.parse(doc));
+    server.putNamespace({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bare' } });
+    server.failNext(2, 500);
+    assert.deepEqual(await b.namespaceLabels('bare'), {});
+  });
+
+  it('names_the_namespace_when_credentials_are_refused_or_the_answer_is_no_namespace', async () => {
+    const { server } = await setup({ token: 'right' });
+    const wrong = new KubernetesBackend(kubeConfigFor(server, 'wrong'), FAST);
+    open.push(wrong);
+    await assert.rejects(
+      wrong.namespaceLabels('development'),
+      (e: unknown) => e instanceof UnavailableError && /get Namespace development: .*401/.test(e.message),
+    );
+    server.putNamespace({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'odd' } });
+    const b = new KubernetesBackend(kubeConfigFor(server, 'right'), FAST);
+    open.push(b);
+    await assert.rejects(b.namespaceLabels('odd'), /is not a Namespace/);
   });
 });
 

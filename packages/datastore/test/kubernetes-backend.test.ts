@@ -1,9 +1,9 @@
 // The Kubernetes backend against the shared Backend contract, talking HTTP to an in-process
-// API server that follows the documented API semantics (test/support/fake-apiserver.ts).
+// API server that follows the documented API semantics (src/testing/fake-apiserver.ts).
 import { KubernetesBackend } from '../src/backends/kubernetes/index.js';
 import { backendConformance } from './conformance/suite.js';
-import { FakeApiServer } from './support/fake-apiserver.js';
-import { kubeConfigFor } from './support/kube.js';
+import { FakeApiServer } from '../src/testing/fake-apiserver.js';
+import { kubeConfigFor } from '../src/testing/kube.js';
 
 backendConformance(
   'kubernetes (in-process API server)',

@@ -1,7 +1,7 @@
 // What one invocation's handler gets: the parsed environment and config, and the world.
 import type { NetConf } from '../spec/config.js';
 import type { CniEnv } from '../spec/env.js';
-import type { Dataplane, EndpointStore, IpamClient, PluginExec } from './interfaces.js';
+import type { Dataplane, EndpointStore, IpamClient, NamespaceReader, PluginExec } from './interfaces.js';
 
 export type Log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
 
@@ -21,6 +21,8 @@ export interface IpamCtx extends Ctx {
   /** Undefined when the config has no `ipam` (DEL, CHECK: nothing was allocated). */
   readonly ipam: Ipam | undefined;
   readonly node: string;
+  /** For IPPool namespaceSelector (Tabby's IPAM asks only when a pool has one). */
+  readonly readNamespace: NamespaceReader;
 }
 
 export interface AttachmentCtx extends IpamCtx {

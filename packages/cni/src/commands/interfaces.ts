@@ -128,7 +128,20 @@ export interface IpamRequest {
   readonly attrs: IpamAttrs;
   /** Kubernetes namespace of the pod, for IPPool namespaceSelector. */
   readonly namespace?: string;
+  /**
+   * The pod namespace's labels, for IPPool namespaceSelector: called only when a pool that
+   * could serve the request has one, with those pools' names (`prod (10.1.0.0/16)`).
+   */
+  readonly namespaceLabels?: (pools: readonly string[]) => Promise<NamespaceLabels>;
 }
+
+export type NamespaceLabels = Readonly<Record<string, string>>;
+
+/**
+ * Reads a Kubernetes Namespace's labels from the API server a kubeconfig names. Errors are
+ * CniErrors: 11 while the API server is unreachable, 102 otherwise (no such namespace, RBAC).
+ */
+export type NamespaceReader = (kubeconfig: string, namespace: string) => Promise<NamespaceLabels>;
 
 export interface IpamAllocation {
   /** Addresses in CIDR notation with their full prefix: 10.65.1.7/32. */

@@ -1,11 +1,12 @@
 // The IPAM half of each command, for both kinds of IPAM: Tabby's own (an IpamClient called
 // in-process) and a delegated plugin (run from CNI_PATH with the whole config, SPEC.md §4).
+import { namespaceKubeconfig } from '../spec/config.js';
 import { CniError, ErrorCode, errorText } from '../spec/errors.js';
 import { cidrFamily, ipOf, parseResult } from '../spec/result.js';
 import { ipamHandle } from '../spec/names.js';
 import type { IpamCtx, Ctx, Ipam } from './context.js';
 import { toCniError } from './errors.js';
-import type { IpamAttrs } from './interfaces.js';
+import type { IpamAttrs, NamespaceLabels } from './interfaces.js';
 
 /** `10.1.0.7/24` -> `10.1.0.7/32`: pods get host routes, whatever subnet IPAM thinks in. */
 export function fullPrefix(cidr: string): string {
@@ -21,6 +22,40 @@ function podAttrs(ctx: IpamCtx): IpamAttrs {
 }
 
 const stdinOf = (ctx: Ctx): string => JSON.stringify(ctx.conf.raw);
+
+/**
+ * IPPool namespaceSelector, as Calico's IPAM plugin (cni-plugin/pkg/ipamplugin/ipam_plugin.go
+ * and libcalico-go lib/ipam determinePools): a pool serves the pod only when both its
+ * nodeSelector and its namespaceSelector match; the selector is matched against the labels
+ * the API server has on the Namespace (`kubernetes.io/metadata.name` among them; Calico's
+ * `projectcalico.org/name` is a policy label its IPAM does not add, and neither do we).
+ * Called by the IPAM only when a pool has such a selector, so the common path reads no API.
+ */
+function podNamespaceLabels(
+  ctx: IpamCtx,
+  namespace: string | undefined,
+): (pools: readonly string[]) => Promise<NamespaceLabels> {
+  return async (pools) => {
+    const which = `IPPool${pools.length > 1 ? 's' : ''} ${pools.join(', ')}`;
+    if (namespace === undefined) {
+      // Not a Kubernetes pod (no K8S_POD_NAMESPACE): Calico matches against no labels.
+      ctx.log('debug', `${which}: namespaceSelector matched against no labels (no K8S_POD_NAMESPACE)`);
+      return {};
+    }
+    const kubeconfig = namespaceKubeconfig(ctx.conf);
+    if (kubeconfig === undefined)
+      throw new CniError(
+        ErrorCode.InvalidConfig,
+        'invalid network config: kubernetes.kubeconfig',
+        `${which} select${pools.length > 1 ? '' : 's'} namespaces (namespaceSelector): the labels of namespace ` +
+          `${namespace} are read from the Kubernetes API, and the config has no kubernetes.kubeconfig ` +
+          '(nor a kubernetes datastore with a kubeconfig)',
+      );
+    const labels = await ctx.readNamespace(kubeconfig, namespace);
+    ctx.log('debug', `namespace ${namespace} labels ${JSON.stringify(labels)} for ${which}`);
+    return labels;
+  };
+}
 
 export async function ipamAllocate(ctx: IpamCtx): Promise<string[]> {
   const { ipam } = ctx;
@@ -41,6 +76,7 @@ export async function ipamAllocate(ctx: IpamCtx): Promise<string[]> {
       node: ctx.node,
       attrs: podAttrs(ctx),
       ...(pod === undefined ? {} : { namespace: pod.namespace }),
+      namespaceLabels: podNamespaceLabels(ctx, pod?.namespace),
     });
     addresses = got.addresses.map(fullPrefix);
   } else {

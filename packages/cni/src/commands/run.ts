@@ -10,7 +10,7 @@ import type { AttachmentCtx, Ctx, Ipam, Log } from './context.js';
 import { del } from './del.js';
 import { processExec } from './exec.js';
 import { gc } from './gc.js';
-import type { Dataplane, DatastoreSession, PluginExec } from './interfaces.js';
+import type { Dataplane, DatastoreSession, NamespaceReader, PluginExec } from './interfaces.js';
 import type { RunIo } from './skel.js';
 import { dispatch } from './skel.js';
 import { status } from './status.js';
@@ -27,6 +27,8 @@ export interface PluginDeps {
   nodename(): Promise<string>;
   /** The pod MTU file the node daemon writes. [Default: /var/lib/tabby/mtu] */
   readonly mtuFile?: string;
+  /** A Namespace's labels from the Kubernetes API, for IPPool namespaceSelector. */
+  readNamespace: NamespaceReader;
   /** Delegated plugins; default: run from CNI_PATH. */
   exec?(io: RunIo, path: readonly string[]): PluginExec;
   now?(): Date;
@@ -85,6 +87,7 @@ async function attachment<T>(
       dataplane,
       node,
       ipam,
+      readNamespace: deps.readNamespace,
       endpoints: session!.endpoints,
       mtuFile: deps.mtuFile ?? DEFAULT_MTU_FILE,
     }),

@@ -11,6 +11,7 @@ import type {
   IpamClient,
   IpamRequest,
   IpamStatus,
+  NamespaceLabels,
   StoredEndpoint,
   WorkloadEndpointDoc,
 } from '../commands/interfaces.js';
@@ -59,6 +60,7 @@ export class DatastoreIpamClient implements IpamClient {
         node: req.node,
         attrs: req.attrs,
         ...(pools.length === 0 ? {} : { pools }),
+        ...(req.namespaceLabels === undefined ? {} : { namespaceLabels: req.namespaceLabels }),
       });
       return { addresses: [...r.ipv4, ...r.ipv6].map((a) => withPrefix(a.ip)) };
     } catch (e) {
@@ -250,4 +252,18 @@ export async function openDatastoreIpam(
   const backend = await openConfigured(ds, settings, env);
   const ipam = new ds.Ipam({ backend, log: (l, m) => log(l, `ipam: ${m}`) });
   return new DatastoreIpamClient(ipam, backend, ipamConf);
+}
+
+/**
+ * The real NamespaceReader: a GET of the Namespace from the API server the kubeconfig names,
+ * with the Kubernetes client loaded only now. Fewer and shorter tries than the datastore's
+ * defaults: a runtime waits on ADD, and retries it on 11.
+ */
+export async function readNamespaceLabels(kubeconfig: string, namespace: string): Promise<NamespaceLabels> {
+  const ds = await import('@tabby/datastore');
+  try {
+    return await ds.readNamespaceLabels(kubeconfig, namespace, { readAttempts: 3, requestTimeoutMs: 10_000 });
+  } catch (e) {
+    throw ipamError(e, `reading the labels of namespace ${namespace} (kubeconfig ${kubeconfig})`);
+  }
 }

@@ -3,7 +3,7 @@
 // `<network>.<containerID>`, CHECK compares prevResult's addresses with the reservation, GC
 // releases this network's handles not in valid-attachments, STATUS reports pool room.
 import type { IpamCtx, Log } from '../commands/context.js';
-import type { IpamClient } from '../commands/interfaces.js';
+import type { IpamClient, NamespaceReader } from '../commands/interfaces.js';
 import { ipamAllocate, ipamCheck, ipamRelease, fullPrefix } from '../commands/ipam-ops.js';
 import { gc } from '../commands/gc.js';
 import { status } from '../commands/status.js';
@@ -17,6 +17,8 @@ import { CniError, ErrorCode } from '../spec/errors.js';
 export interface IpamPluginDeps {
   tabbyIpam(conf: NetConf, ipam: TabbyIpamConf, log: Log): Promise<IpamClient>;
   nodename(): Promise<string>;
+  /** A Namespace's labels from the Kubernetes API, for IPPool namespaceSelector. */
+  readNamespace: NamespaceReader;
   now?(): Date;
 }
 
@@ -35,7 +37,7 @@ async function withClient<T>(ctx: Ctx, deps: IpamPluginDeps, f: (c: IpamCtx) => 
   const client = await deps.tabbyIpam(ctx.conf, ipamConf(ctx.conf), ctx.log);
   try {
     const node = ctx.conf.nodename ?? (await deps.nodename());
-    return await f({ ...ctx, node, ipam: { kind: 'tabby', client } });
+    return await f({ ...ctx, node, ipam: { kind: 'tabby', client }, readNamespace: deps.readNamespace });
   } finally {
     await client.close().catch((e: unknown) => ctx.log('warn', `closing the datastore: ${String(e)}`));
   }

@@ -49,6 +49,12 @@ export interface ValidAttachment {
   readonly ifname: string;
 }
 
+/** Calico's `kubernetes` section: where the plugin reaches the Kubernetes API. */
+export interface KubernetesSettings {
+  /** A kubeconfig file (Calico's `kubernetes.kubeconfig`). */
+  readonly kubeconfig?: string;
+}
+
 export interface NetConf {
   readonly cniVersion: string;
   readonly name: string;
@@ -57,6 +63,8 @@ export interface NetConf {
   readonly mtu?: number;
   /** Calico's `require_mtu_file`: ADD fails (try again later) while the MTU file is missing. */
   readonly requireMtuFile: boolean;
+  /** Where the pod's Namespace labels are read from, for IPPool namespaceSelector. */
+  readonly kubernetes: KubernetesSettings;
   /** Undefined when the config has no `ipam` (only VERSION, STATUS and GC can do without). */
   readonly ipam?: TabbyIpamConf | DelegatedIpamConf;
   /** Undefined: from the environment (DATASTORE_TYPE ...) as the tabby CLI reads it. */
@@ -161,6 +169,28 @@ function parseDatastore(v: Json | undefined): DatastoreSettings | undefined {
   }
 }
 
+function parseKubernetes(v: Json | undefined): KubernetesSettings {
+  if (v === undefined || v === null) return {};
+  if (!isObject(v)) r.fail('kubernetes', 'must be an object');
+  // Calico's k8s_api_root and node_name have no Tabby meaning: refused, not ignored.
+  onlyKeys(v, ['kubeconfig'], 'kubernetes');
+  const kubeconfig = r.str(v, 'kubeconfig', 'kubernetes');
+  if (kubeconfig === undefined) return {};
+  if (!kubeconfig.startsWith('/')) r.fail('kubernetes.kubeconfig', 'must be an absolute path');
+  return { kubeconfig };
+}
+
+/**
+ * The kubeconfig the pod's namespace labels are read with: Calico's `kubernetes.kubeconfig`,
+ * else that of a `kubernetes` datastore (the same API server). Undefined: none configured.
+ */
+export function namespaceKubeconfig(conf: NetConf): string | undefined {
+  return (
+    conf.kubernetes.kubeconfig ??
+    (conf.datastore?.type === 'kubernetes' ? conf.datastore.kubeconfig : undefined)
+  );
+}
+
 function parseLogLevel(v: Json | undefined): LogLevel {
   if (v === undefined || v === null) return 'warn';
   const l = typeof v === 'string' ? v.toLowerCase() : '';
@@ -236,6 +266,7 @@ export function parseNetConf(text: string): NetConf {
     type,
     ...(mtu === undefined ? {} : { mtu }),
     requireMtuFile: flag(o, 'require_mtu_file', '', false),
+    kubernetes: parseKubernetes(o['kubernetes']),
     ...(ipam === undefined ? {} : { ipam }),
     ...(datastore === undefined ? {} : { datastore }),
     logLevel: parseLogLevel(o['log_level']),

@@ -10,4 +10,4 @@ export { KubernetesBackend, crdName, CRD_VERSION, loadKubeConfig } from './kuber
 export type { KubernetesBackendOptions, KubernetesConnection } from './kubernetes/index.js';
 export { YamlDirBackend, ResourceFileError } from './yaml/index.js';
 export type { YamlDirBackendOptions } from './yaml/index.js';
-export { openBackend } from './open.js';
+export { openBackend, readNamespaceLabels } from './open.js';

@@ -3,6 +3,7 @@
 // which a short-lived process (the CNI plugin, `tabby get`) on the YAML directory never needs.
 import type { Backend } from '../store/backend.js';
 import type { DatastoreConfig } from './config.js';
+import type { KubernetesBackendOptions } from './kubernetes/index.js';
 
 export async function openBackend(c: DatastoreConfig): Promise<Backend> {
   switch (c.type) {
@@ -33,5 +34,24 @@ export async function openBackend(c: DatastoreConfig): Promise<Backend> {
         c.kubeconfig === undefined ? { defaults: true } : { kubeconfigPath: c.kubeconfig },
       );
     }
+  }
+}
+
+/**
+ * The labels of the Kubernetes Namespace `name`, read with the kubeconfig file at
+ * `kubeconfig` (the CNI plugin's IPPool namespaceSelector); the Kubernetes client is loaded
+ * only here. Errors as KubernetesBackend's: NotFoundError, UnavailableError.
+ */
+export async function readNamespaceLabels(
+  kubeconfig: string,
+  name: string,
+  options: KubernetesBackendOptions = {},
+): Promise<Record<string, string>> {
+  const { KubernetesBackend } = await import('./kubernetes/index.js');
+  const b = new KubernetesBackend({ kubeconfigPath: kubeconfig }, options);
+  try {
+    return await b.namespaceLabels(name);
+  } finally {
+    await b.close();
   }
 }

@@ -73,7 +73,15 @@ import {
 import type { Pool } from './pools.js';
 import type { CheckReport, Utilization } from './report.js';
 import { checkIpam, loadSnapshot, utilization } from './report.js';
-import { blockFor, blocksFrom, poolForAddress, selectsNamespace, selectsNode, toPools } from './pools.js';
+import {
+  blockFor,
+  blocksFrom,
+  namespaceSelecting,
+  poolForAddress,
+  selectsNamespace,
+  selectsNode,
+  toPools,
+} from './pools.js';
 
 export type IpamUse = 'Workload' | 'Tunnel';
 export type TunnelKind = 'ipip' | 'vxlan' | 'vxlan-v6';
@@ -111,6 +119,13 @@ export interface AutoAssignRequest {
   /** Stored with the allocation (Calico: namespace, pod, timestamp); `node` is added. */
   readonly attrs?: Readonly<Record<string, string>>;
   readonly namespace?: { readonly labels?: Readonly<Record<string, string>> };
+  /**
+   * The pod namespace's labels, fetched only when needed: called (once) when `namespace` is
+   * not given and a pool that could otherwise serve the request has a namespaceSelector, with
+   * those pools' names. So a caller pays for a Kubernetes API read only where some pool
+   * selects by namespace. Its error fails the request.
+   */
+  readonly namespaceLabels?: (pools: readonly string[]) => Promise<Readonly<Record<string, string>>>;
   /** Pool CIDRs to use (either family); selectors are then ignored, as in Calico. */
   readonly pools?: readonly string[];
   readonly use?: IpamUse;
@@ -564,13 +579,23 @@ export class Ipam {
     if (req.num4 === 0 && req.num6 === 0) return { ipv4, ipv6 };
     const labels = await this.nodeLabels(req.node);
     const [cfg, pools] = await Promise.all([this.config(), this.pools()]);
+    const use = req.use ?? 'Workload';
+    let namespace = req.namespace === undefined ? undefined : (req.namespace.labels ?? {});
+    if (namespace === undefined && req.namespaceLabels !== undefined) {
+      // Families whose request names pools ignore selectors (Calico), so need no labels.
+      const families = ([4, 6] as const).filter(
+        (f) => (f === 4 ? req.num4 : req.num6) > 0 && !requested.some((c) => c.family === f),
+      );
+      const selecting = namespaceSelecting(pools, families, labels, use);
+      if (selecting.length > 0) namespace = await req.namespaceLabels(selecting);
+    }
     const base = {
       handle: req.handleId,
       node: req.node,
       labels,
       attrs: { node: req.node, ...(req.attrs ?? {}) },
-      namespace: req.namespace === undefined ? undefined : (req.namespace.labels ?? {}),
-      use: req.use ?? 'Workload',
+      namespace,
+      use,
       cfg,
       pools,
     };

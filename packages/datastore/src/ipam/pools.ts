@@ -101,6 +101,31 @@ export const selectsNode = (p: Pool, labels: Readonly<Record<string, string>>): 
 export const selectsNamespace = (p: Pool, labels: Readonly<Record<string, string>> | undefined): boolean =>
   p.namespaceSelector === undefined || matches(p.namespaceSelector, labels ?? {});
 
+/**
+ * The pools of `families` whose namespaceSelector would decide a request: enabled, Automatic,
+ * selecting the node and allowing the use (the checks Calico's determinePools makes before
+ * the namespace one), with a namespaceSelector. Named `<name> (<cidr>)`. A family whose
+ * request names its pools is not passed here: named pools ignore selectors.
+ */
+export function namespaceSelecting(
+  pools: readonly Pool[],
+  families: readonly Family[],
+  nodeLabels: Readonly<Record<string, string>>,
+  use: AllowedUse,
+): string[] {
+  return pools
+    .filter(
+      (p) =>
+        families.includes(p.cidr.family) &&
+        p.namespaceSelector !== undefined &&
+        !p.disabled &&
+        !p.manual &&
+        p.allowedUses.includes(use) &&
+        selectsNode(p, nodeLabels),
+    )
+    .map((p) => `${p.name} (${p.cidrText})`);
+}
+
 export const poolFamily = (p: Pool): Family => p.cidr.family;
 
 /** How many blocks the pool is cut into. */

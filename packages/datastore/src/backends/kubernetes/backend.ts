@@ -440,6 +440,63 @@ export class KubernetesBackend implements Backend {
     });
   }
 
+  /**
+   * The labels of the Kubernetes Namespace `name` (core/v1, not one of Tabby's kinds): what
+   * an IPPool's namespaceSelector is matched against, read from the API as Calico's CNI
+   * plugin reads it (cni-plugin/pkg/ipamplugin/ipam_plugin.go, getNamespace). A plain GET,
+   * as openWatch: client-node's CoreV1Api would add most of a megabyte to what a CNI ADD
+   * loads. Reads retry as get does; NotFoundError when there is no such namespace.
+   */
+  async namespaceLabels(name: string): Promise<Record<string, string>> {
+    const key = { kind: 'Namespace' as const, name };
+    const raw = await this.call({ key, verb: 'get' }, false, () =>
+      this.getJson(`/api/v1/namespaces/${encodeURIComponent(name)}`),
+    );
+    if (!isRecord(raw) || raw['kind'] !== 'Namespace' || !isRecord(raw['metadata']))
+      throw new UnavailableError(
+        `get Namespace ${name}: the Kubernetes API server returned something that is not a Namespace`,
+      );
+    return stringMap(raw['metadata']['labels']) ?? {};
+  }
+
+  /**
+   * GET `path` on node:http with client-node's TLS and credentials, under the request
+   * deadline; the JSON body. An error status throws client-node's ApiException, as its
+   * generated APIs do, so classify() reads it the same way.
+   */
+  private async getJson(path: string): Promise<unknown> {
+    const url = new URL(`${this.server}${path}`);
+    const opts: https.RequestOptions = {};
+    await this.kubeConfig.applyToHTTPSOptions(opts);
+    const mod = url.protocol === 'https:' ? https : http;
+    const signal = AbortSignal.any([AbortSignal.timeout(this.o.requestTimeoutMs), this.closing.signal]);
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = mod.request(
+        url,
+        { ...opts, method: 'GET', signal, headers: { ...opts.headers, Accept: 'application/json' } },
+        resolve,
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    let body = '';
+    res.setEncoding('utf8');
+    for await (const chunk of res as AsyncIterable<string>) body += chunk;
+    const code = res.statusCode ?? 0;
+    if (code < 200 || code > 299) {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers[k] = v;
+      throw new ApiException(code, `HTTP ${code}`, body, headers);
+    }
+    try {
+      return JSON.parse(body) as unknown;
+    } catch (e) {
+      throw new UnavailableError(`GET ${path}: the Kubernetes API server answered with no JSON`, {
+        cause: e,
+      });
+    }
+  }
+
   close(): Promise<void> {
     this.closing.abort();
     for (const w of [...this.watches]) w.close();

@@ -62,7 +62,8 @@ export function parseStatus(body: unknown): Status | undefined {
 
 /** What the caller was doing, so the error can name it and carry its expectation. */
 export interface FailedCall {
-  readonly key: ResourceKey<Kind>;
+  /** A Tabby kind's object, or a core one (the Namespace the CNI plugin reads). */
+  readonly key: ResourceKey<Kind | 'Namespace'>;
   readonly verb: 'get' | 'list' | 'create' | 'update' | 'delete' | 'watch';
   /** The resourceVersion the caller sent (update, conditional delete). */
   readonly expected?: string;

@@ -13,15 +13,17 @@
 //                unless the strategy allows unconditional updates; custom resources do not)
 //   [crd-etcd]   k8s.io/apiextensions-apiserver/pkg/registry/customresource/etcd.go (no
 //                ReturnDeletedObject: a DELETE answers with a Status, not the object)
-// What it does not do: schemas (a `validate` hook stands in), field/label selectors, paging,
-// PATCH, finalizers, generateName, the watch cache's "not older than" reads, protobuf.
+// Besides the custom resources, it answers GET /api/v1/namespaces/<name> for the core/v1
+// Namespaces a test puts there (putNamespace), as the CNI plugin reads a pod's namespace
+// labels. What it does not do: schemas (a `validate` hook stands in), field/label selectors,
+// paging, PATCH, finalizers, generateName, the watch cache's "not older than" reads, protobuf.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { KIND_INFO, KINDS } from '../../src/resources/kinds.js';
-import type { Kind } from '../../src/resources/kinds.js';
+import { KIND_INFO, KINDS } from '../resources/kinds.js';
+import type { Kind } from '../resources/kinds.js';
 
 export const GROUP = 'tabby.dev';
 export const VERSION = 'v1';
@@ -142,6 +144,8 @@ export class FakeApiServer {
   token: string | undefined;
   readonly requests: RequestRecord[] = [];
   private readonly resources = new Map<string, Resource>();
+  /** core/v1 Namespaces by name (read-only: only GET of one is served). */
+  private readonly namespaces = new Map<string, Json>();
 
   private constructor(private readonly opts: FakeApiServerOptions) {
     this.rev = opts.startRevision ?? 1000;
@@ -228,6 +232,14 @@ export class FakeApiServer {
     return out.body as Json;
   }
 
+  /** Serves `ns` (a core/v1 Namespace object, e.g. a recorded one) at /api/v1/namespaces/<its name>. */
+  putNamespace(ns: Json): void {
+    const name = (ns['metadata'] as Json | undefined)?.['name'];
+    if (typeof name !== 'string' || name === '')
+      throw new Error('putNamespace: the object has no metadata.name');
+    this.namespaces.set(name, structuredClone(ns));
+  }
+
   /** Forgets all history (an etcd compaction at the current revision). */
   compact(): void {
     this.compacted = this.rev;
@@ -289,6 +301,20 @@ export class FakeApiServer {
               causes: [{ message: 'injected fault' }],
             }),
       );
+    }
+    const core = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(url.pathname);
+    if (core !== null && (req.method ?? 'GET') === 'GET') {
+      const name = decodeURIComponent(core[1]!);
+      const ns = this.namespaces.get(name);
+      record(ns === undefined ? 404 : 200);
+      // [errors.go] NewNotFound of the core group: `namespaces "<name>" not found`.
+      return ns === undefined
+        ? send(
+            res,
+            404,
+            failure(404, 'NotFound', `namespaces "${name}" not found`, { name, kind: 'namespaces' }),
+          )
+        : send(res, 200, ns);
     }
     const route = this.route(url.pathname);
     if (route === undefined) {
