@@ -1,8 +1,16 @@
 // The IpamClient over @tabby/datastore: its Ipam (Calico's block algorithm with
-// compare-and-swap) on the backend the config names. The datastore package is imported
-// only when a command needs it, so VERSION and a delegated-IPAM ADD never load it.
-import type { Backend, Datastore, Ipam } from '@tabby/datastore';
-import type * as DatastoreModuleNs from '@tabby/datastore';
+// compare-and-swap) on the backend the config names. This module is imported only when a
+// command needs the datastore (main.ts), so VERSION and a delegated-IPAM ADD never load it.
+// Named imports, not the package's namespace: the bundle then holds only what is used here
+// (@tabby/datastore declares no side effects), not the CLI, CRDs or manifests.
+import type { Backend } from '@tabby/datastore';
+import {
+  Datastore,
+  datastoreConfig,
+  Ipam,
+  openBackend,
+  readNamespaceLabels as readNamespace,
+} from '@tabby/datastore';
 import type {
   DatastoreSession,
   EndpointKey,
@@ -19,8 +27,6 @@ import { LABEL_NETWORK } from '../commands/endpoint.js';
 import type { Log } from '../commands/context.js';
 import type { DatastoreSettings, TabbyIpamConf } from '../spec/config.js';
 import { CniError, ErrorCode, errorText } from '../spec/errors.js';
-
-type DatastoreModule = typeof DatastoreModuleNs;
 
 const NO_ADDRESS = new Set(['PoolExhausted', 'NoEligiblePool', 'MaxBlocksReached']);
 const TRANSIENT = new Set(['RetriesExhausted', 'Unavailable', 'Conflict']);
@@ -198,9 +204,8 @@ export async function openDatastoreSession(
   env: Readonly<Record<string, string | undefined>>,
   log: Log,
 ): Promise<DatastoreSession> {
-  const ds = await import('@tabby/datastore');
-  const backend = await openConfigured(ds, settings, env);
-  const store = new ds.Datastore(backend, {
+  const backend = await openConfigured(settings, env);
+  const store = new Datastore(backend, {
     onInvalid: (issues) =>
       log(
         'warn',
@@ -210,7 +215,7 @@ export async function openDatastoreSession(
   return {
     ipam: (conf) =>
       new DatastoreIpamClient(
-        new ds.Ipam({ backend, log: (l, m) => log(l, `ipam: ${m}`) }),
+        new Ipam({ backend, log: (l, m) => log(l, `ipam: ${m}`) }),
         backend,
         conf,
         false,
@@ -221,18 +226,17 @@ export async function openDatastoreSession(
 }
 
 async function openConfigured(
-  ds: DatastoreModule,
   settings: DatastoreSettings | undefined,
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<Backend> {
   let cfg;
   try {
-    cfg = settings ?? ds.datastoreConfig(env);
+    cfg = settings ?? datastoreConfig(env);
   } catch (e) {
     throw new CniError(ErrorCode.InvalidConfig, 'invalid network config: datastore', errorText(e));
   }
   try {
-    return await ds.openBackend(cfg);
+    return await openBackend(cfg);
   } catch (e) {
     throw ipamError(e, `opening the ${cfg.type} datastore`);
   }
@@ -248,9 +252,8 @@ export async function openDatastoreIpam(
   env: Readonly<Record<string, string | undefined>>,
   log: Log,
 ): Promise<IpamClient> {
-  const ds = await import('@tabby/datastore');
-  const backend = await openConfigured(ds, settings, env);
-  const ipam = new ds.Ipam({ backend, log: (l, m) => log(l, `ipam: ${m}`) });
+  const backend = await openConfigured(settings, env);
+  const ipam = new Ipam({ backend, log: (l, m) => log(l, `ipam: ${m}`) });
   return new DatastoreIpamClient(ipam, backend, ipamConf);
 }
 
@@ -260,9 +263,8 @@ export async function openDatastoreIpam(
  * defaults: a runtime waits on ADD, and retries it on 11.
  */
 export async function readNamespaceLabels(kubeconfig: string, namespace: string): Promise<NamespaceLabels> {
-  const ds = await import('@tabby/datastore');
   try {
-    return await ds.readNamespaceLabels(kubeconfig, namespace, { readAttempts: 3, requestTimeoutMs: 10_000 });
+    return await readNamespace(kubeconfig, namespace, { readAttempts: 3, requestTimeoutMs: 10_000 });
   } catch (e) {
     throw ipamError(e, `reading the labels of namespace ${namespace} (kubeconfig ${kubeconfig})`);
   }

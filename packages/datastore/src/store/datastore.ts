@@ -3,7 +3,6 @@
 // what is already stored (an IPPool may not overlap another; a pool's cidr and blockSize
 // never change); everything coming out is parsed again, because files can be edited by hand
 // and other writers exist. Nothing invalid is stored; nothing invalid is handed on.
-import { readManifest } from '../resources/manifest.js';
 import type { Kind } from '../resources/kinds.js';
 import { keyOf } from '../resources/meta.js';
 import type { ResourceIssue } from '../resources/parse.js';
@@ -159,6 +158,8 @@ export class Datastore {
    * stored: one bad document stores nothing. Returns what was stored, in order.
    */
   async applyManifest(text: string, source = 'manifest'): Promise<AnyKindResource[]> {
+    // Loaded here: a Datastore on etcd or Kubernetes needs no YAML library but for manifests.
+    const { readManifest } = await import('../resources/manifest.js');
     const issues: ResourceIssue[] = [];
     const parsed: AnyKindResource[] = [];
     readManifest(text).forEach((d, i) => {
