@@ -76,13 +76,7 @@ describe('the bundle', () => {
         eager.some((i) => i.endsWith('dist/src/commands/skel.js')),
         'the dispatcher is in the start-up files',
       );
-      for (const bad of [
-        ...HEAVY,
-        /node_modules\/yaml\//,
-        /node_modules\/ip-num\//,
-        /datastore\/dist\//,
-        /netlink\/dist\//,
-      ])
+      for (const bad of [...HEAVY, /node_modules\/yaml\//, /datastore\/dist\//, /netlink\/dist\//])
         assert.deepEqual(
           eager.filter((i) => bad.test(i)),
           [],
@@ -105,6 +99,39 @@ describe('the bundle', () => {
     // and they are there, for the datastores that need them
     for (const suffix of ['node_modules/etcd3/lib/index.js', 'backends/kubernetes/backend.js'])
       assert.notEqual(holding(m, suffix), holding(m, 'datastore/dist/src/index.js'));
+  });
+
+  it('loads_with_the_datastore_only_what_the_plugin_uses', () => {
+    // @tabby/datastore has no side effects and datastore-client imports names, not the
+    // namespace: what it loads, statically or by dynamic import short of the backend a
+    // config picks and the manifest parser, is IPAM, the store and the backend switch.
+    const m = meta();
+    const lazy = [/datastore\/dist\/src\/backends\/(yaml|etcd|kubernetes)\//, /node_modules\/yaml\//];
+    const files = new Set([holding(m, 'dist/src/ipam/datastore-client.js')]);
+    for (const f of files)
+      for (const i of m.outputs[f]?.imports ?? []) {
+        if (i.external === true) continue;
+        const loads = eagerInputs(m, i.path);
+        if (i.kind === 'dynamic-import' && loads.some((x) => lazy.some((re) => re.test(x)))) continue;
+        files.add(i.path);
+      }
+    const eager = [...files].flatMap((f) => Object.keys(m.outputs[f]?.inputs ?? {}));
+    assert.ok(eager.some((i) => i.endsWith('datastore/dist/src/ipam/ipam.js')));
+    for (const bad of [
+      /datastore\/dist\/src\/cli\//,
+      /datastore\/dist\/src\/ipam\/cli\.js$/,
+      /datastore\/dist\/src\/resources\/crds/,
+      /datastore\/dist\/src\/store\/memory\.js$/,
+      /datastore\/dist\/src\/testing\//,
+      /datastore\/dist\/src\/backends\/(yaml|etcd|kubernetes)\//,
+      /node_modules\/yaml\//,
+      ...HEAVY,
+    ])
+      assert.deepEqual(
+        eager.filter((i) => bad.test(i)),
+        [],
+        `the datastore chunk loads ${String(bad)}`,
+      );
   });
 
   it('rewrites_the_addon_paths_to_files_beside_the_bundle', () => {
