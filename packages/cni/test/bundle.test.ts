@@ -87,7 +87,7 @@ describe('the bundle', () => {
 
   it('keeps_the_etcd_and_kubernetes_clients_out_of_the_yaml_datastore_path', () => {
     const m = meta();
-    for (const suffix of ['datastore/dist/src/index.js', 'datastore/dist/src/backends/yaml/backend.js']) {
+    for (const suffix of ['datastore/dist/src/core.js', 'datastore/dist/src/backends/yaml/backend.js']) {
       const eager = eagerInputs(m, holding(m, suffix));
       for (const bad of HEAVY)
         assert.deepEqual(
@@ -98,7 +98,7 @@ describe('the bundle', () => {
     }
     // and they are there, for the datastores that need them
     for (const suffix of ['node_modules/etcd3/lib/index.js', 'backends/kubernetes/backend.js'])
-      assert.notEqual(holding(m, suffix), holding(m, 'datastore/dist/src/index.js'));
+      assert.notEqual(holding(m, suffix), holding(m, 'datastore/dist/src/core.js'));
   });
 
   it('loads_with_the_datastore_only_what_the_plugin_uses', () => {

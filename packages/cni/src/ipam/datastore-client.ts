@@ -1,16 +1,17 @@
 // The IpamClient over @tabby/datastore: its Ipam (Calico's block algorithm with
 // compare-and-swap) on the backend the config names. This module is imported only when a
 // command needs the datastore (main.ts), so VERSION and a delegated-IPAM ADD never load it.
-// Named imports, not the package's namespace: the bundle then holds only what is used here
-// (@tabby/datastore declares no side effects), not the CLI, CRDs or manifests.
-import type { Backend } from '@tabby/datastore';
+// Named imports from the import-light entry, not the package's namespace: the bundle then
+// holds only what is used here (@tabby/datastore declares no side effects), not the CLI,
+// CRDs or manifest reading, nor the yaml library they bring.
+import type { Backend } from '@tabby/datastore/core';
 import {
   Datastore,
   datastoreConfig,
   Ipam,
   openBackend,
   readNamespaceLabels as readNamespace,
-} from '@tabby/datastore';
+} from '@tabby/datastore/core';
 import type {
   DatastoreSession,
   EndpointKey,
