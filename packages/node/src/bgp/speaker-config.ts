@@ -129,7 +129,7 @@ export function peerSettings(p: PeerConfig, fc: FamilyConfig): PeerSettings {
     ...(p.allowLocalAs !== undefined ? { allowAsIn: p.allowLocalAs } : {}),
     importPolicy,
     exportPolicy,
-    addPath: 'both', // Calico's template: `add paths on`
+    addPath: p.addPath,
     ...(p.password !== undefined ? { password: p.password } : {}),
     gracefulRestart: { restartTime: p.gracefulRestartTime ?? DEFAULT_RESTART_TIME },
     ...(p.multihop?.ttlSecurity !== undefined ? { ttlSecurity: p.multihop.ttlSecurity } : {}),

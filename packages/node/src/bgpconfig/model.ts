@@ -45,6 +45,8 @@ export interface PeerConfig {
   readonly allowLocalAs?: number;
   /** keepaliveTime in seconds (hold time is three times it); absent: the default. */
   readonly keepaliveTime?: number;
+  /** RFC 7911 ADD-PATH: Calico's template turns it on (send and receive) for every session. */
+  readonly addPath: 'both';
   /** A static /32 or /128 route to the peer through this gateway (reachableBy). */
   readonly reachableBy?: string;
   /** BGPFilter names whose rules for this family run on import, in order, before accept. */
