@@ -7,6 +7,7 @@ import {
   decodeLink,
   decodeNeighbour,
   decodeRoute,
+  decodeRouteView,
   decodeRtnl,
   encodeAddress,
   encodeNeighbour,
@@ -17,6 +18,7 @@ import {
   encodeSetLink,
   forEachMessage,
   formatIpv6,
+  ipv4Value,
   NetlinkProtocolError,
   NlWriter,
   NLM_F_ACK,
@@ -33,6 +35,8 @@ import {
   RTM_NEWLINK,
   RTM_NEWNEIGH,
   RTM_NEWROUTE,
+  RouteView,
+  writeIpv4,
   writeIpv6,
 } from '../src/index.js';
 import type { NlHeader, RouteQuery, RouteSpec } from '../src/index.js';
@@ -159,6 +163,151 @@ describe('route requests equal the bytes ip sends', () => {
       if (spec.priority !== undefined) assert.equal(r.priority, spec.priority);
       if (spec.metrics !== undefined) assert.deepEqual(r.metrics, spec.metrics);
     }
+  });
+});
+
+/** A view's fields as plain data, for comparing two views. */
+function viewFields(v: RouteView): Record<string, unknown> {
+  const hops = [];
+  for (let i = 0; i < v.hopCount; i++)
+    hops.push({
+      oif: v.hopOif[i],
+      onlink: v.onlink(i),
+      weight: v.hopWeight[i],
+      gateway:
+        v.hopGatewayLen[i] === 0 ? [] : [...v.hopGateway.subarray(4 * i, 4 * i + v.hopGatewayLen[i]! / 4)],
+    });
+  return {
+    family: v.family,
+    dstLen: v.dstLen,
+    table: v.table,
+    protocol: v.protocol,
+    scope: v.scope,
+    type: v.type,
+    flags: v.flags,
+    priority: v.priority,
+    dst: [...v.dst],
+    hops,
+    hasPrefsrc: v.hasPrefsrc,
+    hasMetrics: v.hasMetrics,
+  };
+}
+
+describe('route dump visitor (RouteView)', () => {
+  const routeSpecArb: fc.Arbitrary<RouteSpec> = fc
+    .record({
+      family: fc.constantFrom(4 as const, 6 as const),
+      a: fc.nat(0xffffff),
+      dstLen: fc.integer({ min: 0, max: 32 }),
+      table: fc.oneof(fc.constant(254), fc.integer({ min: 1, max: 5000 })),
+      protocol: fc.integer({ min: 1, max: 255 }),
+      type: fc.constantFrom('unicast' as const, 'blackhole' as const, 'unreachable' as const),
+      priority: fc.option(fc.nat(), { nil: undefined }),
+      mtu: fc.option(fc.integer({ min: 68, max: 9000 }), { nil: undefined }),
+      prefsrc: fc.boolean(),
+      hops: fc.array(
+        fc.record({
+          oif: fc.integer({ min: 1, max: 1000 }),
+          gw: fc.option(fc.nat(0xffff), { nil: undefined }),
+          onlink: fc.boolean(),
+          weight: fc.integer({ min: 1, max: 256 }),
+        }),
+        { maxLength: 12 },
+      ),
+    })
+    .map((x): RouteSpec => {
+      const ip = (n: number): string =>
+        x.family === 4
+          ? `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`
+          : `fd00:${(n >> 16).toString(16)}::${(n & 0xffff).toString(16)}`;
+      const single = x.hops.length === 1;
+      return {
+        family: x.family,
+        dst: ip(x.a),
+        dstLen: x.family === 4 ? x.dstLen : 4 * x.dstLen,
+        table: x.table,
+        protocol: x.protocol,
+        type: x.type,
+        ...(x.priority !== undefined ? { priority: x.priority } : {}),
+        ...(x.mtu !== undefined ? { metrics: { mtu: x.mtu } } : {}),
+        ...(x.prefsrc ? { prefsrc: ip(1) } : {}),
+        nexthops: x.hops.map((h) => ({
+          oif: h.oif,
+          ...(h.gw !== undefined ? { gateway: ip(h.gw + x.a) } : {}),
+          ...(h.onlink ? { onlink: true } : {}),
+          ...(single ? {} : { weight: h.weight }),
+        })),
+      };
+    });
+
+  it('decodes_every_captured_route_as_decode_route_reads_it', () => {
+    for (const v of [
+      'ip route add 10.65.1.0/26 via 192.168.0.2 dev h0 proto 80',
+      'ip route add blackhole 10.65.2.0/26 proto 80',
+      'ip route add 10.65.3.0/26 via 172.16.0.9 dev h0 onlink proto 80',
+      'ip route add 10.65.4.0/26 proto 80 nexthop via 192.168.0.2 dev h0 weight 1 nexthop via 192.168.0.3 dev h0 weight 2',
+      'ip route add 10.65.5.7/32 dev h0 scope link proto 80',
+      'ip route add 10.65.6.0/26 via 192.168.0.2 dev h0 table 1000 metric 100 mtu 1400',
+      'ip route add fd00:65::/122 via fd00::2 dev h0 proto 80',
+      'ip route del 10.65.1.0/26 proto 80',
+    ]) {
+      const ip = ipVector(v);
+      const h = only(ip);
+      const view = new RouteView();
+      assert.equal(decodeRouteView(ip, h, view), true, v);
+      assert.deepEqual(viewFields(view), viewFields(new RouteView().assign(decodeRoute(ip, h)!)), v);
+      assert.deepEqual(view.toInfo(), decodeRoute(ip, h), v);
+    }
+  });
+
+  it('agrees_with_decode_route_on_random_routes_through_one_reused_view', () => {
+    const view = new RouteView(); // reused, as a dump reuses it: nothing may leak between routes
+    fc.assert(
+      fc.property(routeSpecArb, (spec) => {
+        const w = new NlWriter(64);
+        encodeRoute(w, RTM_NEWROUTE, ADD, 1, spec);
+        const b = Buffer.from(w.view());
+        const h = only(b);
+        assert.equal(decodeRouteView(b, h, view), true);
+        const info = decodeRoute(b, h)!;
+        assert.deepEqual(viewFields(view), viewFields(new RouteView().assign(info)));
+        assert.deepEqual(view.toInfo(), info);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('fails_exactly_where_decode_route_fails_on_every_truncation', () => {
+    const ip = ipVector(
+      'ip route add 10.65.4.0/26 proto 80 nexthop via 192.168.0.2 dev h0 weight 1 nexthop via 192.168.0.3 dev h0 weight 2',
+    );
+    const mtu = ipVector('ip route add 10.65.6.0/26 via 192.168.0.2 dev h0 table 1000 metric 100 mtu 1400');
+    for (const vector of [ip, mtu])
+      for (let n = 16; n < vector.length; n++) {
+        const b = Buffer.from(vector.subarray(0, n));
+        b.writeUInt32LE(n, 0);
+        const h = only(b);
+        const outcome = (fn: () => unknown): string => {
+          try {
+            fn();
+            return 'ok';
+          } catch (e) {
+            assert.ok(e instanceof NetlinkProtocolError, String(e));
+            return 'protocol error';
+          }
+        };
+        assert.equal(
+          outcome(() => decodeRouteView(b, h, new RouteView())),
+          outcome(() => decodeRoute(b, h)),
+          `truncated to ${n} bytes`,
+        );
+      }
+  });
+
+  it('leaves_routes_of_other_families_to_the_caller', () => {
+    const ip = Buffer.from(ipVector('ip route add blackhole 10.65.2.0/26 proto 80'));
+    ip[16] = 28; // AF_MPLS
+    assert.equal(decodeRouteView(ip, only(ip), new RouteView()), false);
   });
 });
 
@@ -377,6 +526,29 @@ describe('addresses', () => {
     assert.throws(
       () => encodeRoute(w, RTM_NEWROUTE, ADD, 1, { family: 4, dst: '10.0.0.0', dstLen: 33 }),
       TypeError,
+    );
+  });
+
+  it('reads_an_ipv4_address_as_a_number_exactly_where_write_ipv4_accepts_it', () => {
+    const b = Buffer.alloc(4);
+    const text = fc.oneof(
+      fc.ipV4(),
+      fc.stringMatching(/^[0-9.]{0,17}$/),
+      fc.tuple(fc.nat(300), fc.nat(300), fc.nat(300), fc.nat(300)).map((p) => p.join('.')),
+    );
+    fc.assert(
+      fc.property(text, (t) => {
+        let written: number;
+        try {
+          writeIpv4(b, 0, t);
+          written = b.readUInt32BE(0);
+        } catch (e) {
+          assert.ok(e instanceof TypeError);
+          written = -1;
+        }
+        assert.equal(ipv4Value(t), written, t);
+      }),
+      { numRuns: 2000 },
     );
   });
 });

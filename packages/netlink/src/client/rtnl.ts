@@ -30,6 +30,7 @@ import { decodeNeighbour, encodeNeighbour, encodeNeighbourDump } from '../codec/
 import type { NlHeader } from '../codec/reader.js';
 import type { RouteDumpFilter, RouteInfo, RouteQuery, RouteSpec } from '../codec/route.js';
 import { decodeRoute, describeRoute, encodeRoute, encodeRouteDump, encodeRouteGet } from '../codec/route.js';
+import { decodeRouteView, RouteView } from '../codec/route-view.js';
 import { NlWriter } from '../codec/writer.js';
 import { netlinkAddon } from './native.js';
 import type { SocketOptions } from './socket.js';
@@ -385,6 +386,34 @@ export class RtnlClient {
           out.push(r);
       },
     );
+  }
+
+  /**
+   * Routes as routes() filters them, visited without building objects: `visit` sees one
+   * RouteView, reused for every route and valid only during the call (toInfo() copies a
+   * route out). For comparing a large dump with what is wanted (a no-change resync).
+   * Resolves with the number of routes visited; a throw from `visit` rejects the dump.
+   */
+  async scanRoutes(filter: RouteDumpFilter, visit: (r: RouteView) => void): Promise<number> {
+    const view = new RouteView();
+    let n = 0;
+    await this.dump(
+      'RTM_GETROUTE dump',
+      (w, seq) => encodeRouteDump(w, seq, filter),
+      (buf, h) => {
+        if (h.type !== RTM_NEWROUTE || !decodeRouteView(buf, h, view)) return;
+        // older kernels ignore some filters: check again here
+        if (
+          (filter.table === undefined || view.table === filter.table) &&
+          (filter.protocol === undefined || view.protocol === filter.protocol) &&
+          (filter.type === undefined || view.type === filter.type)
+        ) {
+          n++;
+          visit(view);
+        }
+      },
+    );
+    return n;
   }
 
   neighbours(

@@ -8,5 +8,6 @@ export * from './ack.js';
 export * from './link.js';
 export * from './address.js';
 export * from './route.js';
+export * from './route-view.js';
 export * from './neighbour.js';
 export * from './rtnl.js';

@@ -33,6 +33,33 @@ export function writeIpv4(buf: Buffer, off: number, text: string): void {
   if (part !== 4) throw new TypeError(`invalid IPv4 address ${JSON.stringify(text)}`);
 }
 
+/**
+ * A dotted-quad IPv4 address as an unsigned 32-bit number, or -1 when the text is not one
+ * (the same text writeIpv4 accepts: four parts of 0-255, no leading zeros).
+ */
+export function ipv4Value(text: string): number {
+  let value = 0;
+  let part = 0;
+  let parts = 0;
+  let digits = 0;
+  const n = text.length;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 46;
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return -1;
+      part = part * 10 + (c - 48);
+      if (part > 255) return -1;
+      digits++;
+    } else if (c === 46 && digits > 0 && parts < 4) {
+      value = value * 256 + part;
+      parts++;
+      part = 0;
+      digits = 0;
+    } else return -1;
+  }
+  return parts === 4 ? value : -1;
+}
+
 function hexValue(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
   if (c >= 97 && c <= 102) return c - 87;
