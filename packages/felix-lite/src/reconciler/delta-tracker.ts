@@ -57,6 +57,7 @@ export class DeltaTracker<K, V> {
     },
     get: (k: K): V | undefined => this.dataplaneMap.get(k),
     has: (k: K): boolean => this.dataplaneMap.has(k),
+    keys: (): IterableIterator<K> => this.dataplaneMap.keys(),
     entries: (): IterableIterator<[K, V]> => this.dataplaneMap.entries(),
     size: (): number => this.dataplaneMap.size,
     /** Replaces the whole dataplane side with a fresh dump. */

@@ -4,7 +4,13 @@
 // is sent for those), change events delivered asynchronously, and faults injected on demand:
 // refused writes, interrupted dumps, batches whose outcome is unknown, lost events.
 import type { RouteInfo, RouteSpec } from '@tabby/netlink/codec';
-import { NetlinkError, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN } from '@tabby/netlink/codec';
+import {
+  NetlinkError,
+  RouteView,
+  RT_SCOPE_LINK,
+  RT_SCOPE_UNIVERSE,
+  RT_TABLE_MAIN,
+} from '@tabby/netlink/codec';
 import type { Kernel, KernelEvent, KernelLink, RouteFilter, RouteOp, RouteOpFailure } from './kernel.js';
 
 const ERRNO = { EINTR: 4, ESRCH: 3, EEXIST: 17, ENODEV: 19, ENETDOWN: 100, ENETUNREACH: 101, EBUSY: 16 };
@@ -64,6 +70,14 @@ export class FakeKernel implements Kernel {
     for (const r of this.routeMap.values())
       if (r.family === f.family && r.table === f.table && r.protocol === f.protocol) out.push(r);
     return Promise.resolve(out);
+  }
+
+  /** routes() through one reused view, as NetlinkKernel's dump visitor hands them out. */
+  async scanRoutes(f: RouteFilter, visit: (r: RouteView) => void): Promise<number> {
+    const view = new RouteView();
+    const routes = await this.routes(f);
+    for (const r of routes) visit(view.assign(r));
+    return routes.length;
   }
 
   async applyRoutes(ops: readonly RouteOp[]): Promise<RouteOpFailure[]> {

@@ -7,6 +7,7 @@ export * from './kernel.js';
 export * from './fake-kernel.js';
 export * from './netlink-kernel.js';
 export * from './reconciler.js';
+export * from './route-index.js';
 export * from './sysctls.js';
 export * from './neighbour-kernel.js';
 export * from './neighbour-reconciler.js';

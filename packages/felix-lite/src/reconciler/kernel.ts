@@ -2,7 +2,7 @@
 // protocol, batched route writes with failures by index, and a stream of change events.
 // Two implementations: NetlinkKernel (the real one, over @tabby/netlink) and FakeKernel (in
 // memory, with fault injection, for the reconciler's tests and anyone composing it).
-import type { NetlinkError, RouteInfo, RouteSpec } from '@tabby/netlink/codec';
+import type { NetlinkError, RouteInfo, RouteSpec, RouteView } from '@tabby/netlink/codec';
 import type { IpVersion } from '../routes/ip.js';
 
 export interface KernelLink {
@@ -42,6 +42,12 @@ export interface Kernel {
   links(): Promise<KernelLink[]>;
   /** Routes of one family, table and protocol. May reject with EINTR (dump interrupted: retry). */
   routes(filter: RouteFilter): Promise<RouteInfo[]>;
+  /**
+   * The same routes as routes(), visited without objects (one reused RouteView, valid during
+   * the call; toInfo() copies one out). Optional: the reconciler's resync uses it when
+   * present (NetlinkKernel), else reads routes() into a view one by one.
+   */
+  scanRoutes?(filter: RouteFilter, visit: (r: RouteView) => void): Promise<number>;
   /**
    * Applies the writes in order, each independently of the others' failures. Rejects only
    * when the outcome is unknown (socket closed, overrun): then dump again.

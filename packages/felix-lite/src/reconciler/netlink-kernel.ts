@@ -1,6 +1,6 @@
 // The real Kernel: @tabby/netlink's client (batched writes, protocol-filtered dumps) and its
 // monitor (links and IPv4/IPv6 routes) in one network namespace, ours or one given by path.
-import type { RouteInfo } from '@tabby/netlink';
+import type { RouteInfo, RouteView } from '@tabby/netlink';
 import { readSysctl, RtnlClient, writeSysctl } from '@tabby/netlink';
 import { MonitorFanout } from './monitor-fanout.js';
 import type { Kernel, KernelEvent, KernelLink, RouteFilter, RouteOp, RouteOpFailure } from './kernel.js';
@@ -36,6 +36,10 @@ export class NetlinkKernel implements Kernel {
 
   routes(f: RouteFilter): Promise<RouteInfo[]> {
     return this.client.routes({ family: f.family, table: f.table, protocol: f.protocol });
+  }
+
+  scanRoutes(f: RouteFilter, visit: (r: RouteView) => void): Promise<number> {
+    return this.client.scanRoutes({ family: f.family, table: f.table, protocol: f.protocol }, visit);
   }
 
   async applyRoutes(ops: readonly RouteOp[]): Promise<RouteOpFailure[]> {

@@ -1,7 +1,7 @@
 // Makes the kernel's routes equal to the desired ones and keeps them so.
 import type { NetlinkError, RouteInfo, RouteSpec } from '@tabby/netlink/codec';
 import { TABBY_ROUTE_PROTOCOL } from '@tabby/netlink';
-import { isErrno, RT_TABLE_MAIN } from '@tabby/netlink/codec';
+import { isErrno, RouteView, RT_TABLE_MAIN } from '@tabby/netlink/codec';
 import type { IpVersion } from '../routes/ip.js';
 import type { Route, RouteKeyId, RouteNextHop } from '../routes/route.js';
 import { describeRoute, routeKeyId, routesEqual } from '../routes/route.js';
@@ -9,6 +9,7 @@ import type { Clock, Logger } from '@tabby/ipip';
 import { ReconcileLoop, silentLogger, systemClock } from '@tabby/ipip';
 import { DeltaTracker } from './delta-tracker.js';
 import type { Kernel, KernelEvent, KernelLink, RouteOp } from './kernel.js';
+import { DesiredRouteIndex } from './route-index.js';
 
 export interface RouteReconcilerInit {
   /** rtm_protocol marking the routes we own (default TABBY_ROUTE_PROTOCOL, 84). */
@@ -127,6 +128,13 @@ export class RouteReconciler {
   private readonly workloadPrefixes: readonly string[];
 
   private readonly tracker = new DeltaTracker<RouteKeyId, Route>(routesEqual);
+  /**
+   * The desired routes in integer form for the resync's comparison (see route-index.ts),
+   * built at the first resync after setDesired (passes without a dump do not need it).
+   */
+  private index: DesiredRouteIndex | undefined;
+  /** Reused for kernels without scanRoutes (routes() read into it one by one). */
+  private readonly view = new RouteView();
   private readonly linksByName = new Map<string, KernelLink>();
   private readonly linksByIndex = new Map<number, KernelLink>();
   private readonly firstSeen = new Map<string, number>();
@@ -202,6 +210,7 @@ export class RouteReconciler {
       entries.push([k, r]);
     }
     this.tracker.desired.replaceAll(entries);
+    this.index = undefined; // indexed again at the next resync
     this.desiredReady = true;
     this.kick(this.debounceMs);
   }
@@ -427,23 +436,75 @@ export class RouteReconciler {
     }
   }
 
+  /**
+   * Dumps our routes and makes the tracker's dataplane side equal to them. Dumped routes
+   * equal to the desired route with their key are recognised in integer form (no string
+   * key, no route object); only the others are read into objects. The tracker ends as
+   * dataplane.replaceAll(every dumped route) would leave it.
+   */
+  private async resync(): Promise<void> {
+    // the index is made (or refreshed) with the first dumped route: an empty dump needs none
+    let index: DesiredRouteIndex | undefined;
+    let epoch = 0;
+    let matched = 0;
+    const differing: [RouteKeyId, Route][] = [];
+    const visit = (v: RouteView): void => {
+      if (index === undefined) {
+        const desired = this.tracker.desired;
+        index = this.index ??= new DesiredRouteIndex(desired.entries(), desired.size());
+        index.resolveDevices((name) => this.linksByName.get(name)?.index);
+        epoch = index.nextEpoch();
+      }
+      const e = index.find(v);
+      if (e >= 0 && index.matches(e, v)) {
+        if (index.seen[e] !== epoch) matched++;
+        index.seen[e] = epoch;
+        return;
+      }
+      const r = this.fromKernel(v.toInfo());
+      differing.push([routeKeyId(r), r]);
+    };
+    for (const family of this.families) {
+      const filter = { family, table: this.table, protocol: this.protocol };
+      if (this.kernel.scanRoutes !== undefined) await this.kernel.scanRoutes(filter, visit);
+      else for (const info of await this.kernel.routes(filter)) visit(this.view.assign(info));
+    }
+    this.recordDump(index, epoch, matched, differing);
+  }
+
+  /** The tracker's dataplane side as the dump showed it: matched entries, differing routes, nothing else. */
+  private recordDump(
+    index: DesiredRouteIndex | undefined,
+    epoch: number,
+    matched: number,
+    differing: readonly (readonly [RouteKeyId, Route])[],
+  ): void {
+    const dp = this.tracker.dataplane;
+    const present: RouteKeyId[] = [];
+    if (index !== undefined)
+      for (let e = 0; e < index.size; e++) {
+        if (index.seen[e] !== epoch) continue;
+        const k = index.keys[e]!;
+        const r = index.routes[e]!;
+        present.push(k);
+        // already this very object: in sync, nothing to refresh
+        if (dp.get(k) !== r) dp.set(k, r);
+      }
+    for (const [k, r] of differing) dp.set(k, r);
+    // what the dump did not show is gone (counting suffices when every dumped route matched)
+    if (differing.length === 0 && dp.size() === matched) return;
+    const keep = new Set<RouteKeyId>(present);
+    for (const [k] of differing) keep.add(k);
+    for (const k of [...dp.keys()]) if (!keep.has(k)) dp.delete(k);
+  }
+
   private async passInner(): Promise<PassResult> {
     let resynced = false;
     if (this.linksStale || this.resyncNeeded) await this.refreshLinks();
     if (this.resyncNeeded) {
       this.resyncNeeded = false;
       try {
-        const dumped: [RouteKeyId, Route][] = [];
-        for (const family of this.families)
-          for (const info of await this.kernel.routes({
-            family,
-            table: this.table,
-            protocol: this.protocol,
-          })) {
-            const r = this.fromKernel(info);
-            dumped.push([routeKeyId(r), r]);
-          }
-        this.tracker.dataplane.replaceAll(dumped);
+        await this.resync();
       } catch (e) {
         this.resyncNeeded = true;
         throw e;
