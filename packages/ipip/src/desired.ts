@@ -1,12 +1,16 @@
 // The tunnel devices a node should have, as a pure function of its pools, its addresses
-// (node IP, the tunnel addresses IPAM gave it) and MTUs:
+// (node IPs, the tunnel addresses IPAM gave it) and MTUs:
 //
-//   tunl0         kind ipip (the module's fallback device), address <IPIP tunnel address>/32,
-//                 MTU host - 20, up; when no pool wants IPIP: no address and down (the kernel
-//                 will not delete the fallback device; that is how the module leaves it)
-//   vxlan.calico  kind vxlan, VNI 4096, port 4789, local <node IP> on the device holding it,
-//                 learning off, MAC from the node name, address <VXLAN tunnel address>/32,
-//                 MTU host - 50, up; deleted when no pool wants VXLAN
+//   tunl0            kind ipip (the module's fallback device), address <IPIP tunnel address>/32,
+//                    MTU host - 20, up; when no pool wants IPIP: no address and down (the
+//                    kernel will not delete the fallback device; that is how the module leaves it)
+//   vxlan.calico     kind vxlan, VNI 4096, port 4789, local <node IPv4> on the device holding
+//                    it, learning off, MAC from the node name, address <VXLAN tunnel
+//                    address>/32, MTU host - 50, up; deleted when no IPv4 pool wants VXLAN
+//   vxlan-v6.calico  the same for IPv6 pools (Calico's VXLANIfaceNameV6): local <node IPv6>,
+//                    MAC from "<node name>-v6", address Node.spec.ipv6VXLANTunnelAddr/128, MTU
+//                    host - 70 (the IPv6 outer header is 20 bytes longer); same VNI and port
+//                    (the kernel keeps vxlan devices of different families apart)
 //
 // A device that is wanted but lacks what it needs (no tunnel address from IPAM yet, no node
 // IP) is neither created nor removed: it is reported as waiting and left as it is.
@@ -19,6 +23,7 @@ import { tunnelMtus } from './mtu.js';
 
 export const DEFAULT_IPIP_DEVICE = 'tunl0';
 export const DEFAULT_VXLAN_DEVICE = 'vxlan.calico';
+export const DEFAULT_VXLAN_V6_DEVICE = 'vxlan-v6.calico';
 /** Calico's default VNI and port (FelixConfiguration vxlanVNI, vxlanPort). */
 export const DEFAULT_VXLAN_VNI = 4096;
 export const DEFAULT_VXLAN_PORT = 4789;
@@ -35,6 +40,12 @@ export interface TunnelInputs {
   readonly vxlanTunnelAddress?: string;
   /** Node.spec.vxlanTunnelMACAddr: overrides the derived MAC. */
   readonly vxlanMac?: string;
+  /** This node's IPv6 address (Node.spec.bgp.ipv6Address): the source of IPv6 VXLAN. */
+  readonly nodeAddressV6?: string;
+  /** Node.spec.ipv6VXLANTunnelAddr, from IPAM. */
+  readonly vxlanTunnelAddressV6?: string;
+  /** Node.spec.vxlanTunnelMACAddrV6: overrides the derived MAC. */
+  readonly vxlanMacV6?: string;
   /** The host MTU (detectHostMtu). */
   readonly hostMtu: number;
   readonly mtu?: MtuConfig;
@@ -42,6 +53,7 @@ export interface TunnelInputs {
   readonly vxlanPort?: number;
   readonly ipipDevice?: string;
   readonly vxlanDevice?: string;
+  readonly vxlanDeviceV6?: string;
 }
 
 export interface DesiredIpip {
@@ -54,9 +66,11 @@ export interface DesiredIpip {
 
 export interface DesiredVxlan {
   readonly kind: 'vxlan';
+  /** The family of the device's addresses and of the underlay it encapsulates into. */
+  readonly family: 4 | 6;
   readonly name: string;
   readonly mtu: number;
-  /** IPv4, configured as /32. */
+  /** The VTEP's tunnel address, configured as /32 (IPv4) or /128 (IPv6). */
   readonly address: string;
   readonly mac: string;
   readonly vni: number;
@@ -85,10 +99,10 @@ export interface TunnelPlan {
   readonly waiting: readonly TunnelWait[];
 }
 
-function ipv4(text: string, what: string): string {
+function address(family: 4 | 6, text: string, what: string): string {
   const slash = text.indexOf('/');
   const a = canonicalIp(slash < 0 ? text : text.slice(0, slash));
-  if (a.includes(':')) throw new TypeError(`${what} ${text} is not IPv4`);
+  if (a.includes(':') !== (family === 6)) throw new TypeError(`${what} ${text} is not IPv${family}`);
   return a;
 }
 
@@ -97,7 +111,6 @@ export function desiredTunnels(inputs: TunnelInputs): TunnelPlan {
   const needs = tunnelsNeeded(inputs.pools);
   const mtus = tunnelMtus(inputs.hostMtu, inputs.mtu);
   const ipipName = inputs.ipipDevice ?? DEFAULT_IPIP_DEVICE;
-  const vxlanName = inputs.vxlanDevice ?? DEFAULT_VXLAN_DEVICE;
   const devices: DesiredTunnel[] = [];
   const unwanted: UnwantedTunnel[] = [];
   const waiting: TunnelWait[] = [];
@@ -110,36 +123,67 @@ export function desiredTunnels(inputs: TunnelInputs): TunnelPlan {
       kind: 'ipip',
       name: ipipName,
       mtu: mtus.ipip,
-      address: ipv4(inputs.ipipTunnelAddress, 'IPIP tunnel address'),
+      address: address(4, inputs.ipipTunnelAddress, 'IPIP tunnel address'),
     });
 
-  if (!needs.vxlan) unwanted.push({ kind: 'vxlan', name: vxlanName });
-  else if (inputs.vxlanTunnelAddress === undefined)
-    waiting.push({ name: vxlanName, reason: 'no VXLAN tunnel address allocated to this node yet' });
-  else if (inputs.nodeAddress === undefined)
-    waiting.push({ name: vxlanName, reason: 'this node has no IPv4 address for the VXLAN source' });
-  else {
-    const vni = inputs.vxlanVni ?? DEFAULT_VXLAN_VNI;
-    const port = inputs.vxlanPort ?? DEFAULT_VXLAN_PORT;
-    if (!Number.isInteger(vni) || vni < 1 || vni >= 1 << 24) throw new RangeError(`invalid VXLAN VNI ${vni}`);
-    if (!Number.isInteger(port) || port < 1 || port > 65535)
-      throw new RangeError(`invalid VXLAN port ${port}`);
-    let mac = vxlanMacForNode(inputs.nodeName, 4);
-    if (inputs.vxlanMac !== undefined && inputs.vxlanMac !== '') {
-      const m = normalizeMac(inputs.vxlanMac);
-      if (m === undefined) throw new TypeError(`invalid VXLAN MAC ${JSON.stringify(inputs.vxlanMac)}`);
-      mac = m;
+  const vni = inputs.vxlanVni ?? DEFAULT_VXLAN_VNI;
+  const port = inputs.vxlanPort ?? DEFAULT_VXLAN_PORT;
+  const vxlan = (
+    family: 4 | 6,
+    name: string,
+    needed: boolean,
+    tunnelAddress: string | undefined,
+    nodeAddress: string | undefined,
+    configuredMac: string | undefined,
+    mtu: number,
+  ): void => {
+    const v = family === 4 ? 'VXLAN' : 'IPv6 VXLAN';
+    if (!needed) unwanted.push({ kind: 'vxlan', name });
+    else if (tunnelAddress === undefined)
+      waiting.push({ name, reason: `no ${v} tunnel address allocated to this node yet` });
+    else if (nodeAddress === undefined)
+      waiting.push({ name, reason: `this node has no IPv${family} address for the ${v} source` });
+    else {
+      if (!Number.isInteger(vni) || vni < 1 || vni >= 1 << 24)
+        throw new RangeError(`invalid VXLAN VNI ${vni}`);
+      if (!Number.isInteger(port) || port < 1 || port > 65535)
+        throw new RangeError(`invalid VXLAN port ${port}`);
+      let mac = vxlanMacForNode(inputs.nodeName, family);
+      if (configuredMac !== undefined && configuredMac !== '') {
+        const m = normalizeMac(configuredMac);
+        if (m === undefined) throw new TypeError(`invalid ${v} MAC ${JSON.stringify(configuredMac)}`);
+        mac = m;
+      }
+      devices.push({
+        kind: 'vxlan',
+        family,
+        name,
+        mtu,
+        address: address(family, tunnelAddress, `${v} tunnel address`),
+        mac,
+        vni,
+        port,
+        local: address(family, nodeAddress, family === 4 ? 'node address' : 'node IPv6 address'),
+      });
     }
-    devices.push({
-      kind: 'vxlan',
-      name: vxlanName,
-      mtu: mtus.vxlan,
-      address: ipv4(inputs.vxlanTunnelAddress, 'VXLAN tunnel address'),
-      mac,
-      vni,
-      port,
-      local: ipv4(inputs.nodeAddress, 'node address'),
-    });
-  }
+  };
+  vxlan(
+    4,
+    inputs.vxlanDevice ?? DEFAULT_VXLAN_DEVICE,
+    needs.vxlan,
+    inputs.vxlanTunnelAddress,
+    inputs.nodeAddress,
+    inputs.vxlanMac,
+    mtus.vxlan,
+  );
+  vxlan(
+    6,
+    inputs.vxlanDeviceV6 ?? DEFAULT_VXLAN_V6_DEVICE,
+    needs.vxlanV6,
+    inputs.vxlanTunnelAddressV6,
+    inputs.nodeAddressV6,
+    inputs.vxlanMacV6,
+    mtus.vxlanV6,
+  );
   return { devices, unwanted, waiting };
 }

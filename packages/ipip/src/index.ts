@@ -1,8 +1,8 @@
 /**
  * @tabby/ipip: Tabby's tunnel devices. `desiredTunnels()` turns the node's pools, addresses
- * and MTUs into a plan for `tunl0` and `vxlan.calico`; `TunnelManager` keeps the kernel equal
- * to it; `encapsulationFor()` is the per-pool decision felix-lite's routes follow; host MTU
- * detection and the MTU file the CNI plugin reads complete it.
+ * and MTUs into a plan for `tunl0`, `vxlan.calico` and `vxlan-v6.calico`; `TunnelManager`
+ * keeps the kernel equal to it; `encapsulationFor()` is the per-pool decision felix-lite's
+ * routes follow; host MTU detection and the MTU file the CNI plugin reads complete it.
  *
  * @example
  * ```ts

@@ -88,7 +88,7 @@ export class NetlinkTunnelKernel implements TunnelKernel {
     if (this.monitor === undefined) {
       this.monitor = RtnlMonitor.open({
         ...(this.netns !== undefined ? { netns: this.netns } : {}),
-        groups: ['link', 'ipv4-address'],
+        groups: ['link', 'ipv4-address', 'ipv6-address'],
         onMessage: (m) => {
           let e: TunnelKernelEvent;
           if (m.kind === 'link') e = { kind: 'link', op: m.op, link: m.link };

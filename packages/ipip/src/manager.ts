@@ -7,7 +7,9 @@
 // - another kind under our name, or a vxlan device whose VNI, port, local address, parent or
 //   learning differ (the kernel cannot change those in place): deleted and created again;
 // - MTU or MAC different: set in place;
-// - IPv4 addresses: exactly the tunnel address /32 (others removed, as Calico);
+// - addresses of the device's family: exactly the tunnel address /32 or /128 (others
+//   removed, as Calico; an IPv6 device's link-local fe80::/10 addresses are the kernel's
+//   own and stay: removed, they would only come back with the next down and up);
 // - down: set up, after the address is in place;
 // - unwanted (no pool needs it): vxlan deleted; the ipip fallback device, which the kernel
 //   will not delete, emptied of its IPv4 addresses and set down (as the module leaves it).
@@ -19,7 +21,7 @@
 // the debounce, so a device deleted or changed by hand is back within milliseconds; a
 // periodic resync covers lost events; failures back off exponentially.
 import type { LinkInfo, LinkSpec } from '@tabby/netlink/codec';
-import { isErrno } from '@tabby/netlink/codec';
+import { IFA_F_NODAD, isErrno } from '@tabby/netlink/codec';
 import type { DesiredTunnel, DesiredVxlan, TunnelPlan, TunnelWait, UnwantedTunnel } from './desired.js';
 import type { TunnelKernel, TunnelKernelEvent } from './kernel.js';
 import type { Clock, Logger } from './clock.js';
@@ -50,7 +52,12 @@ export interface TunnelPassResult {
   readonly inSync: boolean;
 }
 
-const V4_HOST = 32;
+const hostLen = (family: 4 | 6): number => (family === 4 ? 32 : 128);
+
+/** fe80::/10, in the kernel's canonical text. */
+function isLinkLocal6(address: string): boolean {
+  return /^fe[89ab][0-9a-f]:/i.test(address);
+}
 
 export class TunnelManager {
   private readonly kernel: TunnelKernel;
@@ -131,8 +138,8 @@ export class TunnelManager {
         if (this.managed(plan, e.link.name) || this.indexes.has(e.link.index)) this.loop.kick();
         return;
       case 'address': {
-        const node = plan.devices.find((d): d is DesiredVxlan => d.kind === 'vxlan')?.local;
-        if (this.indexes.has(e.address.index) || e.address.address === node) this.loop.kick();
+        const node = plan.devices.some((d) => d.kind === 'vxlan' && d.local === e.address.address);
+        if (this.indexes.has(e.address.index) || node) this.loop.kick();
         return;
       }
     }
@@ -187,7 +194,7 @@ export class TunnelManager {
   private async ensure(d: DesiredTunnel, actions: string[]): Promise<TunnelWait | undefined> {
     let parent: number | undefined;
     if (d.kind === 'vxlan') {
-      const holders = await this.kernel.addresses({ family: 4 });
+      const holders = await this.kernel.addresses({ family: d.family });
       parent = holders.find((a) => a.address === d.local)?.index;
       if (parent === undefined)
         return { name: d.name, reason: `the node address ${d.local} is on no interface` };
@@ -216,7 +223,7 @@ export class TunnelManager {
     }
     if (change.mtu !== undefined || change.address !== undefined)
       await this.kernel.setLink(link.index, change);
-    await this.ensureAddress(link, d.address, actions);
+    await this.ensureAddress(link, d.kind === 'vxlan' ? d.family : 4, d.address, actions);
     if (!link.up) {
       await this.kernel.setLink(link.index, { up: true });
       actions.push(`${d.name}: up`);
@@ -277,17 +284,24 @@ export class TunnelManager {
     };
   }
 
-  /** Exactly `address`/32 among the link's IPv4 addresses. */
-  private async ensureAddress(link: LinkInfo, address: string, actions: string[]): Promise<void> {
-    const have = await this.kernel.addresses({ family: 4, index: link.index });
+  /** Exactly `address`/32 (/128) among the link's addresses of that family. */
+  private async ensureAddress(
+    link: LinkInfo,
+    family: 4 | 6,
+    address: string,
+    actions: string[],
+  ): Promise<void> {
+    const len = hostLen(family);
+    const have = await this.kernel.addresses({ family, index: link.index });
     let present = false;
     for (const a of have) {
-      if (a.address === address && a.prefixLen === V4_HOST) {
+      if (a.address === address && a.prefixLen === len) {
         present = true;
         continue;
       }
+      if (family === 6 && isLinkLocal6(a.address)) continue;
       await this.kernel.deleteAddress({
-        family: 4,
+        family,
         index: link.index,
         address: a.address,
         prefixLen: a.prefixLen,
@@ -295,8 +309,15 @@ export class TunnelManager {
       actions.push(`${link.name}: removed ${a.address}/${a.prefixLen}`);
     }
     if (!present) {
-      await this.kernel.addAddress({ family: 4, index: link.index, address, prefixLen: V4_HOST });
-      actions.push(`${link.name}: added ${address}/${V4_HOST}`);
+      await this.kernel.addAddress({
+        family,
+        index: link.index,
+        address,
+        prefixLen: len,
+        // usable at once: duplicate detection cannot work over VXLAN without learning
+        ...(family === 6 ? { flags: IFA_F_NODAD } : {}),
+      });
+      actions.push(`${link.name}: added ${address}/${len}`);
     }
   }
 
@@ -310,7 +331,8 @@ export class TunnelManager {
         if (!isErrno(e, 'ENODEV')) throw e;
         return;
       }
-      actions.push(`deleted ${d.name}: no pool uses VXLAN`);
+      const v6 = link.vxlan?.local?.includes(':') === true;
+      actions.push(`deleted ${d.name}: no ${v6 ? 'IPv6 ' : ''}pool uses VXLAN`);
       return;
     }
     if (link.kind !== 'ipip') return; // not the ipip module's device: not ours

@@ -169,6 +169,58 @@ describe('TunnelManager against the kernel', () => {
     }
   });
 
+  it('runs_vxlan_v6_calico_beside_vxlan_calico_and_repairs_its_ipv6_address_from_events', async (t) => {
+    if (!needKernel(t)) return;
+    const ns = makeNode('v6');
+    ns.ip('addr', 'add', 'fd00::11/64', 'dev', 'eth0', 'nodad');
+    const dual = (v6: boolean): TunnelPlan =>
+      desiredTunnels({
+        nodeName: 'tip-node-1',
+        nodeAddress: '192.168.0.11',
+        nodeAddressV6: 'fd00::11',
+        pools: [...VXLAN, ...(v6 ? [{ cidr: 'fd10::/48', vxlanMode: 'Always' as const }] : [])],
+        vxlanTunnelAddress: '10.65.1.0',
+        vxlanTunnelAddressV6: 'fd10:0:0:1::',
+        hostMtu: 1500,
+      });
+    const v6Addresses = (): string[] =>
+      (
+        JSON.parse(ns.ip('-j', '-6', 'addr', 'show', 'dev', 'vxlan-v6.calico')) as {
+          addr_info: { local: string; prefixlen: number; scope: string }[];
+        }[]
+      )[0]!.addr_info
+        .filter((a) => a.scope !== 'link')
+        .map((a) => `${a.local}/${a.prefixlen}`);
+    const { m, close } = await started(ns, dual(true));
+    try {
+      assertVxlan(ns);
+      const l = ns.link('vxlan-v6.calico');
+      assert.ok(l, 'vxlan-v6.calico exists');
+      assert.equal(l.linkinfo?.info_kind, 'vxlan');
+      const d = l.linkinfo.info_data!;
+      assert.deepEqual([d.id, d.port, d.local6, d.link, d.learning], [4096, 4789, 'fd00::11', 'eth0', false]);
+      assert.equal(l.mtu, 1430);
+      assert.equal(l.address, vxlanMacForNode('tip-node-1', 6));
+      assert.ok(l.flags.includes('UP'), `flags ${l.flags.join(',')}`);
+      assert.deepEqual(v6Addresses(), ['fd10:0:0:1::/128']);
+      assert.deepEqual((await m.apply()).actions, []);
+
+      ns.ip('addr', 'del', 'fd10:0:0:1::/128', 'dev', 'vxlan-v6.calico');
+      const ms = await waitFor(
+        () => v6Addresses().join() === 'fd10:0:0:1::/128',
+        1000,
+        'the VTEP address back on vxlan-v6.calico',
+      );
+      console.log(`# IPv6 VTEP address deleted by hand: back after ${ms.toFixed(1)} ms`);
+
+      m.setPlan(dual(false));
+      await waitFor(() => ns.link('vxlan-v6.calico') === undefined, 1000, 'vxlan-v6.calico to go');
+      assertVxlan(ns);
+    } finally {
+      await close();
+    }
+  });
+
   it('detects_the_host_mtu_from_default_route_and_node_address_interfaces', async (t) => {
     if (!needKernel(t)) return;
     const ns = makeNode('mtu');

@@ -292,6 +292,69 @@ describe('TunnelManager on a fake kernel', () => {
     await m.stop();
   });
 
+  it('runs_vxlan_v6_calico_beside_vxlan_calico_on_the_interface_holding_the_node_ipv6_address', async () => {
+    const { kernel, eth0 } = node();
+    // the IPv6 underlay on another interface than the IPv4 one
+    const eth1 = kernel.addLinkByHand({ name: 'eth1', kind: 'veth', mtu: 9000, up: true }).index;
+    kernel.addAddressByHand('eth1', 'fd00::11/64');
+    const dual: PoolEncap[] = [...VXLAN_POOL, { cidr: 'fd10::/48', vxlanMode: 'Always' }];
+    const planOf = (pools: readonly PoolEncap[]): TunnelPlan =>
+      desiredTunnels({
+        nodeName: 'node-1',
+        nodeAddress: '192.168.0.11',
+        nodeAddressV6: 'fd00::11',
+        pools,
+        vxlanTunnelAddress: '10.65.1.0',
+        vxlanTunnelAddressV6: 'fd10:0:0:1::',
+        hostMtu: 1500,
+      });
+    const clock = new ManualClock();
+    const m = manager(kernel, clock);
+    m.setPlan(planOf(dual));
+    const r = await m.apply();
+    assert.deepEqual(r.actions, [
+      'created vxlan.calico',
+      'vxlan.calico: added 10.65.1.0/32',
+      'vxlan.calico: up',
+      'created vxlan-v6.calico',
+      'vxlan-v6.calico: added fd10:0:0:1::/128',
+      'vxlan-v6.calico: up',
+    ]);
+    assertVxlanAsPlanned(kernel, eth0);
+    const v6 = kernel.link('vxlan-v6.calico')!;
+    assert.deepEqual(v6.vxlan, { id: 4096, port: 4789, local: 'fd00::11', learning: false, link: eth1 });
+    assert.equal(v6.mtu, 1430);
+    assert.equal(v6.address, vxlanMacForNode('node-1', 6));
+    assert.deepEqual(kernel.addressesOf('vxlan-v6.calico'), ['fd10:0:0:1::/128']);
+
+    // the kernel's link-local address stays; an address added by hand goes; an IPv4 one is not ours to judge
+    kernel.addAddressByHand('vxlan-v6.calico', 'fe80::6400:1ff:fe02:304/64');
+    kernel.addAddressByHand('vxlan-v6.calico', 'fd99::1/64');
+    m.start();
+    await settle();
+    clock.advance(10);
+    await settle();
+    assert.deepEqual(kernel.addressesOf('vxlan-v6.calico'), [
+      'fd10:0:0:1::/128',
+      'fe80::6400:1ff:fe02:304/64',
+    ]);
+    // the node's IPv6 address moves to eth0: the device follows it (a parent cannot change in place)
+    kernel.deleteAddressByHand('eth1', 'fd00::11/64');
+    kernel.addAddressByHand('eth0', 'fd00::11/64');
+    await settle();
+    clock.advance(10);
+    await settle();
+    assert.equal(kernel.link('vxlan-v6.calico')!.vxlan?.link, eth0);
+    await m.stop();
+
+    // no IPv6 pool uses VXLAN any more: only vxlan-v6.calico goes
+    m.setPlan(planOf(VXLAN_POOL));
+    const off = await m.apply();
+    assert.deepEqual(off.actions, ['deleted vxlan-v6.calico: no IPv6 pool uses VXLAN']);
+    assert.equal(kernel.link('vxlan-v6.calico'), undefined);
+    assertVxlanAsPlanned(kernel, eth0);
+  });
+
   it('a_plan_naming_one_device_twice_is_refused', () => {
     const m = manager(new FakeTunnelKernel());
     assert.throws(

@@ -252,6 +252,7 @@ describe('desiredTunnels', () => {
       devices: [
         {
           kind: 'vxlan',
+          family: 4,
           name: 'vxlan.calico',
           mtu: 1450,
           address: '10.65.1.0',
@@ -261,7 +262,10 @@ describe('desiredTunnels', () => {
           local: '192.168.0.11',
         },
       ],
-      unwanted: [{ kind: 'ipip', name: 'tunl0' }],
+      unwanted: [
+        { kind: 'ipip', name: 'tunl0' },
+        { kind: 'vxlan', name: 'vxlan-v6.calico' },
+      ],
       waiting: [],
     });
   });
@@ -274,7 +278,10 @@ describe('desiredTunnels', () => {
       mtu: { ipipMtu: 1400 },
     });
     assert.deepEqual(plan.devices, [{ kind: 'ipip', name: 'tunl0', mtu: 1400, address: '10.65.1.1' }]);
-    assert.deepEqual(plan.unwanted, [{ kind: 'vxlan', name: 'vxlan.calico' }]);
+    assert.deepEqual(plan.unwanted, [
+      { kind: 'vxlan', name: 'vxlan.calico' },
+      { kind: 'vxlan', name: 'vxlan-v6.calico' },
+    ]);
   });
 
   it('waits_without_a_tunnel_address_or_node_address_and_honours_a_configured_mac', () => {
@@ -301,5 +308,61 @@ describe('desiredTunnels', () => {
       TypeError,
     );
     assert.throws(() => desiredTunnels({ ...base, pools, vxlanTunnelAddress: 'fd10::1' }), TypeError);
+  });
+
+  it('plans_vxlan_v6_calico_for_ipv6_pools_as_calico_does', () => {
+    const plan = desiredTunnels({
+      ...base,
+      nodeAddressV6: 'fd00:0::11/64',
+      pools: [
+        { cidr: '10.65.0.0/16', vxlanMode: 'Always' },
+        { cidr: 'fd10::/48', vxlanMode: 'CrossSubnet' },
+      ],
+      vxlanTunnelAddress: '10.65.1.0',
+      vxlanTunnelAddressV6: 'fd10:0:0:1::',
+    });
+    assert.deepEqual(plan.devices, [
+      {
+        kind: 'vxlan',
+        family: 4,
+        name: 'vxlan.calico',
+        mtu: 1450,
+        address: '10.65.1.0',
+        mac: vxlanMacForNode('node-1'),
+        vni: 4096,
+        port: 4789,
+        local: '192.168.0.11',
+      },
+      {
+        kind: 'vxlan',
+        family: 6,
+        name: 'vxlan-v6.calico',
+        // felix's vxlanV6MTUOverhead: the IPv6 outer header is 20 bytes longer
+        mtu: 1430,
+        address: 'fd10:0:0:1::',
+        mac: vxlanMacForNode('node-1', 6),
+        vni: 4096,
+        port: 4789,
+        local: 'fd00::11',
+      },
+    ]);
+    assert.deepEqual(plan.unwanted, [{ kind: 'ipip', name: 'tunl0' }]);
+  });
+
+  it('waits_for_the_ipv6_vtep_address_and_node_address_and_honours_a_configured_v6_mac', () => {
+    const pools = [{ cidr: 'fd10::/48', vxlanMode: 'Always' as const }];
+    assert.deepEqual(desiredTunnels({ ...base, pools }).waiting, [
+      { name: 'vxlan-v6.calico', reason: 'no IPv6 VXLAN tunnel address allocated to this node yet' },
+    ]);
+    assert.deepEqual(desiredTunnels({ ...base, pools, vxlanTunnelAddressV6: 'fd10::1' }).waiting, [
+      { name: 'vxlan-v6.calico', reason: 'this node has no IPv6 address for the IPv6 VXLAN source' },
+    ]);
+    const v6 = { ...base, pools, vxlanTunnelAddressV6: 'fd10::1', nodeAddressV6: 'fd00::11' };
+    const d = desiredTunnels({ ...v6, vxlanMacV6: '02-AA-BB-CC-DD-EF', mtu: { vxlanMtuV6: 1400 } })
+      .devices[0];
+    assert.equal(d?.kind === 'vxlan' ? `${d.mac} ${d.mtu}` : undefined, '02:aa:bb:cc:dd:ef 1400');
+    assert.throws(() => desiredTunnels({ ...v6, vxlanTunnelAddressV6: '10.65.1.0' }), TypeError);
+    assert.throws(() => desiredTunnels({ ...v6, nodeAddressV6: '192.168.0.11' }), TypeError);
+    assert.throws(() => desiredTunnels({ ...v6, vxlanMacV6: 'nope' }), TypeError);
   });
 });

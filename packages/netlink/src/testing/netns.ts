@@ -54,6 +54,8 @@ export interface IpLink {
     readonly info_data?: {
       readonly id?: number;
       readonly local?: string;
+      /** An IPv6 local address (`ip` prints it apart from an IPv4 one). */
+      readonly local6?: string;
       readonly link?: string;
       readonly port?: number;
       readonly learning?: boolean;
