@@ -235,6 +235,42 @@ const cases: Case[] = [
     problems: ['conflicting-encapsulation'],
   },
   {
+    name: 'a_local_endpoint_with_a_known_mac_gets_a_permanent_neighbour_entry_per_address',
+    inputs: {
+      endpoints: [
+        { interfaceName: 'cali1a2b3c4d5e6', addresses: ['10.65.1.7', 'fd10::7'], mac: '0A:58:0A:41:01:07' },
+        { interfaceName: 'cali0000000000e', addresses: ['10.65.1.8'] },
+      ],
+    },
+    routes: [
+      '10.65.1.7/32 dev cali1a2b3c4d5e6 scope link',
+      'fd10::7/128 dev cali1a2b3c4d5e6 metric 1024',
+      '10.65.1.8/32 dev cali0000000000e scope link',
+    ],
+    neighbours: [
+      '10.65.1.7 lladdr 0a:58:0a:41:01:07 dev cali1a2b3c4d5e6 PERMANENT',
+      'fd10::7 lladdr 0a:58:0a:41:01:07 dev cali1a2b3c4d5e6 PERMANENT',
+    ],
+  },
+  {
+    name: 'an_endpoint_mac_that_is_not_unicast_gives_no_entry_and_a_duplicate_address_none_on_the_loser',
+    inputs: {
+      endpoints: [
+        { interfaceName: 'cali0000000000f', addresses: ['10.65.1.7'], mac: '01:00:5e:00:00:01' },
+        { interfaceName: 'cali0000000000g', addresses: ['10.65.1.8'], mac: 'zz' },
+        { interfaceName: 'cali0000000000h', addresses: ['10.65.1.9'], mac: '02:00:00:00:00:09' },
+        { interfaceName: 'cali0000000000i', addresses: ['10.65.1.9'], mac: '02:00:00:00:00:99' },
+      ],
+    },
+    routes: [
+      '10.65.1.7/32 dev cali0000000000f scope link',
+      '10.65.1.8/32 dev cali0000000000g scope link',
+      '10.65.1.9/32 dev cali0000000000h scope link',
+    ],
+    neighbours: ['10.65.1.9 lladdr 02:00:00:00:00:09 dev cali0000000000h PERMANENT'],
+    problems: ['invalid-input', 'invalid-input', 'duplicate-prefix'],
+  },
+  {
     name: 'malformed_inputs_are_skipped_and_reported_without_throwing',
     inputs: {
       pools: [pool('10.65.0.0/16'), pool('not-a-cidr')],

@@ -13,10 +13,9 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync, spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import type { TestContext } from 'node:test';
 import type { PoolInput } from '../src/index.js';
 import { computeDesired, ExecNft, NatReconciler, NftMissingError } from '../src/index.js';
-import { kernelUnavailable, needKernel, TestNetns } from './netns.js';
+import { needNft, nftUnavailable, TestNetns } from './netns.js';
 
 const PORT = 18080; // inside the test's own namespaces only
 const made: TestNetns[] = [];
@@ -25,30 +24,6 @@ after(() => {
   if (server?.pid !== undefined) server.kill();
   for (const ns of made.reverse()) ns.destroy();
 });
-
-let nftProbe: string | undefined | null = null;
-/** Why nft cannot run here, or undefined when it can. */
-function nftUnavailable(): string | undefined {
-  if (nftProbe !== null) return nftProbe;
-  nftProbe = kernelUnavailable();
-  if (nftProbe === undefined)
-    try {
-      execFileSync('nft', ['--version'], { stdio: 'pipe' });
-    } catch (e) {
-      nftProbe = `nft cannot run (install the "nftables" package): ${(e as Error).message.split('\n')[0]}`;
-    }
-  return nftProbe;
-}
-
-function needNft(t: TestContext): boolean {
-  if (!needKernel(t)) return false;
-  const why = nftUnavailable();
-  if (why === undefined) return true;
-  if (process.env['CI'] === 'true') throw new Error(`NAT kernel test cannot run under CI: ${why}`);
-  console.log(`# skipping: ${why}`);
-  t.skip(why);
-  return false;
-}
 
 const nat = (pools: PoolInput[]) =>
   computeDesired({ pools, paths: [], endpoints: [], affineBlocks: [], hostInterfaces: [] }).nat;

@@ -210,6 +210,75 @@ describe('NeighbourReconciler on a fake kernel', () => {
     await r.stop();
   });
 
+  it('programs_the_pods_entries_on_their_veths_and_keeps_them_through_a_recreated_veth', async () => {
+    const { kernel, clock, r } = setup();
+    const eth0 = kernel.byName('eth0')!.index;
+    const caliA = kernel.addLink('caliaaaaaaaaaaa').index;
+    const pods = (macB = '0a:58:0a:41:01:08'): readonly Neighbour[] =>
+      computeDesired({
+        hostInterfaces: [{ name: 'eth0', addresses: ['192.168.0.11/24'] }],
+        pools: [],
+        affineBlocks: [],
+        paths: [],
+        endpoints: [
+          { interfaceName: 'caliaaaaaaaaaaa', addresses: ['10.65.1.7', 'fd10::7'], mac: '0a:58:0a:41:01:07' },
+          { interfaceName: 'calibbbbbbbbbbb', addresses: ['10.65.1.8'], mac: macB },
+        ],
+      }).neighbours;
+    // an old entry of ours on a pod veth, and the kernel's own entries: only the first goes
+    kernel.setByHand({ family: 4, index: caliA, dst: '10.65.1.99', lladdr: '0a:58:0a:41:01:99' });
+    kernel.setByHand({
+      family: 6,
+      index: caliA,
+      dst: 'fe80::1',
+      lladdr: '0a:58:0a:41:01:07',
+      state: NUD_REACHABLE,
+    });
+    kernel.setByHand({ family: 4, index: eth0, dst: '192.168.0.1', lladdr: '02:00:00:00:00:01' });
+    r.setDesired(pods());
+    r.start();
+    clock.advance(0);
+    await settle();
+    const first = r.lastResult!;
+    assert.deepEqual([first.set, first.deleted], [2, 1]);
+    assert.deepEqual(first.waiting, [{ dev: 'calibbbbbbbbbbb', reason: 'missing' }]);
+    assert.deepEqual(kernel.entriesOf('caliaaaaaaaaaaa'), [
+      'arp 10.65.1.7 0a:58:0a:41:01:07',
+      'arp fd10::7 0a:58:0a:41:01:07',
+      'arp fe80::1 0a:58:0a:41:01:07 state 2',
+    ]);
+    assert.deepEqual(kernel.entriesOf('eth0'), ['arp 192.168.0.1 02:00:00:00:00:01']);
+    // one dump per family for every veth, and FDB only on the VXLAN device
+    assert.equal(kernel.dumps, 3);
+    // the second pod's veth appears
+    kernel.addLink('calibbbbbbbbbbb');
+    await settle();
+    clock.advance(10);
+    await settle();
+    assert.deepEqual(kernel.entriesOf('calibbbbbbbbbbb'), ['arp 10.65.1.8 0a:58:0a:41:01:08']);
+    assert.equal(r.lastResult?.inSync, true);
+    // the pod is recreated: a new veth of the same name and a new MAC
+    kernel.removeLink('calibbbbbbbbbbb');
+    kernel.addLink('calibbbbbbbbbbb');
+    r.setDesired(pods('0a:58:0a:41:01:88'));
+    await settle();
+    clock.advance(10);
+    await settle();
+    assert.deepEqual(kernel.entriesOf('calibbbbbbbbbbb'), ['arp 10.65.1.8 0a:58:0a:41:01:88']);
+    await r.stop();
+  });
+
+  it('refuses_fdb_entries_on_a_pod_veth', () => {
+    const { r } = setup();
+    assert.throws(
+      () =>
+        r.setDesired([
+          { kind: 'fdb', dev: 'cali0123456789a', mac: '66:00:00:00:00:12', dst: '192.168.0.12' },
+        ]),
+      TypeError,
+    );
+  });
+
   it('survives_an_interrupted_dump_by_dumping_again', async () => {
     const { kernel, clock, r } = setup();
     kernel.failDumps = 1;

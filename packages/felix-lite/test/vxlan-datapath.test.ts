@@ -1,7 +1,7 @@
 // The VXLAN data path end to end in network namespaces (tip-…, always removed): two node
 // namespaces joined by a veth underlay (192.168.0.11 and .12), each with vxlan.calico made
-// by @tabby/ipip's TunnelManager and a pod namespace behind a cali veth (made here with
-// @tabby/netlink); felix-lite's computeDesired gives the routes (local pod, own blackhole,
+// by @tabby/ipip's TunnelManager and a pod namespace behind a cali veth (test/pods.ts, as
+// the CNI plugin wires one); felix-lite's computeDesired gives the routes (local pod, own blackhole,
 // the remote block via the remote VTEP dev vxlan.calico onlink) and the ARP/FDB entries, the
 // RouteReconciler, NeighbourReconciler and EndpointSysctls program them; the pods ping each
 // other through the tunnel (the vxlan devices' counters show it). Then the state is broken
@@ -9,10 +9,9 @@
 // back on its own, with the pods pinging again.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { desiredTunnels, NetlinkTunnelKernel, TunnelManager, vxlanMacForNode } from '@tabby/ipip';
-import { openNetns, RtnlClient, writeSysctl } from '@tabby/netlink';
+import { writeSysctl } from '@tabby/netlink';
 import type { PoolInput } from '../src/index.js';
 import {
   computeDesired,
@@ -24,6 +23,7 @@ import {
   RouteReconciler,
 } from '../src/index.js';
 import { needKernel, TestNetns, waitFor } from './netns.js';
+import { makePod } from './pods.js';
 
 const made: TestNetns[] = [];
 after(() => {
@@ -57,33 +57,6 @@ const B: NodeSpec = {
   pod: '10.65.2.7',
   cali: 'calib0000000001',
 };
-
-/** A pod: a veth whose host end (cali…) stays in the node and whose eth0 goes to the pod. */
-async function makePod(node: TestNetns, pod: TestNetns, n: NodeSpec): Promise<void> {
-  const c = RtnlClient.open({ netns: node.path });
-  const fd = openNetns(pod.path);
-  try {
-    await c.createLink({ kind: 'veth', name: n.cali, up: true, peer: { name: 'tipeth0', netnsFd: fd } });
-  } finally {
-    closeSync(fd);
-    c.close();
-  }
-  const p = RtnlClient.open({ netns: pod.path });
-  try {
-    const eth0 = (await p.getLink('tipeth0')).index;
-    await p.setLink(eth0, { name: 'eth0', up: true });
-    await p.addAddress({ family: 4, index: eth0, address: n.pod, prefixLen: 32 });
-    await p.addRoute({ family: 4, dst: '169.254.1.1', dstLen: 32, scope: 253, nexthops: [{ oif: eth0 }] });
-    await p.addRoute({
-      family: 4,
-      dst: '0.0.0.0',
-      dstLen: 0,
-      nexthops: [{ oif: eth0, gateway: '169.254.1.1' }],
-    });
-  } finally {
-    p.close();
-  }
-}
 
 interface Running {
   readonly stop: () => Promise<void>;
@@ -180,8 +153,8 @@ describe('VXLAN data path between two namespace nodes', () => {
       ns.ip('route', 'add', 'default', 'via', '192.168.0.254', 'dev', 'eth0');
       writeSysctl('net.ipv4.ip_forward', '1', ns.path);
     }
-    await makePod(nodeA, podA, A);
-    await makePod(nodeB, podB, B);
+    await makePod(nodeA, podA, A.cali, [A.pod]);
+    await makePod(nodeB, podB, B.cali, [B.pod]);
 
     const runA = runNode(nodeA, A, B);
     const runB = runNode(nodeB, B, A);

@@ -2,6 +2,9 @@
 // routes (and VXLAN neighbour entries) Calico's Felix would program, IPv4 and IPv6:
 //
 //   local pod        10.65.1.7 dev cali1a2b3c4d5e6 scope link      (IPv6: fd00::7 dev cali… metric 1024)
+//                      + 10.65.1.7 lladdr <pod MAC> dev cali… PERMANENT, when the endpoint's MAC is
+//                        known (Felix's static ARP entry; the same NDP entry for IPv6, which Felix
+//                        leaves to the kernel: here the node never has to solicit its own pods)
 //   own block        blackhole 10.65.1.0/26
 //   remote block     10.65.2.0/26 via 192.168.0.12 dev eth0          (no encapsulation)
 //                    10.65.2.0/26 via 192.168.0.12 dev tunl0 onlink  (IPIP Always; CrossSubnet off-subnet)
@@ -30,7 +33,7 @@ import {
   sortNextHops,
 } from '../routes/route.js';
 import type { Encapsulation } from '@tabby/ipip';
-import { encapsulationFor } from '@tabby/ipip';
+import { encapsulationFor, normalizeMac } from '@tabby/ipip';
 import type { DataplaneInputs, PoolInput, RemoteVtep } from './inputs.js';
 
 export type ProblemKind =
@@ -156,7 +159,8 @@ export function computeDesired(inputs: DataplaneInputs): DesiredState {
   }
 
   const routes = new Map<RouteKeyId, { route: Route; source: string }>();
-  const put = (route: Route, source: string): void => {
+  /** Takes the route unless its key is taken (a problem then); true when taken. */
+  const put = (route: Route, source: string): boolean => {
     const id = routeKeyId(route);
     const had = routes.get(id);
     if (had !== undefined) {
@@ -165,9 +169,10 @@ export function computeDesired(inputs: DataplaneInputs): DesiredState {
         `${route.dst}/${route.dstLen}`,
         `${source} wants ${route.dst}/${route.dstLen}, already taken by ${had.source}`,
       );
-      return;
+      return false;
     }
     routes.set(id, { route, source });
+    return true;
   };
   const base = (c: Cidr): Pick<Route, 'family' | 'table' | 'dst' | 'dstLen' | 'metric'> => ({
     family: c.family,
@@ -177,7 +182,9 @@ export function computeDesired(inputs: DataplaneInputs): DesiredState {
     metric: defaultMetric(c.family),
   });
 
-  // 1. local endpoints: a device route to each address
+  const neighbours = new Map<string, Neighbour>();
+
+  // 1. local endpoints: a device route to each address, and its neighbour entry when the MAC is known
   for (const ep of inputs.endpoints) {
     const who = ep.name ?? ep.interfaceName;
     if (
@@ -188,6 +195,18 @@ export function computeDesired(inputs: DataplaneInputs): DesiredState {
       problem('invalid-input', who, `invalid interface name ${JSON.stringify(ep.interfaceName)}`);
       continue;
     }
+    let mac: string | undefined;
+    if (ep.mac !== undefined) {
+      mac = normalizeMac(ep.mac);
+      if (mac === undefined || mac === '00:00:00:00:00:00' || (parseInt(mac.slice(0, 2), 16) & 1) === 1) {
+        problem(
+          'invalid-input',
+          who,
+          `endpoint MAC ${JSON.stringify(ep.mac)} is not a unicast MAC: no neighbour entry`,
+        );
+        mac = undefined;
+      }
+    }
     for (const a of ep.addresses) {
       const c = tryCidr(a, `address of endpoint ${who}`);
       if (c === undefined) continue;
@@ -195,7 +214,7 @@ export function computeDesired(inputs: DataplaneInputs): DesiredState {
         problem('invalid-input', who, `endpoint address ${a} is not a host address`);
         continue;
       }
-      put(
+      const routed = put(
         {
           ...base(c),
           type: 'unicast',
@@ -204,6 +223,11 @@ export function computeDesired(inputs: DataplaneInputs): DesiredState {
         },
         `endpoint ${who}`,
       );
+      // the address's entry goes where its route goes (not on the device of a duplicate)
+      if (routed && mac !== undefined) {
+        const n: Neighbour = { kind: 'arp', family: c.family, dev: ep.interfaceName, ip: c.address, mac };
+        neighbours.set(neighbourKeyId(n), n);
+      }
     }
   }
 
@@ -221,7 +245,6 @@ export function computeDesired(inputs: DataplaneInputs): DesiredState {
   }
 
   // 3. learned paths
-  const neighbours = new Map<string, Neighbour>();
   // the one decision @tabby/ipip also uses for the devices: routes and tunnels agree
   const encapFor = (pool: ParsedPool | undefined, family: IpVersion, onSubnet: boolean): Encapsulation =>
     encapsulationFor(pool?.input, family, onSubnet);

@@ -30,6 +30,12 @@ export interface EndpointInput {
   /** Host-side interface, e.g. cali1a2b3c4d5e6 (may not exist yet). */
   readonly interfaceName: string;
   readonly addresses: readonly string[];
+  /**
+   * The pod side's MAC (WorkloadEndpoint.spec.mac), when known: each address then gets a
+   * permanent neighbour entry on the host veth (ARP for IPv4 as Felix's static ARP entries,
+   * NDP for IPv6), so the node reaches the pod without asking.
+   */
+  readonly mac?: string;
   /** For problem reports: namespace/pod or the endpoint's name. */
   readonly name?: string;
 }

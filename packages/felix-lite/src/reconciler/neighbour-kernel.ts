@@ -27,8 +27,8 @@ export type NeighbourKernelEvent =
 
 export interface NeighbourKernel {
   links(): Promise<KernelLink[]>;
-  /** The entries of one family ('bridge': FDB) on one device. */
-  neighbours(family: NeighbourFamily, index: number): Promise<NeighbourInfo[]>;
+  /** The entries of one family ('bridge': FDB), on one device or (index omitted) on all. */
+  neighbours(family: NeighbourFamily, index?: number): Promise<NeighbourInfo[]>;
   /** Applies the writes in order, each independently; rejects only when the outcome is unknown. */
   applyNeighbours(ops: readonly NeighbourOp[]): Promise<NeighbourOpFailure[]>;
   watch(onEvent: (e: NeighbourKernelEvent) => void): () => void;
@@ -57,8 +57,8 @@ export class NetlinkNeighbourKernel implements NeighbourKernel {
     return (await this.client.links()).map((l) => ({ index: l.index, name: l.name, up: l.up }));
   }
 
-  neighbours(family: NeighbourFamily, index: number): Promise<NeighbourInfo[]> {
-    return this.client.neighbours({ family, index });
+  neighbours(family: NeighbourFamily, index?: number): Promise<NeighbourInfo[]> {
+    return this.client.neighbours(index === undefined ? { family } : { family, index });
   }
 
   async applyNeighbours(ops: readonly NeighbourOp[]): Promise<NeighbourOpFailure[]> {
@@ -114,14 +114,16 @@ export class FakeNeighbourKernel implements NeighbourKernel {
     return Promise.resolve([...this.linkMap.values()]);
   }
 
-  neighbours(family: NeighbourFamily, index: number): Promise<NeighbourInfo[]> {
+  neighbours(family: NeighbourFamily, index?: number): Promise<NeighbourInfo[]> {
     this.dumps++;
     if (this.failDumps > 0) {
       this.failDumps--;
       return Promise.reject(new NetlinkError(ERRNO.EINTR, 'RTM_GETNEIGH dump', 'dump interrupted'));
     }
     return Promise.resolve(
-      [...this.entries.values()].filter((n) => n.family === family && n.index === index),
+      [...this.entries.values()].filter(
+        (n) => n.family === family && (index === undefined || n.index === index),
+      ),
     );
   }
 

@@ -1,20 +1,26 @@
-// Makes the VXLAN devices' ARP/NDP and FDB entries equal to the desired ones (computeDesired's
-// `neighbours`) and keeps them so (Calico's felix/vxlanfdb). The same shape as the route
-// reconciler: a DeltaTracker of desired entries against the kernel's, a dump on resync,
-// writes in one batch, the netlink monitor keeping the view current between dumps, so an
-// entry deleted or changed by hand is rewritten within one debounce.
+// Makes the node's permanent neighbour entries equal to the desired ones (computeDesired's
+// `neighbours`) and keeps them so: the VXLAN devices' ARP/NDP and FDB entries (Calico's
+// felix/vxlanfdb) and the local pods' ARP/NDP entries on their host veths (Felix's static ARP
+// entries, and their IPv6 counterpart). The same shape as the route reconciler: a DeltaTracker
+// of desired entries against the kernel's, a dump on resync, writes in one batch, the netlink
+// monitor keeping the view current between dumps, so an entry deleted or changed by hand is
+// rewritten within one debounce.
 //
-// Ownership: only the devices named in `devices` (vxlan.calico, vxlan-v6.calico): Tabby owns
-// them, so every permanent entry with a MAC on them is ours and one nobody wants is deleted
-// (as Calico). Entries the kernel makes itself (incomplete, reachable, stale: not permanent)
-// are ignored. Nothing on any other device is read or written.
+// Ownership: only the devices named in `devices` (vxlan.calico, vxlan-v6.calico) and the
+// workload veths (names starting with a `workloadInterfacePrefixes` entry, cali…): Tabby
+// creates them, so every permanent entry with a MAC on them is ours and one nobody wants is
+// deleted (as Calico on its VXLAN devices). Entries the kernel makes itself (incomplete,
+// reachable, stale: not permanent) are ignored. Nothing on any other device is written.
 //
 // Hazards:
 // - No writes before the first setDesired() (an empty set would flush a working node).
 // - The kernel flushes a device's entries when it goes down or away, without a delete event
 //   per entry: a device that appears, comes up, goes down or changes index means a resync.
-// - A device that does not exist yet (the TunnelManager has not made it) or is down: its
-//   entries wait, with no error, until a link event names it.
+// - A device that does not exist yet (the TunnelManager has not made it, the CNI plugin has
+//   not wired the pod) or is down: its entries wait, with no error, until a link event names it.
+// - A node has one veth per pod: a resync dumps each family's entries once (ARP, NDP) and
+//   keeps those of our devices, rather than a dump per device; FDB entries (VXLAN devices
+//   only) are dumped per device, since bridges elsewhere on the host can hold many.
 import type { NeighbourInfo, NeighbourSpec } from '@tabby/netlink/codec';
 import { NTF_SELF, NUD_PERMANENT } from '@tabby/netlink/codec';
 import type { LoopTiming } from '@tabby/ipip';
@@ -29,8 +35,10 @@ import { silentLogger } from '@tabby/ipip';
 import type { NeighbourKernel, NeighbourKernelEvent, NeighbourOp } from './neighbour-kernel.js';
 
 export interface NeighbourReconcilerInit extends LoopTiming {
-  /** The devices whose entries are ours (default vxlan.calico and vxlan-v6.calico). */
+  /** The VXLAN devices whose entries are ours (default vxlan.calico and vxlan-v6.calico). */
   readonly devices?: readonly string[];
+  /** Workload veths, whose ARP/NDP entries are ours too, by name prefix (default ['cali']). */
+  readonly workloadInterfacePrefixes?: readonly string[];
 }
 
 export interface NeighbourReconcilerComponents {
@@ -61,6 +69,7 @@ export class NeighbourReconciler {
   private readonly kernel: NeighbourKernel;
   private readonly log: Logger;
   private readonly devices: ReadonlySet<string>;
+  private readonly workloadPrefixes: readonly string[];
   private readonly loop: ReconcileLoop<NeighbourPassResult>;
   private readonly tracker = new DeltaTracker<string, Neighbour>(sameNeighbour);
   /** Our devices as last seen, by name and by index. */
@@ -78,6 +87,7 @@ export class NeighbourReconciler {
     this.kernel = components.kernel;
     this.log = components.logger ?? silentLogger;
     this.devices = new Set(init.devices ?? ['vxlan.calico', 'vxlan-v6.calico']);
+    this.workloadPrefixes = init.workloadInterfacePrefixes ?? ['cali'];
     this.loop = new ReconcileLoop<NeighbourPassResult>(
       {
         pass: (resync) => this.pass(resync),
@@ -103,8 +113,10 @@ export class NeighbourReconciler {
     const entries: [string, Neighbour][] = [];
     const seen = new Set<string>();
     for (const n of neighbours) {
-      if (!this.devices.has(n.dev))
+      if (!this.owns(n.dev))
         throw new TypeError(`${describeNeighbour(n)}: ${n.dev} is not a device this reconciler owns`);
+      if (n.kind === 'fdb' && !this.devices.has(n.dev))
+        throw new TypeError(`${describeNeighbour(n)}: FDB entries belong on a VXLAN device`);
       const k = neighbourKeyId(n);
       if (seen.has(k)) throw new TypeError(`two desired entries share the key ${k}`);
       seen.add(k);
@@ -154,7 +166,7 @@ export class NeighbourReconciler {
         this.loop.kick(0);
         return;
       case 'link': {
-        if (!this.devices.has(e.link.name) && !this.byIndex.has(e.link.index)) return;
+        if (!this.owns(e.link.name) && !this.byIndex.has(e.link.index)) return;
         const before = this.byName.get(e.link.name);
         const changed =
           e.op === 'del' || before === undefined || before.index !== e.link.index || before.up !== e.link.up;
@@ -178,6 +190,11 @@ export class NeighbourReconciler {
         return;
       }
     }
+  }
+
+  /** A VXLAN device of ours or a workload veth. */
+  private owns(dev: string): boolean {
+    return this.devices.has(dev) || this.workloadPrefixes.some((p) => dev.startsWith(p));
   }
 
   // --- conversions
@@ -305,19 +322,23 @@ export class NeighbourReconciler {
     this.byName.clear();
     this.byIndex.clear();
     for (const l of await this.kernel.links())
-      if (this.devices.has(l.name)) {
+      if (this.owns(l.name)) {
         this.byName.set(l.name, l);
         this.byIndex.set(l.index, l);
       }
     const dumped: [string, Neighbour][] = [];
-    for (const link of this.byName.values()) {
-      if (!link.up) continue;
-      for (const family of [4, 6, 'bridge'] as const)
-        for (const info of await this.kernel.neighbours(family, link.index)) {
-          const n = this.fromKernel(info, link.name);
-          if (n !== undefined) dumped.push([neighbourKeyId(n), n]);
-        }
-    }
+    const keep = (info: NeighbourInfo): void => {
+      const link = this.byIndex.get(info.index);
+      if (link === undefined || !link.up) return;
+      const n = this.fromKernel(info, link.name);
+      if (n !== undefined) dumped.push([neighbourKeyId(n), n]);
+    };
+    if (this.byIndex.size > 0)
+      for (const family of [4, 6] as const)
+        for (const info of await this.kernel.neighbours(family)) keep(info);
+    for (const link of this.byName.values())
+      if (link.up && this.devices.has(link.name))
+        for (const info of await this.kernel.neighbours('bridge', link.index)) keep(info);
     this.tracker.dataplane.replaceAll(dumped);
   }
 }
