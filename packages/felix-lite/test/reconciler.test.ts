@@ -430,7 +430,8 @@ describe('RouteReconciler against the fake kernel', () => {
           kernel.failDumps = dumps;
           kernel.failBatches = batches;
           const r = await started(kernel, clock, after);
-          await advance(clock, 15_000, 50);
+          // worst case: eight refusals of one route back off 0.1+0.2+...+6.4+10 s = 22.7 s
+          await advance(clock, 30_000, 50);
           assert.deepEqual(await view(kernel), desc(after));
           await r.stop();
         },
