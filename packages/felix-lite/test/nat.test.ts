@@ -3,6 +3,7 @@
 // tables the scripts describe. The real kernel is in nat-kernel.test.ts.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Registry } from 'prom-client';
 import type { NatOutgoing, NatPassResult, Nft, NftFamily, NftObject, PoolInput } from '../src/index.js';
 import {
   computeDesired,
@@ -477,6 +478,55 @@ describe('NatReconciler on a fake nft', () => {
     assert.equal(((await pass) as NatPassResult).written, true);
     assert.equal(r.lastError, undefined);
     await r.stop();
+  });
+
+  it('counts_passes_table_writes_drift_repairs_and_failures_in_the_dataplane_metrics', async () => {
+    const registry = new Registry();
+    const nft = new FakeNft();
+    const r = new NatReconciler({ nft, registry });
+    const metric = async (name: string, labels: Record<string, string>): Promise<number> => {
+      const got = await registry.getSingleMetric(name)!.get();
+      const v = got.values.find((x) =>
+        Object.entries(labels).every(
+          ([k, want]) => String((x.labels as Record<string, unknown>)[k]) === want,
+        ),
+      );
+      return v?.value ?? 0;
+    };
+    r.setDesired(natOf(pools));
+    await r.apply();
+    await r.apply();
+    assert.equal(await metric('tabby_dataplane_writes_total', { reconciler: 'nat', op: 'table' }), 1);
+    assert.ok((await metric('tabby_dataplane_last_sync_timestamp_seconds', { reconciler: 'nat' })) > 0);
+    // a new plan is not drift; the table flushed by hand is
+    r.setDesired(natOf([...pools, { cidr: '10.80.0.0/16', natOutgoing: true }]));
+    await r.apply();
+    assert.equal(await metric('tabby_dataplane_drift_repairs_total', { reconciler: 'nat' }), 0);
+    nft.tables.set(
+      'ip',
+      (nft.tables.get('ip') ?? []).filter((o) => !('rule' in o)),
+    );
+    await r.apply();
+    assert.equal(await metric('tabby_dataplane_drift_repairs_total', { reconciler: 'nat' }), 1);
+    assert.equal(await metric('tabby_dataplane_writes_total', { reconciler: 'nat', op: 'table' }), 3);
+    nft.missing = true;
+    await assert.rejects(r.apply(), NftMissingError);
+    assert.equal(
+      await metric('tabby_dataplane_reconcile_errors_total', {
+        reconciler: 'nat',
+        kind: 'pass',
+        errno: 'none',
+      }),
+      1,
+    );
+    const passes = (
+      await registry.getSingleMetric('tabby_dataplane_reconcile_duration_seconds')!.get()
+    ).values.find(
+      (x) =>
+        (x as { metricName?: string }).metricName === 'tabby_dataplane_reconcile_duration_seconds_count' &&
+        x.labels['reconciler'] === 'nat',
+    );
+    assert.equal(passes?.value, 5);
   });
 
   it('fails_loudly_when_what_nft_accepted_does_not_read_back_as_written', async () => {

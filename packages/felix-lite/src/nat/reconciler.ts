@@ -18,6 +18,8 @@ import type { Nft, NftObject } from './nft.js';
 import { NftError, natTableDiff } from './nft.js';
 import type { NatPlan, NatRenderOptions, NftFamily } from './render.js';
 import { planNat, renderNatScript } from './render.js';
+import type { Registry } from 'prom-client';
+import { DataplaneMetrics } from '../metrics/metrics.js';
 
 /** pino-compatible; the same shape as felix-lite's reconciler Logger. */
 export interface NatLogger {
@@ -32,6 +34,8 @@ export interface NatReconcilerComponents {
   readonly clock?: Clock;
   readonly logger?: NatLogger;
   readonly random?: () => number;
+  /** Where to register the tabby_dataplane_* metrics (none without one). */
+  readonly registry?: Registry;
 }
 
 export interface NatPassResult {
@@ -52,6 +56,9 @@ export class NatReconciler {
   private readonly render: NatRenderOptions;
   private readonly loop: ReconcileLoop<NatPassResult>;
   private plan: NatPlan | undefined;
+  /** The plan the tables were last seen to match: differences from it later are drift. */
+  private verified: NatPlan | undefined;
+  private readonly metrics: DataplaneMetrics | undefined;
 
   lastResult: NatPassResult | undefined;
   lastError: Error | undefined;
@@ -59,6 +66,7 @@ export class NatReconciler {
   constructor(components: NatReconcilerComponents, init: NatReconcilerInit = {}) {
     this.nft = components.nft;
     this.log = components.logger ?? quiet;
+    this.metrics = components.registry === undefined ? undefined : DataplaneMetrics.on(components.registry);
     this.render = {
       ...(init.table !== undefined ? { table: init.table } : {}),
       ...(init.fullyRandom !== undefined ? { fullyRandom: init.fullyRandom } : {}),
@@ -129,15 +137,36 @@ export class NatReconciler {
 
   private async pass(): Promise<NatPassResult> {
     const plan = this.plan;
+    const t0 = performance.now();
+    try {
+      const r = await this.passInner(plan);
+      this.metrics?.passDone('nat', (performance.now() - t0) / 1000, plan !== undefined, plan !== undefined);
+      return r;
+    } catch (e) {
+      this.metrics?.passFailed('nat', (performance.now() - t0) / 1000, plan !== undefined, e);
+      throw e;
+    }
+  }
+
+  private async passInner(plan: NatPlan | undefined): Promise<NatPassResult> {
     if (plan === undefined) return { written: false, differences: [] };
     const differences = await this.diff(plan);
-    if (differences.length === 0) return { written: false, differences };
+    if (differences.length === 0) {
+      this.verified = plan;
+      return { written: false, differences };
+    }
+    // the tables matched this very plan before: someone changed them since
+    const drift = this.verified === plan;
+    this.verified = undefined;
     await this.nft.apply(renderNatScript(plan));
+    this.metrics?.wrote('nat', 'table');
     const after = await this.diff(plan);
     // nft accepted the script but the tables still differ: our rendering and our reading
     // disagree (an nft version we do not understand); failing makes it loud and backs off
     if (after.length > 0)
       throw new NftError(`NAT tables read back differ from what was written: ${after.join('; ')}`);
+    this.verified = plan;
+    if (drift) this.metrics?.repaired('nat');
     return { written: true, differences };
   }
 }

@@ -11,7 +11,14 @@ export class DeltaTracker<K, V> {
   private readonly updates = new Map<K, V>();
   private readonly deletions = new Set<K>();
 
-  constructor(private readonly equal: (desired: V, actual: V) => boolean) {}
+  constructor(
+    private readonly equal: (desired: V, actual: V) => boolean,
+    /**
+     * Called when a change on the dataplane side takes an in-sync key out of sync: the
+     * kernel moved away from what was wanted (drift), as opposed to the desired side moving.
+     */
+    private readonly onDrift?: (k: K) => void,
+  ) {}
 
   /** The desired side. */
   readonly desired = {
@@ -50,10 +57,10 @@ export class DeltaTracker<K, V> {
   readonly dataplane = {
     set: (k: K, v: V): void => {
       this.dataplaneMap.set(k, v);
-      this.refresh(k);
+      this.dataplaneRefresh(k);
     },
     delete: (k: K): void => {
-      if (this.dataplaneMap.delete(k)) this.refresh(k);
+      if (this.dataplaneMap.delete(k)) this.dataplaneRefresh(k);
     },
     get: (k: K): V | undefined => this.dataplaneMap.get(k),
     has: (k: K): boolean => this.dataplaneMap.has(k),
@@ -66,11 +73,11 @@ export class DeltaTracker<K, V> {
       for (const [k, v] of entries) {
         old.delete(k);
         this.dataplaneMap.set(k, v);
-        this.refresh(k);
+        this.dataplaneRefresh(k);
       }
       for (const k of old) {
         this.dataplaneMap.delete(k);
-        this.refresh(k);
+        this.dataplaneRefresh(k);
       }
     },
   };
@@ -95,6 +102,20 @@ export class DeltaTracker<K, V> {
 
   inSync(): boolean {
     return this.updates.size === 0 && this.deletions.size === 0;
+  }
+
+  isPending(k: K): boolean {
+    return this.updates.has(k) || this.deletions.has(k);
+  }
+
+  private dataplaneRefresh(k: K): void {
+    if (this.onDrift === undefined) {
+      this.refresh(k);
+      return;
+    }
+    const was = this.isPending(k);
+    this.refresh(k);
+    if (!was && this.isPending(k)) this.onDrift(k);
   }
 
   private refresh(k: K): void {

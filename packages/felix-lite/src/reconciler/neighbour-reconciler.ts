@@ -28,6 +28,8 @@ import { ReconcileLoop } from '@tabby/ipip';
 import type { Neighbour } from '../routes/neighbour.js';
 import { describeNeighbour, neighbourKeyId } from '../routes/neighbour.js';
 import type { Clock } from '@tabby/ipip';
+import type { Registry } from 'prom-client';
+import { DataplaneMetrics } from '../metrics/metrics.js';
 import { DeltaTracker } from './delta-tracker.js';
 import type { KernelLink } from './kernel.js';
 import type { Logger } from '@tabby/ipip';
@@ -46,6 +48,8 @@ export interface NeighbourReconcilerComponents {
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly random?: () => number;
+  /** Where to register the tabby_dataplane_* metrics (none without one). */
+  readonly registry?: Registry;
 }
 
 export interface NeighbourPassResult {
@@ -71,7 +75,16 @@ export class NeighbourReconciler {
   private readonly devices: ReadonlySet<string>;
   private readonly workloadPrefixes: readonly string[];
   private readonly loop: ReconcileLoop<NeighbourPassResult>;
-  private readonly tracker = new DeltaTracker<string, Neighbour>(sameNeighbour);
+  private readonly metrics: DataplaneMetrics | undefined;
+  private stopCounting: (() => void) | undefined;
+  /** Entries the kernel lost or changed behind our back once in sync (see RouteReconciler). */
+  private readonly drifted = new Set<string>();
+  private primed = false;
+  /** Desired entries the last pass left waiting for their device. */
+  private waitingEntries = 0;
+  private readonly tracker = new DeltaTracker<string, Neighbour>(sameNeighbour, (k) => {
+    if (this.primed) this.drifted.add(k);
+  });
   /** Our devices as last seen, by name and by index. */
   private readonly byName = new Map<string, KernelLink>();
   private readonly byIndex = new Map<number, KernelLink>();
@@ -88,6 +101,7 @@ export class NeighbourReconciler {
     this.log = components.logger ?? silentLogger;
     this.devices = new Set(init.devices ?? ['vxlan.calico', 'vxlan-v6.calico']);
     this.workloadPrefixes = init.workloadInterfacePrefixes ?? ['cali'];
+    this.metrics = components.registry === undefined ? undefined : DataplaneMetrics.on(components.registry);
     this.loop = new ReconcileLoop<NeighbourPassResult>(
       {
         pass: (resync) => this.pass(resync),
@@ -129,12 +143,19 @@ export class NeighbourReconciler {
 
   start(): void {
     if (this.unwatch === undefined) this.unwatch = this.kernel.watch((e) => this.onEvent(e));
+    this.stopCounting ??= this.metrics?.countNeighbours(() => ({
+      desired: this.tracker.desired.size(),
+      programmed: this.tracker.desired.size() - this.tracker.pendingUpdateCount,
+      waiting: this.waitingEntries,
+    }));
     this.loop.start();
   }
 
   async stop(): Promise<void> {
     this.unwatch?.();
     this.unwatch = undefined;
+    this.stopCounting?.();
+    this.stopCounting = undefined;
     await this.loop.stop();
   }
 
@@ -224,8 +245,17 @@ export class NeighbourReconciler {
 
   private async pass(resyncAsked: boolean): Promise<NeighbourPassResult> {
     this.buffered = [];
+    const resync = resyncAsked || this.resyncNeeded;
+    const t0 = performance.now();
     try {
-      return await this.passInner(resyncAsked);
+      const r = await this.passInner(resyncAsked);
+      this.metrics?.passDone('neighbours', (performance.now() - t0) / 1000, r.resynced, r.inSync);
+      if (this.desiredReady) this.primed = true;
+      for (const k of this.drifted) if (!this.tracker.isPending(k)) this.drifted.delete(k);
+      return r;
+    } catch (e) {
+      this.metrics?.passFailed('neighbours', (performance.now() - t0) / 1000, resync, e);
+      throw e;
     } finally {
       const events = this.buffered;
       this.buffered = undefined;
@@ -289,7 +319,12 @@ export class NeighbourReconciler {
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       const err = failedAt.get(i);
+      if (err !== undefined) this.metrics?.writeRefused('neighbours', err);
       if (err === undefined || (op.op === 'delete' && err.code === 'ENOENT')) {
+        if (err === undefined) {
+          this.metrics?.wrote('neighbours', op.op);
+          if (this.drifted.delete(keys[i]!)) this.metrics?.repaired('neighbours');
+        }
         if (op.op === 'delete') {
           this.tracker.dataplane.delete(keys[i]!);
           if (err === undefined) deleted++;
@@ -304,6 +339,7 @@ export class NeighbourReconciler {
       this.log.warn({ entry: describeNeighbour(values[i]!), err }, 'neighbour write refused');
     }
     if (set + deleted > 0) this.log.debug({ set, deleted, resynced }, 'neighbour entries written');
+    this.waitingEntries = waitingEntries;
     if (this.resyncNeeded) this.loop.kick();
     return {
       resynced,

@@ -10,6 +10,8 @@ import { ReconcileLoop, silentLogger, systemClock } from '@tabby/ipip';
 import { DeltaTracker } from './delta-tracker.js';
 import type { Kernel, KernelEvent, KernelLink, RouteOp } from './kernel.js';
 import { DesiredRouteIndex } from './route-index.js';
+import type { Registry } from 'prom-client';
+import { DataplaneMetrics } from '../metrics/metrics.js';
 
 export interface RouteReconcilerInit {
   /** rtm_protocol marking the routes we own (default TABBY_ROUTE_PROTOCOL, 84). */
@@ -40,6 +42,8 @@ export interface RouteReconcilerComponents {
   readonly logger?: Logger;
   /** [0, 1) for backoff jitter (default Math.random). */
   readonly random?: () => number;
+  /** Where to register the tabby_dataplane_* metrics (none without one). */
+  readonly registry?: Registry;
 }
 
 export interface WaitingRoute {
@@ -127,7 +131,17 @@ export class RouteReconciler {
   private readonly loop: ReconcileLoop<PassResult>;
   private readonly workloadPrefixes: readonly string[];
 
-  private readonly tracker = new DeltaTracker<RouteKeyId, Route>(routesEqual);
+  private readonly metrics: DataplaneMetrics | undefined;
+  private stopCounting: (() => void) | undefined;
+  /**
+   * Keys the kernel moved out of sync behind our back (after a first pass with the desired
+   * routes known: before that, differences are a restart's leftovers, not drift).
+   */
+  private readonly drifted = new Set<RouteKeyId>();
+  private primed = false;
+  private readonly tracker = new DeltaTracker<RouteKeyId, Route>(routesEqual, (k) => {
+    if (this.primed) this.drifted.add(k);
+  });
   /**
    * The desired routes in integer form for the resync's comparison (see route-index.ts),
    * built at the first resync after setDesired (passes without a dump do not need it).
@@ -163,6 +177,7 @@ export class RouteReconciler {
     this.debounceMs = init.debounceMs ?? 10;
     this.cleanupGraceMs = init.cleanupGraceMs ?? 10_000;
     this.workloadPrefixes = init.workloadInterfacePrefixes ?? ['cali'];
+    this.metrics = components.registry === undefined ? undefined : DataplaneMetrics.on(components.registry);
     if (!Number.isInteger(this.protocol) || this.protocol < 1 || this.protocol > 255)
       throw new RangeError(`invalid route protocol ${this.protocol}`);
     this.loop = new ReconcileLoop<PassResult>(
@@ -219,6 +234,14 @@ export class RouteReconciler {
   start(): void {
     if (this.loop.isRunning) return;
     this.unwatch = this.kernel.watch((e) => this.onEvent(e));
+    this.stopCounting = this.metrics?.countRoutes(() => {
+      const c = this.counts;
+      return {
+        desired: c.desired,
+        programmed: c.desired - c.pendingUpdates,
+        waiting: this.lastResult?.waiting.length ?? 0,
+      };
+    });
     this.loop.start();
   }
 
@@ -226,6 +249,8 @@ export class RouteReconciler {
   async stop(): Promise<void> {
     this.unwatch?.();
     this.unwatch = undefined;
+    this.stopCounting?.();
+    this.stopCounting = undefined;
     await this.loop.stop();
   }
 
@@ -427,8 +452,18 @@ export class RouteReconciler {
 
   private async pass(): Promise<PassResult> {
     this.buffered = [];
+    const resync = this.resyncNeeded;
+    const t0 = performance.now();
     try {
-      return await this.passInner();
+      const r = await this.passInner();
+      this.metrics?.passDone('routes', (performance.now() - t0) / 1000, r.resynced, r.inSync);
+      if (this.desiredReady) this.primed = true;
+      // drift put right some other way (no longer wanted, changed back by hand) is not ours to count
+      for (const k of this.drifted) if (!this.tracker.isPending(k)) this.drifted.delete(k);
+      return r;
+    } catch (e) {
+      this.metrics?.passFailed('routes', (performance.now() - t0) / 1000, resync, e);
+      throw e;
     } finally {
       const events = this.buffered;
       this.buffered = undefined;
@@ -605,6 +640,8 @@ export class RouteReconciler {
       const r = routes[i]!;
       const err = failedAt.get(i);
       if (err === undefined) {
+        this.metrics?.wrote('routes', op.op);
+        if (this.drifted.delete(k)) this.metrics?.repaired('routes');
         this.blocked.delete(k);
         this.conflicts.delete(k);
         if (op.op === 'delete') {
@@ -617,6 +654,7 @@ export class RouteReconciler {
         }
         continue;
       }
+      this.metrics?.writeRefused('routes', err);
       if (op.op === 'delete' && isErrno(err, 'ESRCH')) {
         // gone already, or replaced by another protocol's route: the next dump says which
         this.tracker.dataplane.delete(k);
