@@ -315,16 +315,14 @@ export class NeighbourReconciler {
     const failedAt = new Map(failures.map((f) => [f.index, f.error]));
     let set = 0;
     let deleted = 0;
+    let repaired = 0;
     const failed: { entry: string; error: Error }[] = [];
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       const err = failedAt.get(i);
       if (err !== undefined) this.metrics?.writeRefused('neighbours', err);
       if (err === undefined || (op.op === 'delete' && err.code === 'ENOENT')) {
-        if (err === undefined) {
-          this.metrics?.wrote('neighbours', op.op);
-          if (this.drifted.delete(keys[i]!)) this.metrics?.repaired('neighbours');
-        }
+        if (err === undefined && this.drifted.delete(keys[i]!)) repaired++;
         if (op.op === 'delete') {
           this.tracker.dataplane.delete(keys[i]!);
           if (err === undefined) deleted++;
@@ -340,6 +338,9 @@ export class NeighbourReconciler {
     }
     if (set + deleted > 0) this.log.debug({ set, deleted, resynced }, 'neighbour entries written');
     this.waitingEntries = waitingEntries;
+    this.metrics?.wrote('neighbours', 'set', set);
+    this.metrics?.wrote('neighbours', 'delete', deleted);
+    this.metrics?.repaired('neighbours', repaired);
     if (this.resyncNeeded) this.loop.kick();
     return {
       resynced,

@@ -633,6 +633,7 @@ export class RouteReconciler {
     let added = 0;
     let replaced = 0;
     let deleted = 0;
+    let repaired = 0;
     const failed: FailedRoute[] = [];
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
@@ -640,8 +641,7 @@ export class RouteReconciler {
       const r = routes[i]!;
       const err = failedAt.get(i);
       if (err === undefined) {
-        this.metrics?.wrote('routes', op.op);
-        if (this.drifted.delete(k)) this.metrics?.repaired('routes');
+        if (this.drifted.delete(k)) repaired++;
         this.blocked.delete(k);
         this.conflicts.delete(k);
         if (op.op === 'delete') {
@@ -681,6 +681,11 @@ export class RouteReconciler {
     }
     if (added + replaced + deleted > 0)
       this.log.debug({ added, replaced, deleted, resynced }, 'routes written');
+    // counted once per pass: a labelled inc() per route would cost more than the write
+    this.metrics?.wrote('routes', 'add', added);
+    this.metrics?.wrote('routes', 'replace', replaced);
+    this.metrics?.wrote('routes', 'delete', deleted);
+    this.metrics?.repaired('routes', repaired);
     return {
       resynced,
       added,
