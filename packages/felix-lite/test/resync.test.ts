@@ -249,8 +249,11 @@ describe('DesiredRouteIndex', () => {
     ['tunl0', 3],
   ]);
   const entry = (r: Route): [RouteKeyId, Route] => [routeKeyId(r), r];
-  const index = (entries: [RouteKeyId, Route][]): DesiredRouteIndex =>
-    new DesiredRouteIndex(entries, entries.length);
+  const index = (entries: [RouteKeyId, Route][]): DesiredRouteIndex => {
+    const idx = new DesiredRouteIndex();
+    for (const [k, r] of entries) idx.upsert(k, r);
+    return idx;
+  };
   const ecmp: Route = {
     family: 4,
     table: 254,
@@ -283,7 +286,7 @@ describe('DesiredRouteIndex', () => {
       protocol: PROTO,
     });
     const e = idx.find(v);
-    assert.equal(idx.keys[e], routeKeyId(ecmp));
+    assert.equal(idx.key(e), routeKeyId(ecmp));
     assert.equal(idx.matches(e, v), true);
     // another metric is another key
     assert.equal(idx.find(new RouteView().assign({ ...toInfo(ecmp, links), priority: 5 })), -1);
@@ -301,6 +304,60 @@ describe('DesiredRouteIndex', () => {
     idx.resolveDevices((n) => (n === 'tunl0' ? undefined : links.get(n)));
     const v = new RouteView().assign(toInfo(ecmp, links));
     assert.equal(idx.matches(idx.find(v), v), false);
+  });
+
+  it('follows_upserts_and_removals_like_a_map_through_hash_growth_and_hop_compaction', () => {
+    // many routes coming and going (pods, ECMP paths changing): the index must find exactly
+    // the live ones, with their current next hops, however its slots and hop arrays moved
+    const op = fc.record({
+      key: fc.nat(255),
+      remove: fc.boolean(),
+      hops: fc.integer({ min: 1, max: 4 }),
+      gw: fc.nat(250),
+    });
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1500, maxLength: 4000 }), (ops) => {
+        const idx = new DesiredRouteIndex();
+        const model = new Map<RouteKeyId, Route>();
+        const routeFor = (key: number, hops: number, gw: number): Route => ({
+          family: key % 3 === 0 ? 6 : 4,
+          table: 254,
+          dst: key % 3 === 0 ? `fd10:${(key + 1).toString(16)}::` : `10.65.${key}.0`,
+          dstLen: key % 3 === 0 ? 122 : 26,
+          metric: key % 3 === 0 ? 1024 : 0,
+          type: 'unicast',
+          scope: RT_SCOPE_UNIVERSE,
+          nexthops: Array.from({ length: hops }, (_, i) => ({
+            dev: i % 2 === 0 ? 'eth0' : 'tunl0',
+            gateway: key % 3 === 0 ? `fd00::${(gw + i + 1).toString(16)}` : `192.168.${i}.${gw}`,
+          })),
+        });
+        for (const o of ops) {
+          const r = routeFor(o.key, o.hops, o.gw);
+          const k = routeKeyId(r);
+          if (o.remove) {
+            idx.remove(k);
+            model.delete(k);
+          } else {
+            idx.upsert(k, r);
+            model.set(k, r);
+          }
+        }
+        assert.equal(idx.size, model.size);
+        idx.resolveDevices((n) => links.get(n));
+        for (const [k, r] of model) {
+          const v = new RouteView().assign(toInfo(r, links));
+          const e = idx.find(v);
+          assert.equal(idx.key(e), k);
+          assert.equal(idx.matches(e, v), true, k);
+        }
+        for (let key = 0; key < 256; key++) {
+          const r = routeFor(key, 1, 0);
+          if (!model.has(routeKeyId(r))) assert.equal(idx.find(new RouteView().assign(toInfo(r, links))), -1);
+        }
+      }),
+      { numRuns: 25 },
+    );
   });
 
   it('leaves_routes_with_addresses_not_in_canonical_form_to_the_string_comparison', () => {

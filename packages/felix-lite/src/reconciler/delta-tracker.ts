@@ -5,29 +5,44 @@
 // key is in sync. Costs O(1) per change, so a no-change resync of 10,000 routes is a pass
 // of comparisons, not a rebuild.
 
+export interface DeltaTrackerHooks<K, V> {
+  /**
+   * Called when a change on the dataplane side takes an in-sync key out of sync: the kernel
+   * moved away from what was wanted (drift), as opposed to the desired side moving.
+   */
+  readonly onDrift?: (k: K) => void;
+  /** Called for each desired key whose value is set (v) or removed (undefined). */
+  readonly onDesired?: (k: K, v: V | undefined) => void;
+}
+
 export class DeltaTracker<K, V> {
   private readonly desiredMap = new Map<K, V>();
   private readonly dataplaneMap = new Map<K, V>();
   private readonly updates = new Map<K, V>();
   private readonly deletions = new Set<K>();
 
+  private readonly onDrift: ((k: K) => void) | undefined;
+  private readonly onDesired: ((k: K, v: V | undefined) => void) | undefined;
+
   constructor(
     private readonly equal: (desired: V, actual: V) => boolean,
-    /**
-     * Called when a change on the dataplane side takes an in-sync key out of sync: the
-     * kernel moved away from what was wanted (drift), as opposed to the desired side moving.
-     */
-    private readonly onDrift?: (k: K) => void,
-  ) {}
+    hooks: DeltaTrackerHooks<K, V> = {},
+  ) {
+    this.onDrift = hooks.onDrift;
+    this.onDesired = hooks.onDesired;
+  }
 
   /** The desired side. */
   readonly desired = {
     set: (k: K, v: V): void => {
       this.desiredMap.set(k, v);
+      this.onDesired?.(k, v);
       this.refresh(k);
     },
     delete: (k: K): void => {
-      if (this.desiredMap.delete(k)) this.refresh(k);
+      if (!this.desiredMap.delete(k)) return;
+      this.onDesired?.(k, undefined);
+      this.refresh(k);
     },
     get: (k: K): V | undefined => this.desiredMap.get(k),
     has: (k: K): boolean => this.desiredMap.has(k),
@@ -42,12 +57,14 @@ export class DeltaTracker<K, V> {
         const had = this.desiredMap.get(k);
         if (had === undefined || !this.equal(v, had)) {
           this.desiredMap.set(k, v);
+          this.onDesired?.(k, v);
           this.refresh(k);
         }
       }
       for (const k of [...this.desiredMap.keys()])
         if (!keep.has(k)) {
           this.desiredMap.delete(k);
+          this.onDesired?.(k, undefined);
           this.refresh(k);
         }
     },

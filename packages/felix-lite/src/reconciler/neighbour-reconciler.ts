@@ -82,8 +82,10 @@ export class NeighbourReconciler {
   private primed = false;
   /** Desired entries the last pass left waiting for their device. */
   private waitingEntries = 0;
-  private readonly tracker = new DeltaTracker<string, Neighbour>(sameNeighbour, (k) => {
-    if (this.primed) this.drifted.add(k);
+  private readonly tracker = new DeltaTracker<string, Neighbour>(sameNeighbour, {
+    onDrift: (k) => {
+      if (this.primed) this.drifted.add(k);
+    },
   });
   /** Our devices as last seen, by name and by index. */
   private readonly byName = new Map<string, KernelLink>();

@@ -139,14 +139,15 @@ export class RouteReconciler {
    */
   private readonly drifted = new Set<RouteKeyId>();
   private primed = false;
-  private readonly tracker = new DeltaTracker<RouteKeyId, Route>(routesEqual, (k) => {
-    if (this.primed) this.drifted.add(k);
+  /** The desired routes in integer form for the resync's comparison (see route-index.ts). */
+  private readonly index = new DesiredRouteIndex();
+  private readonly tracker = new DeltaTracker<RouteKeyId, Route>(routesEqual, {
+    onDrift: (k) => {
+      if (this.primed) this.drifted.add(k);
+    },
+    // the index follows the desired routes change by change (a resync never rebuilds it)
+    onDesired: (k, r) => (r === undefined ? this.index.remove(k) : this.index.upsert(k, r)),
   });
-  /**
-   * The desired routes in integer form for the resync's comparison (see route-index.ts),
-   * built at the first resync after setDesired (passes without a dump do not need it).
-   */
-  private index: DesiredRouteIndex | undefined;
   /** Reused for kernels without scanRoutes (routes() read into it one by one). */
   private readonly view = new RouteView();
   private readonly linksByName = new Map<string, KernelLink>();
@@ -225,7 +226,6 @@ export class RouteReconciler {
       entries.push([k, r]);
     }
     this.tracker.desired.replaceAll(entries);
-    this.index = undefined; // indexed again at the next resync
     this.desiredReady = true;
     this.kick(this.debounceMs);
   }
@@ -478,22 +478,14 @@ export class RouteReconciler {
    * dataplane.replaceAll(every dumped route) would leave it.
    */
   private async resync(): Promise<void> {
-    // the index is made (or refreshed) with the first dumped route: an empty dump needs none
-    let index: DesiredRouteIndex | undefined;
-    let epoch = 0;
-    let matched = 0;
+    const index = this.index;
+    index.resolveDevices((name) => this.linksByName.get(name)?.index);
+    const epoch = index.nextEpoch();
     const differing: [RouteKeyId, Route][] = [];
     const visit = (v: RouteView): void => {
-      if (index === undefined) {
-        const desired = this.tracker.desired;
-        index = this.index ??= new DesiredRouteIndex(desired.entries(), desired.size());
-        index.resolveDevices((name) => this.linksByName.get(name)?.index);
-        epoch = index.nextEpoch();
-      }
       const e = index.find(v);
       if (e >= 0 && index.matches(e, v)) {
-        if (index.seen[e] !== epoch) matched++;
-        index.seen[e] = epoch;
+        index.markSeen(e, epoch);
         return;
       }
       const r = this.fromKernel(v.toInfo());
@@ -504,30 +496,17 @@ export class RouteReconciler {
       if (this.kernel.scanRoutes !== undefined) await this.kernel.scanRoutes(filter, visit);
       else for (const info of await this.kernel.routes(filter)) visit(this.view.assign(info));
     }
-    this.recordDump(index, epoch, matched, differing);
-  }
-
-  /** The tracker's dataplane side as the dump showed it: matched entries, differing routes, nothing else. */
-  private recordDump(
-    index: DesiredRouteIndex | undefined,
-    epoch: number,
-    matched: number,
-    differing: readonly (readonly [RouteKeyId, Route])[],
-  ): void {
+    // the tracker's dataplane side as the dump showed it: matched entries, differing routes, nothing else
     const dp = this.tracker.dataplane;
     const present: RouteKeyId[] = [];
-    if (index !== undefined)
-      for (let e = 0; e < index.size; e++) {
-        if (index.seen[e] !== epoch) continue;
-        const k = index.keys[e]!;
-        const r = index.routes[e]!;
-        present.push(k);
-        // already this very object: in sync, nothing to refresh
-        if (dp.get(k) !== r) dp.set(k, r);
-      }
+    index.forEachSeen(epoch, (k, r) => {
+      present.push(k);
+      // already this very object: in sync, nothing to refresh
+      if (dp.get(k) !== r) dp.set(k, r);
+    });
     for (const [k, r] of differing) dp.set(k, r);
     // what the dump did not show is gone (counting suffices when every dumped route matched)
-    if (differing.length === 0 && dp.size() === matched) return;
+    if (differing.length === 0 && dp.size() === present.length) return;
     const keep = new Set<RouteKeyId>(present);
     for (const [k] of differing) keep.add(k);
     for (const k of [...dp.keys()]) if (!keep.has(k)) dp.delete(k);

@@ -5,6 +5,12 @@
 // dumped route (about two thirds of its time, mostly garbage collection); now only routes
 // that differ are turned into objects.
 //
+// The index follows the desired set as it changes (upsert, remove: what setDesired changed,
+// reported by the DeltaTracker), so a resync never rebuilds it and a desired change costs
+// only its own routes. Entries live in typed arrays by id (freed ids reused); the hash is
+// linear probing with backward-shift deletion; next hops are appended and compacted when
+// half of them are garbage.
+//
 // `matches` is routesEqual(desired, the reconciler's reading of the dumped route): same key,
 // type and scope; for unicast the same next hops as a set (device, gateway, onlink, weight),
 // a device compared by the interface index its name has now (resolveDevices); a blackhole's
@@ -75,132 +81,120 @@ function canonicalWords(text: string, out: Uint32Array, at: number): 0 | 4 | 16 
 }
 
 export class DesiredRouteIndex {
-  readonly size: number;
-  /** Per entry: its key and route (the objects the tracker holds). */
-  readonly keys: RouteKeyId[] = [];
-  readonly routes: Route[] = [];
-  /** Per entry: the resync epoch in which a dumped route matched it. */
-  readonly seen: Uint32Array;
-  /** Device names the next hops use; resolveDevices gives their interface indexes. */
-  readonly devNames: string[] = [];
+  /** Per entry id: its key and route (the objects the tracker holds); undefined when free. */
+  private keysById: (RouteKeyId | undefined)[] = [];
+  private routesById: (Route | undefined)[] = [];
+  private readonly ids = new Map<RouteKeyId, number>();
+  private readonly free: number[] = [];
+  /** Ids in use are below this. */
+  private top = 0;
+  private cap = 0;
+
+  private seen = new Uint32Array(0);
+  private hash = new Uint32Array(0);
+  /** 1 when the entry is in the hash (its addresses are canonical text). */
+  private indexed = new Uint8Array(0);
+  private family = new Uint8Array(0);
+  private dstLen = new Uint8Array(0);
+  private table = new Uint32Array(0);
+  private metric = new Uint32Array(0);
+  private dst = new Uint32Array(0);
+  /** Entry e's next hops are hopStart[e] .. hopStart[e] + hopCount[e] in the hop arrays. */
+  private hopStart = new Int32Array(0);
+  private hopCount = new Int32Array(0);
+
+  private hopEnd = 0;
+  private hopGarbage = 0;
+  private hopDev = new Int32Array(64);
+  private hopGatewayLen = new Uint8Array(64);
+  private hopGateway = new Uint32Array(256);
+  private hopOnlink = new Uint8Array(64);
+  private hopWeight = new Uint16Array(64);
+
+  private slots = new Int32Array(16).fill(EMPTY);
+  private mask = 15;
+
+  /** Device names the next hops use (never shrinks: a handful of names per node). */
+  private readonly devIds = new Map<string, number>();
+  private readonly devNames: string[] = [];
   private devIndex = new Int32Array(0);
 
-  private readonly family: Uint8Array;
-  private readonly dstLen: Uint8Array;
-  private readonly table: Uint32Array;
-  private readonly metric: Uint32Array;
-  private readonly dst: Uint32Array;
-  /** Entry e's next hops are [hopStart[e], hopStart[e + 1]). */
-  private readonly hopStart: Int32Array;
-  private hopDev: Int32Array;
-  private hopGatewayLen: Uint8Array;
-  private hopGateway: Uint32Array;
-  private hopOnlink: Uint8Array;
-  private hopWeight: Uint16Array;
-  private readonly slots: Int32Array;
-  private readonly mask: number;
   private epoch = 0;
   /** Scratch: which of the desired next hops a dumped route's hops have matched. */
   private used = new Uint8Array(8);
 
+  get size(): number {
+    return this.ids.size;
+  }
+
   /**
-   * Indexes `count` routes (keys unique: what RouteReconciler.setDesired has checked). A
-   * route whose addresses are not canonical text is kept out of the hash (find never returns
-   * it), so the reconciler compares it the slow way, by its string key, as before.
+   * Indexes the route wanted under key k (replacing what k had). A route whose addresses are
+   * not canonical text stays out of the hash (find never returns it): the reconciler then
+   * compares it the slow way, by its string key, as before.
    */
-  constructor(entries: Iterable<readonly [RouteKeyId, Route]>, count: number) {
-    const n = count;
-    this.size = n;
-    this.seen = new Uint32Array(n);
-    this.family = new Uint8Array(n);
-    this.dstLen = new Uint8Array(n);
-    this.table = new Uint32Array(n);
-    this.metric = new Uint32Array(n);
-    this.dst = new Uint32Array(4 * n);
-    this.hopStart = new Int32Array(n + 1);
-    this.hopDev = new Int32Array(n);
-    this.hopGatewayLen = new Uint8Array(n);
-    this.hopGateway = new Uint32Array(4 * n);
-    this.hopOnlink = new Uint8Array(n);
-    this.hopWeight = new Uint16Array(n);
-    let cap = 16;
-    while (cap < 2 * n) cap *= 2;
-    this.slots = new Int32Array(cap).fill(EMPTY);
-    this.mask = cap - 1;
-    const devIds = new Map<string, number>();
-
-    let e = 0;
-    let h = 0;
-    for (const entry of entries) {
-      if (e === n) throw new RangeError(`more than the ${n} routes announced`);
-      const r = entry[1];
-      this.keys.push(entry[0]);
-      this.routes.push(r);
-      this.hopStart[e] = h;
-      this.family[e] = r.family;
-      this.dstLen[e] = r.dstLen;
-      this.table[e] = r.table;
-      this.metric[e] = r.metric;
-      let indexable = canonicalWords(r.dst, this.dst, 4 * e) === (r.family === 4 ? 4 : 16);
-      if (indexable && r.type === 'unicast') {
-        const nhs = r.nexthops;
-        if (h + nhs.length > this.hopDev.length) this.growHops(2 * (h + nhs.length));
-        for (let i = 0; i < nhs.length; i++) {
-          const nh = nhs[i]!;
-          let id = devIds.get(nh.dev);
-          if (id === undefined) {
-            id = this.devNames.length;
-            devIds.set(nh.dev, id);
-            this.devNames.push(nh.dev);
-          }
-          this.hopDev[h] = id;
-          const gw = nh.gateway;
-          if (gw === undefined) this.hopGatewayLen[h] = 0;
-          else {
-            const len = canonicalWords(gw, this.hopGateway, 4 * h);
-            if (len === 0) indexable = false;
-            this.hopGatewayLen[h] = len;
-          }
-          this.hopOnlink[h] = nh.onlink === true ? 1 : 0;
-          this.hopWeight[h] = nh.weight ?? 1;
-          h++;
-        }
-      }
-      if (indexable) {
-        const d = 4 * e;
-        const dst = this.dst;
-        let s =
-          hashKey(r.family, r.table, r.dstLen, r.metric, dst[d]!, dst[d + 1]!, dst[d + 2]!, dst[d + 3]!) &
-          this.mask;
-        while (this.slots[s] !== EMPTY) s = (s + 1) & this.mask;
-        this.slots[s] = e;
-      }
-      e++;
+  upsert(k: RouteKeyId, r: Route): void {
+    let e = this.ids.get(k);
+    if (e !== undefined) {
+      if (this.routesById[e] === r) return;
+      this.unlink(e);
+    } else {
+      e = this.free.pop() ?? this.top++;
+      if (e >= this.cap) this.growEntries(Math.max(64, 2 * this.cap));
+      this.ids.set(k, e);
+      this.keysById[e] = k;
+      if (2 * this.ids.size > this.slots.length) this.rehash(2 * this.slots.length);
     }
-    if (e !== n) throw new RangeError(`${e} routes, not the ${n} announced`);
-    this.hopStart[n] = h;
-    this.devIndex = new Int32Array(this.devNames.length);
+    this.routesById[e] = r;
+    this.seen[e] = 0;
+    this.family[e] = r.family;
+    this.dstLen[e] = r.dstLen;
+    this.table[e] = r.table;
+    this.metric[e] = r.metric;
+    let ok = canonicalWords(r.dst, this.dst, 4 * e) === (r.family === 4 ? 4 : 16);
+    const nhs = r.type === 'unicast' ? r.nexthops : [];
+    if (this.hopEnd + nhs.length > this.hopDev.length) this.growHops(2 * (this.hopEnd + nhs.length));
+    const start = this.hopEnd;
+    for (let i = 0; i < nhs.length; i++) {
+      const nh = nhs[i]!;
+      const h = start + i;
+      this.hopDev[h] = this.devId(nh.dev);
+      const gw = nh.gateway;
+      if (gw === undefined) this.hopGatewayLen[h] = 0;
+      else {
+        const len = canonicalWords(gw, this.hopGateway, 4 * h);
+        if (len === 0) ok = false;
+        this.hopGatewayLen[h] = len;
+      }
+      this.hopOnlink[h] = nh.onlink === true ? 1 : 0;
+      this.hopWeight[h] = nh.weight ?? 1;
+    }
+    this.hopStart[e] = start;
+    this.hopCount[e] = nhs.length;
+    this.hopEnd += nhs.length;
+    if (ok) this.link(e);
   }
 
-  private growHops(size: number): void {
-    const dev = new Int32Array(size);
-    dev.set(this.hopDev);
-    this.hopDev = dev;
-    const glen = new Uint8Array(size);
-    glen.set(this.hopGatewayLen);
-    this.hopGatewayLen = glen;
-    const gw = new Uint32Array(4 * size);
-    gw.set(this.hopGateway);
-    this.hopGateway = gw;
-    const onlink = new Uint8Array(size);
-    onlink.set(this.hopOnlink);
-    this.hopOnlink = onlink;
-    const weight = new Uint16Array(size);
-    weight.set(this.hopWeight);
-    this.hopWeight = weight;
+  /** Forgets key k. */
+  remove(k: RouteKeyId): void {
+    const e = this.ids.get(k);
+    if (e === undefined) return;
+    this.unlink(e);
+    this.ids.delete(k);
+    this.keysById[e] = undefined;
+    this.routesById[e] = undefined;
+    this.free.push(e);
   }
 
-  /** Starts a resync: a new epoch for `seen`; returns it. */
+  /** The key and route of entry e (an id from find). */
+  key(e: number): RouteKeyId | undefined {
+    return this.keysById[e];
+  }
+
+  route(e: number): Route | undefined {
+    return this.routesById[e];
+  }
+
+  /** Starts a resync: a new epoch for marking entries seen; returns it. */
   nextEpoch(): number {
     this.epoch = (this.epoch + 1) >>> 0;
     if (this.epoch === 0) {
@@ -210,8 +204,26 @@ export class DesiredRouteIndex {
     return this.epoch;
   }
 
+  /** Marks entry e seen in this epoch; true the first time. */
+  markSeen(e: number, epoch: number): boolean {
+    if (this.seen[e] === epoch) return false;
+    this.seen[e] = epoch;
+    return true;
+  }
+
+  /** Calls fn with the key and route of every entry seen in this epoch. */
+  forEachSeen(epoch: number, fn: (k: RouteKeyId, r: Route) => void): void {
+    for (let e = 0; e < this.top; e++)
+      if (this.seen[e] === epoch) {
+        const k = this.keysById[e];
+        const r = this.routesById[e];
+        if (k !== undefined && r !== undefined) fn(k, r);
+      }
+  }
+
   /** Each device name's interface index now (undefined: no such device; matches nothing). */
   resolveDevices(indexOf: (name: string) => number | undefined): void {
+    if (this.devIndex.length !== this.devNames.length) this.devIndex = new Int32Array(this.devNames.length);
     for (let i = 0; i < this.devNames.length; i++) this.devIndex[i] = indexOf(this.devNames[i]!) ?? -1;
   }
 
@@ -239,11 +251,11 @@ export class DesiredRouteIndex {
 
   /** Whether the dumped route equals entry e's route (resolveDevices first). */
   matches(e: number, v: RouteView): boolean {
-    const r = this.routes[e]!;
-    if (r.type !== v.type || r.scope !== v.scope) return false;
+    const r = this.routesById[e];
+    if (r === undefined || r.type !== v.type || r.scope !== v.scope) return false;
     if (r.type !== 'unicast') return true;
     const start = this.hopStart[e]!;
-    const n = this.hopStart[e + 1]! - start;
+    const n = this.hopCount[e]!;
     if (n !== v.hopCount) return false;
     if (n === 1) return this.hopEquals(start, v, 0);
     if (this.used.length < n) this.used = new Uint8Array(2 * n);
@@ -263,7 +275,7 @@ export class DesiredRouteIndex {
   }
 
   private hopEquals(h: number, v: RouteView, j: number): boolean {
-    const dev = this.devIndex[this.hopDev[h]!]!;
+    const dev = this.devIndex[this.hopDev[h]!] ?? -1;
     if (dev < 0 || v.hopOif[j] !== dev) return false;
     if ((this.hopOnlink[h] === 1) !== v.onlink(j)) return false;
     if (this.hopWeight[h] !== v.hopWeight[j]) return false;
@@ -280,5 +292,143 @@ export class DesiredRouteIndex {
           this.hopGateway[g + 2] === w[k + 2] &&
           this.hopGateway[g + 3] === w[k + 3]))
     );
+  }
+
+  private devId(name: string): number {
+    let id = this.devIds.get(name);
+    if (id === undefined) {
+      id = this.devNames.length;
+      this.devIds.set(name, id);
+      this.devNames.push(name);
+    }
+    return id;
+  }
+
+  /** Puts entry e in the hash. */
+  private link(e: number): void {
+    const d = 4 * e;
+    const dst = this.dst;
+    const h = hashKey(
+      this.family[e]!,
+      this.table[e]!,
+      this.dstLen[e]!,
+      this.metric[e]!,
+      dst[d]!,
+      dst[d + 1]!,
+      dst[d + 2]!,
+      dst[d + 3]!,
+    );
+    this.hash[e] = h;
+    let s = h & this.mask;
+    while (this.slots[s] !== EMPTY) s = (s + 1) & this.mask;
+    this.slots[s] = e;
+    this.indexed[e] = 1;
+  }
+
+  /** Takes entry e out of the hash (backward-shift deletion) and gives up its next hops. */
+  private unlink(e: number): void {
+    this.hopGarbage += this.hopCount[e]!;
+    this.hopCount[e] = 0;
+    if (this.hopGarbage > 1024 && 2 * this.hopGarbage > this.hopEnd) this.compactHops();
+    if (this.indexed[e] === 0) return;
+    this.indexed[e] = 0;
+    const mask = this.mask;
+    let s = this.hash[e]! & mask;
+    while (this.slots[s] !== e) s = (s + 1) & mask;
+    this.slots[s] = EMPTY;
+    // close the gap: a later entry of the run moves back unless it would pass its home slot
+    for (let i = (s + 1) & mask; ; i = (i + 1) & mask) {
+      const x = this.slots[i]!;
+      if (x === EMPTY) return;
+      const home = this.hash[x]! & mask;
+      if (((i - home) & mask) >= ((i - s) & mask)) {
+        this.slots[s] = x;
+        this.slots[i] = EMPTY;
+        s = i;
+      }
+    }
+  }
+
+  private rehash(size: number): void {
+    this.slots = new Int32Array(size).fill(EMPTY);
+    this.mask = size - 1;
+    for (let e = 0; e < this.top; e++) {
+      if (this.indexed[e] === 0) continue;
+      let s = this.hash[e]! & this.mask;
+      while (this.slots[s] !== EMPTY) s = (s + 1) & this.mask;
+      this.slots[s] = e;
+    }
+  }
+
+  private growEntries(cap: number): void {
+    const grow = <T extends Uint8Array | Uint32Array | Int32Array>(
+      a: T,
+      make: (n: number) => T,
+      per = 1,
+    ): T => {
+      const b = make(cap * per);
+      b.set(a);
+      return b;
+    };
+    this.seen = grow(this.seen, (n) => new Uint32Array(n));
+    this.hash = grow(this.hash, (n) => new Uint32Array(n));
+    this.indexed = grow(this.indexed, (n) => new Uint8Array(n));
+    this.family = grow(this.family, (n) => new Uint8Array(n));
+    this.dstLen = grow(this.dstLen, (n) => new Uint8Array(n));
+    this.table = grow(this.table, (n) => new Uint32Array(n));
+    this.metric = grow(this.metric, (n) => new Uint32Array(n));
+    this.dst = grow(this.dst, (n) => new Uint32Array(n), 4);
+    this.hopStart = grow(this.hopStart, (n) => new Int32Array(n));
+    this.hopCount = grow(this.hopCount, (n) => new Int32Array(n));
+    this.cap = cap;
+  }
+
+  private growHops(size: number): void {
+    const dev = new Int32Array(size);
+    dev.set(this.hopDev.subarray(0, this.hopEnd));
+    this.hopDev = dev;
+    const glen = new Uint8Array(size);
+    glen.set(this.hopGatewayLen.subarray(0, this.hopEnd));
+    this.hopGatewayLen = glen;
+    const gw = new Uint32Array(4 * size);
+    gw.set(this.hopGateway.subarray(0, 4 * this.hopEnd));
+    this.hopGateway = gw;
+    const onlink = new Uint8Array(size);
+    onlink.set(this.hopOnlink.subarray(0, this.hopEnd));
+    this.hopOnlink = onlink;
+    const weight = new Uint16Array(size);
+    weight.set(this.hopWeight.subarray(0, this.hopEnd));
+    this.hopWeight = weight;
+  }
+
+  /** Copies the live next hops into fresh arrays, dropping the garbage. */
+  private compactHops(): void {
+    const live = this.hopEnd - this.hopGarbage;
+    const size = Math.max(64, 2 * live);
+    const dev = new Int32Array(size);
+    const glen = new Uint8Array(size);
+    const gw = new Uint32Array(4 * size);
+    const onlink = new Uint8Array(size);
+    const weight = new Uint16Array(size);
+    let to = 0;
+    for (let e = 0; e < this.top; e++) {
+      const n = this.hopCount[e]!;
+      if (n === 0) continue;
+      const from = this.hopStart[e]!;
+      dev.set(this.hopDev.subarray(from, from + n), to);
+      glen.set(this.hopGatewayLen.subarray(from, from + n), to);
+      gw.set(this.hopGateway.subarray(4 * from, 4 * (from + n)), 4 * to);
+      onlink.set(this.hopOnlink.subarray(from, from + n), to);
+      weight.set(this.hopWeight.subarray(from, from + n), to);
+      this.hopStart[e] = to;
+      to += n;
+    }
+    this.hopDev = dev;
+    this.hopGatewayLen = glen;
+    this.hopGateway = gw;
+    this.hopOnlink = onlink;
+    this.hopWeight = weight;
+    this.hopEnd = to;
+    this.hopGarbage = 0;
   }
 }
