@@ -13,6 +13,7 @@ import { DEFAULT_SOCKET } from './cli/status.js';
 import type { Dataplane } from './daemon/node-daemon.js';
 import { NodeDaemon } from './daemon/node-daemon.js';
 import { DaemonServer } from './daemon/server.js';
+import { FelixDataplane } from './dataplane/felix.js';
 import { bgpEnvironment } from './cli/render.js';
 import type { StartupResult } from './startup/index.js';
 import {
@@ -29,6 +30,9 @@ export const NODE_USAGE = `usage: tabby-node [flags]
   --http HOST:PORT       /metrics, /healthz, /readyz (TABBY_HTTP; 127.0.0.1:9099; "none": off)
   --bgp-listen HOST      BGP listen address when bindMode is not NodeIP (default ::)
   --log-level LEVEL      fatal|error|warn|info|debug (TABBY_LOG_LEVEL; info)
+  --dataplane MODE       kernel: program routes, tunnels, neighbours, NAT (default as root);
+                         none: BGP only (default otherwise) (TABBY_DATAPLANE)
+  --mtu-file PATH        where the pod MTU goes for the CNI plugin (TABBY_MTU_FILE; /var/lib/tabby/mtu)
   --config FILE          start-up settings as YAML (flags, then the file, then the environment)
   start-up flags         --node, --ip, --ip6, --ip-autodetection-method, --as, --nodename-file, ...:
                          every calico-node setting, also by its environment name (NODENAME, IP,
@@ -47,9 +51,11 @@ export interface NodeSettings {
   /** Start-up's flags (SETTINGS_FIELDS), by name without dashes. */
   readonly startupFlags: Readonly<Record<string, string>>;
   readonly configFile?: string;
+  readonly dataplane: 'kernel' | 'none';
+  readonly mtuFile?: string;
 }
 
-const OWN = new Set(['socket', 'http', 'bgp-listen', 'log-level', 'config']);
+const OWN = new Set(['socket', 'http', 'bgp-listen', 'log-level', 'config', 'dataplane', 'mtu-file']);
 const DATASTORE = new Set(['datastore-type', 'datastore-dir', 'etcd-endpoints', 'kubeconfig']);
 const STARTUP = new Set<string>(Object.values(SETTINGS_FIELDS).map((f) => f.flag));
 
@@ -88,6 +94,12 @@ export function nodeSettings(
     );
   const bgpListen = pick('bgp-listen');
   const configFile = pick('config');
+  const dataplane = pick('dataplane', 'TABBY_DATAPLANE') ?? (process.getuid?.() === 0 ? 'kernel' : 'none');
+  if (dataplane !== 'kernel' && dataplane !== 'none')
+    throw new NodeUsageError(
+      `--dataplane (TABBY_DATAPLANE): ${JSON.stringify(dataplane)} is not kernel or none`,
+    );
+  const mtuFile = pick('mtu-file', 'TABBY_MTU_FILE');
   return {
     socketPath: pick('socket', 'TABBY_NODE_SOCKET') ?? DEFAULT_SOCKET,
     ...(http !== undefined ? { http } : {}),
@@ -96,6 +108,8 @@ export function nodeSettings(
     datastoreFlags,
     startupFlags,
     ...(configFile !== undefined ? { configFile } : {}),
+    dataplane,
+    ...(mtuFile !== undefined ? { mtuFile } : {}),
   };
 }
 
@@ -145,6 +159,15 @@ export async function runNode(
   }
   netlink.close();
   const registry = new Registry();
+  const dataplane =
+    opts.dataplane ??
+    (settings.dataplane === 'kernel'
+      ? new FelixDataplane({
+          registry,
+          ...(settings.mtuFile !== undefined ? { mtuFile: settings.mtuFile } : {}),
+          log: (level, msg) => log[level](msg),
+        })
+      : undefined);
   const daemon = new NodeDaemon({
     datastore,
     nodeName: startup.nodeName,
@@ -153,7 +176,7 @@ export async function runNode(
       ...(startup.settings.routerId !== undefined ? { CALICO_ROUTER_ID: startup.settings.routerId } : {}),
     },
     createSpeaker: (config, events) => new Speaker(config, {}, events),
-    ...(opts.dataplane !== undefined ? { dataplane: opts.dataplane } : {}),
+    ...(dataplane !== undefined ? { dataplane } : {}),
     ...(settings.bgpListen !== undefined ? { listenHost: settings.bgpListen } : {}),
     registry,
     log: (level, msg) => log[level](msg),
@@ -163,10 +186,12 @@ export async function runNode(
     daemon,
     socketPath: settings.socketPath,
     ...(settings.http !== undefined ? { http: { ...settings.http, registry } } : {}),
+    ...(dataplane instanceof FelixDataplane ? { programmed: () => dataplane.programmed() } : {}),
   });
   await server.start();
   log.info(
     {
+      dataplane: dataplane === undefined ? 'none' : 'kernel',
       node: startup.nodeName,
       ipv4: startup.ipv4?.cidr,
       ipv6: startup.ipv6?.cidr,
@@ -184,6 +209,8 @@ export async function runNode(
     stop: () =>
       (stopping ??= (async () => {
         await daemon.stop();
+        // The kernel keeps its routes: a restart adopts them without a blip.
+        if (dataplane instanceof FelixDataplane) await dataplane.stop();
         await server.stop();
         await backend.close();
         log.info('stopped');

@@ -97,6 +97,8 @@ class Cluster {
         join(this.dir, 'datastore'),
         '--socket',
         this.sock(name),
+        '--dataplane',
+        'none',
         '--nodename-file',
         join(this.dir, `${name}.nodename`),
         '--http',

@@ -29,6 +29,8 @@ export interface DataplaneView {
 export interface Dataplane {
   /** Resolves when the kernel has what the view asks for (for the programming-latency metric). */
   update(view: DataplaneView): void | Promise<void>;
+  /** Paths to other nodes an earlier run left programmed (kept while BGP comes back). */
+  adopt?(): Promise<ReadonlyMap<string, readonly string[]>>;
 }
 
 export interface NodeDaemonOptions {
@@ -40,6 +42,12 @@ export interface NodeDaemonOptions {
   readonly dataplane?: Dataplane;
   /** Listen host when bindMode is not NodeIP. */
   readonly listenHost?: string;
+  /**
+   * After a restart, how long at most to keep the paths the kernel already has while the
+   * peers send their routes again (ended earlier by every peer's End-of-RIB). Default 120 s,
+   * BIRD's and Calico's graceful restart time.
+   */
+  readonly retainMs?: number;
   /** Milliseconds to gather datastore changes before recomputing (default 50). */
   readonly debounceMs?: number;
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
@@ -132,8 +140,51 @@ export class NodeDaemon {
     }
   }
 
+  /** Paths adopted from the kernel at start, kept until the peers have sent theirs again. */
+  private retained = new Map<string, readonly string[]>();
+  private retainTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Peer/family pairs that sent End-of-RIB since start. */
+  private readonly eor = new Set<string>();
+
   start(): void {
-    this.cache.start();
+    void this.init();
+  }
+
+  private async init(): Promise<void> {
+    const dp = this.opts.dataplane;
+    if (dp?.adopt !== undefined) {
+      try {
+        this.retained = new Map(await dp.adopt());
+      } catch (e) {
+        this.log('warn', `could not read the kernel's routes to adopt them: ${(e as Error).message}`);
+      }
+      if (this.retained.size > 0) {
+        this.log('info', `keeping ${this.retained.size} routes from the kernel while BGP comes back`);
+        this.retainTimer = setTimeout(() => this.endRetention('timer'), this.opts.retainMs ?? 120_000);
+      }
+    }
+    if (!this.stopped) this.cache.start();
+  }
+
+  /** Stops keeping adopted paths: every peer sent End-of-RIB, or the time is up. */
+  private endRetention(why: 'endOfRib' | 'timer'): void {
+    if (this.retainTimer !== undefined) clearTimeout(this.retainTimer);
+    this.retainTimer = undefined;
+    if (this.retained.size === 0) return;
+    this.log(
+      'info',
+      `adopted routes now follow BGP alone (${why === 'timer' ? 'retention time over' : 'every peer sent End-of-RIB'})`,
+    );
+    this.retained.clear();
+    this.pushDataplane(this.cache.snapshot());
+  }
+
+  private checkRetention(): void {
+    if (this.retained.size === 0 || this.speakerConfig === undefined) return;
+    const done = this.speakerConfig.peers.every((p) =>
+      (p.families ?? []).every((f) => this.eor.has(`${p.name}/${f}`)),
+    );
+    if (done) this.endRetention('endOfRib');
   }
 
   /** The configuration last applied and the speaker settings made from it. */
@@ -193,7 +244,10 @@ export class NodeDaemon {
       identity(sc) !== identity(this.speakerConfig)
     ) {
       await this.stopSpeaker();
-      const speaker = this.opts.createSpeaker(sc, this.events());
+      // RFC 4724: after a restart that kept forwarding (routes adopted from the kernel), say so
+      // in our OPENs (R bit) and send nothing until the peers' End-of-RIB (selection deferral).
+      const restarting = this.retained.size > 0 && this.appliedCount === 0;
+      const speaker = this.opts.createSpeaker(restarting ? { ...sc, restarting } : sc, this.events());
       try {
         await speaker.start();
         this.speaker = speaker;
@@ -227,11 +281,16 @@ export class NodeDaemon {
     }
     for (const p of sc.peers) this.asnOf.set(p.name, p.asn);
     this.pushDataplane(snapshot);
+    this.checkRetention();
   }
 
   private events(): SpeakerEvents {
     return {
       bestPath: (e: BestPathEvent) => this.bestPath(e),
+      endOfRib: (name, family) => {
+        this.eor.add(`${name}/${family}`);
+        this.checkRetention();
+      },
       internalError: (name, error) =>
         this.log('error', `BGP peer ${name}: internal error: ${(error as Error).stack ?? String(error)}`),
       peerState: (name, from, to, reason) => {
@@ -272,7 +331,10 @@ export class NodeDaemon {
     if (this.opts.dataplane === undefined || this.config === undefined) return;
     const since = this.pendingSince;
     this.pendingSince = undefined;
-    const done = this.opts.dataplane.update({ paths: new Map(this.paths), config: this.config, snapshot });
+    // Learned paths win; adopted ones fill in until the peers have sent theirs (restart).
+    const paths = new Map<string, readonly string[]>(this.retained);
+    for (const [p, hops] of this.paths) paths.set(p, hops);
+    const done = this.opts.dataplane.update({ paths, config: this.config, snapshot });
     if (since !== undefined && this.metrics !== undefined)
       void Promise.resolve(done).then(
         () => this.metrics?.programmingSeconds.observe((performance.now() - since) / 1000),
@@ -349,6 +411,7 @@ export class NodeDaemon {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.retainTimer !== undefined) clearTimeout(this.retainTimer);
     if (this.dataplaneTimer !== undefined) clearTimeout(this.dataplaneTimer);
     this.cache.stop();
     await this.applying;

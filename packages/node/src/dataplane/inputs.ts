@@ -24,6 +24,7 @@ export function dataplaneInputs(
       interfaceName: w.spec.interfaceName!,
       addresses: w.spec.ipNetworks ?? [],
       name: `${w.metadata.namespace ?? ''}/${w.metadata.name}`,
+      ...(w.spec.mac !== undefined ? { mac: w.spec.mac } : {}),
     }));
   const pools: PoolInput[] = snap.ipPools.map((p) => ({
     cidr: p.spec.cidr,

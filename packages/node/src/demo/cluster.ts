@@ -155,6 +155,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
           dsDir,
           '--socket',
           join(dir, `${n.name}.sock`),
+          '--dataplane',
+          'none',
           '--nodename-file',
           join(dir, `${n.name}.nodename`),
           '--http',
