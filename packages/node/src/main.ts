@@ -165,7 +165,7 @@ export async function runNode(
       ? new FelixDataplane({
           registry,
           ...(settings.mtuFile !== undefined ? { mtuFile: settings.mtuFile } : {}),
-          log: (level, msg) => log[level](msg),
+          log: (level, msg, fields) => log[level](fields ?? {}, msg),
         })
       : undefined);
   const daemon = new NodeDaemon({
@@ -179,7 +179,8 @@ export async function runNode(
     ...(dataplane !== undefined ? { dataplane } : {}),
     ...(settings.bgpListen !== undefined ? { listenHost: settings.bgpListen } : {}),
     registry,
-    log: (level, msg) => log[level](msg),
+    ipamUtilization: () => new Ipam({ backend }).getUtilization(),
+    log: (level, msg, fields) => log[level](fields ?? {}, msg),
   });
   daemon.start();
   const server = new DaemonServer({

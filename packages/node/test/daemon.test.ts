@@ -62,8 +62,11 @@ describe('node daemon', () => {
       await ds.apply(affinity(n, `10.65.${n.slice(1)}.0/26`));
     }
     const views = new Map<string, DataplaneView>();
+    const logs: { node: string; msg: string; fields?: Readonly<Record<string, unknown>> }[] = [];
     const start = (name: string) => {
       const d = new NodeDaemon({
+        log: (_level, msg, fields) =>
+          logs.push({ node: name, msg, ...(fields !== undefined ? { fields } : {}) }),
         datastore: new Datastore(backend),
         nodeName: name,
         createSpeaker: (config, events) => new Speaker(config, {}, events),
@@ -132,6 +135,28 @@ describe('node daemon', () => {
       'the new block everywhere',
     );
     assert.equal(d1.status().peers.find((p) => p.name === 'Mesh_127_0_0_92')!.since, since);
+    // One structured log line per decision.
+    assert.ok(
+      logs.some(
+        (l) =>
+          l.node === 'n1' &&
+          l.msg === 'block claimed: exported as an aggregate' &&
+          l.fields?.['block'] === '10.65.4.0/26',
+      ),
+    );
+    assert.ok(
+      logs.some((l) => l.node === 'n1' && l.msg === 'BGP peer filters or exports changed: session kept'),
+    );
+    assert.ok(
+      logs.some(
+        (l) => l.node === 'n1' && l.msg === 'BGP peer added' && l.fields?.['peer'] === 'Mesh_127_0_0_93',
+      ),
+    );
+    assert.ok(
+      logs.some(
+        (l) => l.node === 'n1' && l.msg === 'BGP session state' && l.fields?.['to'] === 'established',
+      ),
+    );
     for (const [name, d] of [
       ['n1', d1],
       ['n2', d2],

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { Speaker } from 'bgp-ts/speaker';
-import { Datastore, MemoryBackend } from '@tabby/datastore';
+import { Datastore, Ipam, MemoryBackend } from '@tabby/datastore';
 import type { CliIo } from '@tabby/datastore/cli';
 import { run } from '@tabby/datastore/cli';
 import { NodeDaemon } from '../src/daemon/node-daemon.js';
@@ -87,7 +87,9 @@ describe('operating tabby-node', () => {
         nodeName: name,
         createSpeaker: (c, e) => new Speaker(c, {}, e),
         debounceMs: 10,
-        ...(reg !== undefined ? { registry: reg } : {}),
+        ...(reg !== undefined
+          ? { registry: reg, ipamUtilization: () => new Ipam({ backend }).getUtilization() }
+          : {}),
       });
       cleanup.push(() => d.stop());
       d.start();
@@ -124,6 +126,8 @@ describe('operating tabby-node', () => {
     assert.match(metrics, /tabby_node_datastore_synced 1/);
     assert.match(metrics, /tabby_node_learned_routes 1/);
     assert.match(metrics, /tabby_node_ready 1/);
+    assert.match(metrics, /tabby_node_ipam_addresses\{pool="10\.66\.0\.0\/16",state="free"\} 65536/);
+    assert.match(metrics, /tabby_node_ipam_addresses\{pool="node",state="in_use"\} 0/);
 
     const env = { TABBY_NODE_SOCKET: socketPath };
     const st = await tabby(['status'], env);

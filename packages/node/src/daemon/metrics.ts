@@ -2,6 +2,7 @@
 // SpeakerMetrics with the prefix tabby_bgp). Names are listed in docs/node-daemon.md.
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
+import type { Utilization } from '@tabby/datastore';
 import type { CacheHealth } from './resource-cache.js';
 
 export class NodeMetrics {
@@ -11,11 +12,35 @@ export class NodeMetrics {
   readonly learnedRoutes: Gauge;
   readonly programmingSeconds: Histogram;
   readonly ready: Gauge;
+  readonly ipamAddresses: Gauge | undefined;
 
   constructor(
     registry: Registry,
     sample: () => { readonly health: CacheHealth; readonly learned: number; readonly ready: boolean },
+    /** IPAM usage, read from the datastore at scrape time; absent: not exported. */
+    ipam?: { readonly nodeName: string; readonly utilization: () => Promise<Utilization> },
   ) {
+    if (ipam !== undefined) {
+      const g: Gauge = new Gauge({
+        name: 'tabby_node_ipam_addresses',
+        help: 'IPAM addresses by pool and state (in_use, free), and this node\'s own (pool "node", states in_use, borrowed, blocks).',
+        labelNames: ['pool', 'state'],
+        registers: [registry],
+        collect: async () => {
+          const u = await ipam.utilization();
+          g.reset();
+          for (const p of u.pools) {
+            g.set({ pool: p.cidr, state: 'in_use' }, p.inUse);
+            g.set({ pool: p.cidr, state: 'free' }, p.free);
+          }
+          const me = u.nodes.find((n) => n.node === ipam.nodeName);
+          g.set({ pool: 'node', state: 'in_use' }, me?.inUse ?? 0);
+          g.set({ pool: 'node', state: 'borrowed' }, me?.borrowed ?? 0);
+          g.set({ pool: 'node', state: 'blocks' }, me?.blocks ?? 0);
+        },
+      });
+      this.ipamAddresses = g;
+    }
     this.datastoreSynced = new Gauge({
       name: 'tabby_node_datastore_synced',
       help: '1 once every watched kind has had its first full list from the datastore.',

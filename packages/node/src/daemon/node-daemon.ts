@@ -4,7 +4,7 @@
 // sessions the speaker opens with it). Configuration changes reach the speaker through
 // reconfigure(): new peers start, removed ones stop, policy-only changes keep their
 // sessions; only a new router ID, AS, cluster ID or listen address restarts the speaker.
-import type { Datastore } from '@tabby/datastore';
+import type { Datastore, Utilization } from '@tabby/datastore';
 import type { BestPathEvent, PeerStatus, Speaker, SpeakerConfig, SpeakerEvents } from 'bgp-ts/speaker';
 import type { PathAttributes } from 'bgp-ts/wire';
 import { SpeakerMetrics } from 'bgp-ts/daemon';
@@ -50,7 +50,14 @@ export interface NodeDaemonOptions {
   readonly retainMs?: number;
   /** Milliseconds to gather datastore changes before recomputing (default 50). */
   readonly debounceMs?: number;
-  readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
+  /** One structured line per decision (fields for the log's JSON). */
+  readonly log?: (
+    level: 'info' | 'warn' | 'error',
+    msg: string,
+    fields?: Readonly<Record<string, unknown>>,
+  ) => void;
+  /** IPAM usage for /metrics (the daemon's Ipam); absent: not exported. */
+  readonly ipamUtilization?: () => Promise<Utilization>;
   /** Prometheus registry for the speaker's and the daemon's metrics; absent: none. */
   readonly registry?: Registry;
 }
@@ -132,11 +139,13 @@ export class NodeDaemon {
           })),
         'tabby_bgp',
       );
-      this.metrics = new NodeMetrics(opts.registry, () => ({
-        health: this.cache.health,
-        learned: this.paths.size,
-        ready: this.ready().ready,
-      }));
+      this.metrics = new NodeMetrics(
+        opts.registry,
+        () => ({ health: this.cache.health, learned: this.paths.size, ready: this.ready().ready }),
+        opts.ipamUtilization !== undefined
+          ? { nodeName: opts.nodeName, utilization: opts.ipamUtilization }
+          : undefined,
+      );
     }
   }
 
@@ -196,8 +205,12 @@ export class NodeDaemon {
     };
   }
 
-  private log(level: 'info' | 'warn' | 'error', msg: string): void {
-    this.opts.log?.(level, msg);
+  private log(
+    level: 'info' | 'warn' | 'error',
+    msg: string,
+    fields?: Readonly<Record<string, unknown>>,
+  ): void {
+    this.opts.log?.(level, msg, fields);
   }
 
   private schedule(): void {
@@ -229,6 +242,14 @@ export class NodeDaemon {
       extraOriginations: borrowed.map((prefix) => ({ prefix })),
     });
     for (const w of cfg.warnings) if (!(this.config?.warnings ?? []).includes(w)) this.log('warn', w);
+    // Blocks claimed and released by this node: what it originates changes.
+    const blocksOf = (c: BgpConfig | undefined) =>
+      new Set([...(c?.ipv4.exports.blocks ?? []), ...(c?.ipv6.exports.blocks ?? [])].map((b) => b.cidr));
+    const before = blocksOf(this.config);
+    const after = blocksOf(cfg);
+    for (const b of after)
+      if (!before.has(b)) this.log('info', 'block claimed: exported as an aggregate', { block: b });
+    for (const b of before) if (!after.has(b)) this.log('info', 'block released: withdrawn', { block: b });
     this.config = cfg;
     if (cfg.routerId === '') {
       this.speakerError = 'no router ID: the node has no IPv4 address and CALICO_ROUTER_ID is not set';
@@ -252,10 +273,9 @@ export class NodeDaemon {
         await speaker.start();
         this.speaker = speaker;
         this.speakerError = undefined;
-        this.log(
-          'info',
-          `BGP speaker started: router ID ${sc.routerId}, AS ${sc.localAsn}, ${sc.peers.length} peers`,
-        );
+        this.log('info', 'BGP speaker started', { routerId: sc.routerId, as: sc.localAsn, restarting });
+        for (const p of sc.peers)
+          this.log('info', 'BGP peer added', { peer: p.name, address: p.address, as: p.asn });
       } catch (e) {
         this.speakerError = `the BGP speaker did not start: ${(e as Error).message}`;
         this.log('error', this.speakerError);
@@ -264,12 +284,12 @@ export class NodeDaemon {
     } else {
       const r = this.speaker.reconfigure({ peers: sc.peers, originate: sc.originate ?? [] });
       for (const [what, names] of [
-        ['added', r.added],
-        ['removed', r.removed],
-        ['restarted', r.changed],
-        ['updated policies of', r.softened],
+        ['BGP peer added', r.added],
+        ['BGP peer removed', r.removed],
+        ['BGP peer restarted: its session settings changed', r.changed],
+        ['BGP peer filters or exports changed: session kept', r.softened],
       ] as const)
-        if (names.length > 0) this.log('info', `BGP peers ${what}: ${names.join(', ')}`);
+        for (const peer of names) this.log('info', what, { peer });
     }
     this.speakerConfig = sc;
     this.appliedCount++;
@@ -296,10 +316,7 @@ export class NodeDaemon {
       peerState: (name, from, to, reason) => {
         if (to === 'established')
           this.speakerMetrics?.transitions.inc({ peer: name, peer_asn: this.asnOf.get(name) ?? 0 });
-        this.log(
-          'info',
-          `BGP peer ${name}: ${from} -> ${to}${reason === undefined ? '' : ` (${JSON.stringify(reason)})`}`,
-        );
+        this.log('info', 'BGP session state', { peer: name, from, to, reason });
       },
       message: (name, direction, type, bytes) =>
         this.speakerMetrics?.countMessage(name, this.asnOf.get(name) ?? 0, direction, type, bytes),

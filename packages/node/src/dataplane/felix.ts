@@ -43,7 +43,11 @@ export interface FelixDataplaneOptions {
   /** NAT-outgoing through nftables (default true; needs the nft binary). */
   readonly nat?: boolean;
   readonly registry?: Registry;
-  readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
+  readonly log?: (
+    level: 'info' | 'warn' | 'error',
+    msg: string,
+    fields?: Readonly<Record<string, unknown>>,
+  ) => void;
 }
 
 export class FelixDataplane implements Dataplane {
@@ -160,7 +164,22 @@ export class FelixDataplane implements Dataplane {
     void this.sysctls
       .setEndpoints(families)
       .catch((e: unknown) => this.opts.log?.('warn', `endpoint sysctls: ${(e as Error).message}`));
-    for (const p of desired.problems) this.opts.log?.('warn', `dataplane: ${p.subject}: ${p.message}`);
+    // One line per decision: routes newly programmed or removed (a summary past 50 at once),
+    // and every route refused, with why.
+    const was = new Set(this.last.routes.map((r) => describeRoute(r)));
+    const now = new Set(desired.routes.map((r) => describeRoute(r)));
+    const added = [...now].filter((r) => !was.has(r));
+    const removed = [...was].filter((r) => !now.has(r));
+    if (added.length + removed.length > 50)
+      this.opts.log?.('info', 'routes programmed', { added: added.length, removed: removed.length });
+    else {
+      for (const route of added) this.opts.log?.('info', 'route programmed', { route });
+      for (const route of removed) this.opts.log?.('info', 'route removed', { route });
+    }
+    const refusedBefore = new Set(this.last.problems.map((p) => `${p.prefix} ${p.detail}`));
+    for (const p of desired.problems)
+      if (!refusedBefore.has(`${p.subject} ${p.message}`))
+        this.opts.log?.('warn', 'route refused', { subject: p.subject, kind: p.kind, why: p.message });
     this.last = {
       routes: desired.routes,
       problems: desired.problems.map((p) => ({
