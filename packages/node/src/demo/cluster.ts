@@ -5,7 +5,7 @@
 // printed as they converge. Without root there are no network namespaces: the routes each
 // node would program are computed by felix-lite and shown. Ctrl-C stops everything cleanly.
 import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import { Datastore, Ipam, openBackend } from '@tabby/datastore';
 import { computeDesired, describeRoute } from '@tabby/felix-lite';
 import { computeBgpConfig } from '../bgpconfig/compute.js';
 import { formatRoutes, formatStatus } from '../cli/status.js';
+import { table } from '../bgpconfig/render/table.js';
 import type { DaemonStatus } from '../daemon/node-daemon.js';
 import type { RouteReport } from '../daemon/server.js';
 import { ask } from '../daemon/server.js';
@@ -39,7 +40,23 @@ const NODES: readonly DemoNode[] = [
 export interface DemoOptions {
   /** Stop once converged (tests); otherwise run until SIGINT/SIGTERM. */
   readonly once?: boolean;
+  /** Keep to loopback even as root (no namespaces, no kernel routes). */
+  readonly loopback?: boolean;
   readonly out?: (s: string) => void;
+}
+
+/** As root, each node is a network namespace on a shared segment (10.200.0.0/24), and pods are namespaces too. */
+const NS_IP: Readonly<Record<string, string>> = {
+  rr: '10.200.0.10',
+  node1: '10.200.0.11',
+  node2: '10.200.0.12',
+  node3: '10.200.0.13',
+};
+const CNI_BIN = fileURLToPath(new URL('../../../../cni/bin/tabby.js', import.meta.url));
+
+function sh(args: readonly string[]): void {
+  const r = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr || r.stdout}`);
 }
 
 export async function runDemo(opts: DemoOptions = {}): Promise<number> {
@@ -50,14 +67,23 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   const dsDir = join(dir, 'datastore');
   const procs = new Map<string, ChildProcess>();
   const logs = new Map<string, string>();
-  const root = process.getuid?.() === 0;
+  const netns =
+    opts.loopback !== true &&
+    process.getuid?.() === 0 &&
+    spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).status === 0;
+  const tag = `td${process.pid % 10000}`;
+  const nsOf = (name: string) => `${tag}-${name}`;
+  const ipOf = (n: DemoNode) => (netns ? NS_IP[n.name]! : n.ip);
+  const made: string[] = [];
 
-  out(`Tabby: a route reflector and three nodes, each its own tabby-node process on 127.0.0.x.\n`);
+  out(
+    `Tabby: a route reflector and three nodes, each its own tabby-node process ${netns ? 'in its own network namespace' : 'on 127.0.0.x'}.\n`,
+  );
   out(`Datastore: the YAML directory ${dsDir} (the embedded default).\n`);
   out(
-    root
-      ? 'Running as root; this demo still keeps to loopback: the routes each node would program are shown (the e2e lab programs real namespaces).\n\n'
-      : 'Not root: no network namespaces here, so the routes each node would program are shown instead of programmed.\n\n',
+    netns
+      ? 'As root: each node is a network namespace on one segment, pods are namespaces made by the CNI plugin, and the kernel routes are real; the pods ping each other at the end.\n\n'
+      : 'Not root (or --loopback): no network namespaces here, so the routes each node would program are shown instead of programmed.\n\n',
   );
 
   // However this process ends (an exception, a closed stdout), no node outlives it.
@@ -67,7 +93,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   process.once('exit', orphans);
   const backend = await openBackend({ type: 'yaml', dir: dsDir });
   const ds = new Datastore(backend);
+  let stopping = false;
   const stopAll = async () => {
+    stopping = true;
     for (const [name, p] of procs) {
       if (p.exitCode === null && p.signalCode === null) {
         const exited = new Promise((r) => p.once('exit', r));
@@ -77,6 +105,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
       procs.delete(name);
     }
     process.removeListener('exit', orphans);
+    for (const ns of made.reverse()) spawnSync('ip', ['netns', 'del', ns]);
     await backend.close();
     rmSync(dir, { recursive: true, force: true });
   };
@@ -107,19 +136,79 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
         kind: 'Node',
         metadata: { name: n.name, ...(n.reflector ? { labels: { 'route-reflector': 'true' } } : {}) },
         spec: {
-          bgp: { ipv4Address: `${n.ip}/8`, ...(n.reflector ? { routeReflectorClusterID: '224.0.0.1' } : {}) },
+          bgp: {
+            ipv4Address: netns ? `${ipOf(n)}/24` : `${n.ip}/8`,
+            ...(n.reflector ? { routeReflectorClusterID: '224.0.0.1' } : {}),
+          },
         },
       });
     say(
       'resources applied: BGPConfiguration (mesh off), IPPool 10.65.0.0/16, BGPPeer to the reflector, 4 Nodes',
     );
 
-    // Pods, through the real IPAM: the first address on a node claims a block for it.
+    // The nodes' namespaces (as root): each on one segment through a bridge in its own namespace.
+    if (netns) {
+      const fabric = nsOf('fabric');
+      sh(['ip', 'netns', 'add', fabric]);
+      made.push(fabric);
+      sh(['ip', '-n', fabric, 'link', 'add', 'br0', 'type', 'bridge']);
+      sh(['ip', '-n', fabric, 'link', 'set', 'br0', 'up']);
+      for (const [i, n] of NODES.entries()) {
+        const ns = nsOf(n.name);
+        sh(['ip', 'netns', 'add', ns]);
+        made.push(ns);
+        sh(['ip', '-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `p${i}`, 'netns', fabric]);
+        sh(['ip', '-n', fabric, 'link', 'set', `p${i}`, 'master', 'br0', 'up']);
+        sh(['ip', '-n', ns, 'addr', 'add', `${ipOf(n)}/24`, 'dev', 'eth0']);
+        sh(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
+        sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+        // A host has a default route; proxy ARP (pods reach 169.254.1.1 by it) needs one.
+        sh(['ip', '-n', ns, 'route', 'add', 'default', 'via', '10.200.0.1']);
+        sh(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+      }
+      say(`namespaces: ${NODES.map((n) => `${nsOf(n.name)} (${ipOf(n)})`).join(', ')}`);
+    }
+
+    // Pods. As root, through the CNI plugin exactly as a runtime runs it; otherwise straight
+    // through the real IPAM (the first address on a node claims a block for it).
+    const pods: { name: string; node: string; ns?: string; ip: string }[] = [];
     const ipam = new Ipam({ backend });
     for (const n of NODES.filter((x) => !x.reflector))
       for (const pod of ['web', 'db']) {
         const ns = 'demo';
         const podName = `${pod}-${n.name}`;
+        if (netns) {
+          const podNs = nsOf(podName);
+          sh(['ip', 'netns', 'add', podNs]);
+          made.push(podNs);
+          const conf = JSON.stringify({
+            cniVersion: '1.1.0',
+            name: 'tabby',
+            type: 'tabby',
+            nodename: n.name,
+            ipam: { type: 'tabby-ipam' },
+            datastore: { type: 'yaml', dir: dsDir },
+          });
+          const r = spawnSync('ip', ['netns', 'exec', nsOf(n.name), process.execPath, CNI_BIN], {
+            input: conf,
+            encoding: 'utf8',
+            env: {
+              ...process.env,
+              CNI_COMMAND: 'ADD',
+              CNI_CONTAINERID: `demo-${podName}`,
+              CNI_NETNS: `/var/run/netns/${podNs}`,
+              CNI_IFNAME: 'eth0',
+              CNI_PATH: '/usr/lib/cni',
+              CNI_ARGS: `K8S_POD_NAMESPACE=${ns};K8S_POD_NAME=${podName}`,
+              TABBY_MTU_FILE: join(dir, `${n.name}.mtu`),
+            },
+          });
+          if (r.status !== 0) throw new Error(`CNI ADD for ${podName}: ${r.stdout}${r.stderr}`);
+          const ip = (JSON.parse(r.stdout) as { ips: { address: string }[] }).ips[0]!.address.split('/')[0]!;
+          pods.push({ name: podName, node: n.name, ns: podNs, ip });
+          say(`pod ${ns}/${podName} on ${n.name}: ${ip} (CNI ADD in ${nsOf(n.name)})`);
+          continue;
+        }
         const r = await ipam.autoAssign({
           handleId: `k8s-pod-network.${n.name}.${ns}.${podName}`,
           num4: 1,
@@ -141,37 +230,42 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
             ipNetworks: [`${ip}/32`],
           },
         });
+        pods.push({ name: podName, node: n.name, ip });
         say(`pod ${ns}/${podName} on ${n.name}: ${ip} (block ${r.ipv4[0]!.block})`);
       }
 
     for (const n of NODES) {
-      const p = spawn(
-        process.execPath,
-        [
-          BIN,
-          '--node',
-          n.name,
-          '--datastore-dir',
-          dsDir,
-          '--socket',
-          join(dir, `${n.name}.sock`),
-          '--dataplane',
-          'none',
-          '--nodename-file',
-          join(dir, `${n.name}.nodename`),
-          '--http',
-          'none',
-          '--log-level',
-          'warn',
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
+      const args = [
+        BIN,
+        '--node',
+        n.name,
+        '--datastore-dir',
+        dsDir,
+        '--socket',
+        join(dir, `${n.name}.sock`),
+        '--dataplane',
+        netns ? 'kernel' : 'none',
+        '--mtu-file',
+        join(dir, `${n.name}.mtu`),
+        '--nodename-file',
+        join(dir, `${n.name}.nodename`),
+        '--http',
+        'none',
+        '--log-level',
+        'warn',
+      ];
+      const p = netns
+        ? spawn('ip', ['netns', 'exec', nsOf(n.name), process.execPath, ...args], {
+            stdio: ['ignore', 'pipe', 'pipe'],
+          })
+        : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       logs.set(n.name, '');
       const keep = (d: Buffer) => logs.set(n.name, (logs.get(n.name)! + d.toString()).slice(-4000));
       p.stdout.on('data', keep);
       p.stderr.on('data', keep);
       p.once('exit', (code, signal) => {
-        if (procs.has(n.name)) say(`tabby-node ${n.name} exited (${code ?? signal}): ${logs.get(n.name)}`);
+        if (procs.has(n.name) && !stopping)
+          say(`tabby-node ${n.name} exited (${code ?? signal}): ${logs.get(n.name)}`);
       });
       procs.set(n.name, p);
     }
@@ -226,6 +320,15 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
       const r = (await routes(n.name))!;
       out(`\n===== ${n.name}: tabby routes =====\n${formatRoutes(r)}`);
       if (n.reflector) continue;
+      if (netns) {
+        const kernel = spawnSync('ip', ['-n', nsOf(n.name), 'route', 'show', 'proto', '84'], {
+          encoding: 'utf8',
+        }).stdout;
+        out(
+          `\n===== ${n.name}: its kernel routes (ip route show proto 84, programmed by felix-lite) =====\n${kernel}`,
+        );
+        continue;
+      }
       // What felix-lite would program on this node (computed, not programmed: see above).
       const snapshot = {
         bgpConfigurations: (await ds.list('BGPConfiguration')).items,
@@ -247,7 +350,35 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
       for (const p of desired.problems) out(`  (${p.kind}: ${p.message})\n`);
     }
 
-    if (opts.once === true) return 0;
+    let failed = 0;
+    if (netns) {
+      // Every pod pings every other pod (the routes between nodes came over BGP).
+      const ping = (from: string, to: string) =>
+        spawnSync('ip', ['netns', 'exec', from, 'ping', '-c', '1', '-W', '2', to], { encoding: 'utf8' })
+          .status === 0;
+      // The first packets may race the last routes: give each pair a few tries.
+      const rows: string[][] = [];
+      for (const a of pods) {
+        const row = [a.name];
+        for (const b of pods) {
+          if (a === b) {
+            row.push('-');
+            continue;
+          }
+          let ok = false;
+          for (let t = 0; t < 5 && !ok; t++) ok = ping(a.ns!, b.ip);
+          if (!ok) failed++;
+          row.push(ok ? 'ok' : 'FAIL');
+        }
+        rows.push(row);
+      }
+      out(
+        `\n===== ping matrix (from row to column) =====\n${table(['', ...pods.map((p) => p.name)], rows)}\n`,
+      );
+      say(failed === 0 ? 'every pod reaches every other pod' : `${failed} pod pairs cannot reach each other`);
+    }
+
+    if (opts.once === true) return failed === 0 ? 0 : 1;
     out('\nRunning; Ctrl-C stops the nodes and removes the demo directory.\n');
     await new Promise<void>((resolve) => {
       process.once('SIGINT', () => resolve());
