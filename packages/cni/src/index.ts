@@ -17,6 +17,7 @@ export * from './commands/run.js';
 export * from './commands/exec.js';
 export * from './fakes/index.js';
 export * from './ipam/index.js';
+export * from './node-api/index.js';
 export * from './dataplane/index.js';
 export * from './main.js';
 export * from './compile-cache.js';

@@ -49,6 +49,12 @@ export function tabbyDeps(env: Readonly<Record<string, string | undefined>>): Pl
       const { openDatastoreSession } = await import('./ipam/datastore-client.js');
       return openDatastoreSession(conf.datastore, env, log);
     },
+    // The node daemon when it answers: then the datastore is never loaded.
+    node: async (conf, log) => {
+      if (conf.nodeSocket === false) return undefined;
+      const { openNodeSession } = await import('./node-api/client.js');
+      return openNodeSession(conf.nodeSocket, log);
+    },
     nodename: () => defaultNodename(),
     readNamespace,
   };
@@ -65,12 +71,18 @@ export function mainTabby(io: RunIo): Promise<number> {
 }
 
 export async function mainTabbyIpam(io: RunIo): Promise<number> {
-  const [{ runIpam }, { openDatastoreIpam }] = await Promise.all([
-    import('./ipam/tabby-ipam.js'),
-    import('./ipam/datastore-client.js'),
-  ]);
+  const { runIpam } = await import('./ipam/tabby-ipam.js');
   return runIpam(io, {
-    tabbyIpam: (conf, ipam, log) => openDatastoreIpam(conf.datastore, ipam, io.env, log),
+    // The node daemon when it answers, else the datastore in this process.
+    tabbyIpam: async (conf, ipam, log) => {
+      if (conf.nodeSocket !== false) {
+        const { openNodeIpam } = await import('./node-api/client.js');
+        const client = await openNodeIpam(conf.nodeSocket, ipam, log);
+        if (client !== undefined) return client;
+      }
+      const { openDatastoreIpam } = await import('./ipam/datastore-client.js');
+      return openDatastoreIpam(conf.datastore, ipam, io.env, log);
+    },
     nodename: () => defaultNodename(),
     readNamespace,
   });

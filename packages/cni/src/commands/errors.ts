@@ -28,6 +28,28 @@ export function withTrailer(err: CniError, trailer: readonly string[]): CniError
 }
 
 const TRANSIENT = new Set(['Unavailable', 'Conflict', 'RetriesExhausted']);
+const NO_ADDRESS = new Set(['PoolExhausted', 'NoEligiblePool', 'MaxBlocksReached']);
+
+const codeOf = (e: unknown): unknown =>
+  typeof e === 'object' && e !== null && 'code' in e ? e.code : undefined;
+
+/**
+ * A datastore or IPAM error as the runtime should see it: 101, 11 (retry) or 102. By the
+ * error's `code`, whether it was thrown in this process or carried over the node daemon's
+ * socket (../node-api/client.ts).
+ */
+export function ipamError(e: unknown, what: string): CniError {
+  if (e instanceof CniError) return e;
+  const code = codeOf(e);
+  const text = errorText(e);
+  if (typeof code === 'string' && NO_ADDRESS.has(code))
+    return new CniError(ErrorCode.NoAddress, `${what}: no address available`, text, { cause: e });
+  if (typeof code === 'string' && TRANSIENT.has(code))
+    return new CniError(ErrorCode.TryAgainLater, `${what}: the datastore is busy or unreachable`, text, {
+      cause: e,
+    });
+  return new CniError(ErrorCode.IpamRefused, `${what} failed`, text, { cause: e });
+}
 
 /**
  * A WorkloadEndpoint write or delete that failed: 11 when the datastore is unreachable or
@@ -36,7 +58,7 @@ const TRANSIENT = new Set(['Unavailable', 'Conflict', 'RetriesExhausted']);
  */
 export function endpointError(e: unknown, what: string): CniError {
   if (e instanceof CniError) return e;
-  const code = typeof e === 'object' && e !== null && 'code' in e ? e.code : undefined;
+  const code = codeOf(e);
   if (typeof code === 'string' && TRANSIENT.has(code))
     return new CniError(
       ErrorCode.TryAgainLater,

@@ -152,6 +152,46 @@ export type IpamStatus =
   | { readonly ok: true }
   | { readonly ok: false; readonly code: 50 | 51 | 11; readonly msg: string; readonly details: string };
 
+/** One IP pool's room, from the IPAM's utilization (STATUS). */
+export interface PoolRoom {
+  readonly name: string;
+  readonly cidr: string;
+  readonly disabled: boolean;
+  readonly capacity: number;
+  readonly inUse: number;
+  readonly free: number;
+}
+
+/**
+ * One IPAM assignment for a handle, decided from the request and the config, as both ways
+ * of doing the datastore work take it: in this process (../ipam/operations.ts), or the node
+ * daemon's CNI service over its socket (../node-api/). `auto`: Calico's AutoAssign, one
+ * address per family asked for; `explicit`: Calico's AssignIP, the given addresses. Either
+ * way all or nothing.
+ */
+export type Assignment =
+  | (AssignmentOf & {
+      readonly kind: 'auto';
+      readonly num4: number;
+      readonly num6: number;
+      /** Pool CIDRs to use instead of the pools' selectors (ipv4_pools, ipv6_pools); empty: selectors. */
+      readonly pools: readonly string[];
+    })
+  | (AssignmentOf & { readonly kind: 'explicit'; readonly ips: readonly string[] });
+
+export interface AssignmentOf {
+  /** `<network>.<containerID>`. */
+  readonly handle: string;
+  readonly node: string;
+  readonly attrs: IpamAttrs;
+}
+
+/** The node daemon's readiness (NodeDaemon.ready(): Calico's, BGP peers and the datastore). */
+export interface NodeReadiness {
+  readonly ready: boolean;
+  readonly reason: string;
+}
+
 /** Tabby's own IPAM as the plugin sees it. Errors: typed (see ../ipam/datastore-client.ts). */
 export interface IpamClient {
   /** All addresses for the handle, or nothing (all-or-nothing, like the datastore's Ipam). */
@@ -228,4 +268,15 @@ export interface DatastoreSession {
   ipam(conf: TabbyIpamConf): IpamClient;
   readonly endpoints: EndpointStore;
   close(): Promise<void>;
+}
+
+/**
+ * The same work done by the node daemon (tabby-node) over its local socket, one connection
+ * per invocation (../node-api/client.ts): opened only when the daemon answers.
+ */
+export interface NodeSession extends DatastoreSession {
+  /** The daemon's socket, for messages. */
+  readonly socket: string;
+  /** Whether the node daemon is ready (STATUS). */
+  ready(): Promise<NodeReadiness>;
 }

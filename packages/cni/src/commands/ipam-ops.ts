@@ -6,7 +6,26 @@ import { cidrFamily, ipOf, parseResult } from '../spec/result.js';
 import { ipamHandle } from '../spec/names.js';
 import type { IpamCtx, Ctx, Ipam } from './context.js';
 import { toCniError } from './errors.js';
-import type { IpamAttrs, NamespaceLabels } from './interfaces.js';
+import type { Assignment, IpamAttrs, IpamRequest, NamespaceLabels } from './interfaces.js';
+import type { TabbyIpamConf } from '../spec/config.js';
+
+/**
+ * What Tabby's IPAM is asked for, as Calico's IPAM plugin asks it: one IPv4 address unless
+ * `assign_ipv4` is false, one IPv6 address when `assign_ipv6` is true, from `ipv4_pools` /
+ * `ipv6_pools` when set (selectors ignored), else from the pools that select the node and
+ * the pod's namespace. The same whether this process or the node daemon does the work.
+ */
+export function assignmentOf(req: IpamRequest, conf: TabbyIpamConf): Assignment {
+  return {
+    kind: 'auto',
+    handle: req.handle,
+    node: req.node,
+    attrs: req.attrs,
+    num4: conf.assignIpv4 ? 1 : 0,
+    num6: conf.assignIpv6 ? 1 : 0,
+    pools: [...conf.ipv4Pools, ...conf.ipv6Pools],
+  };
+}
 
 /** `10.1.0.7/24` -> `10.1.0.7/32`: pods get host routes, whatever subnet IPAM thinks in. */
 export function fullPrefix(cidr: string): string {

@@ -10,7 +10,7 @@ import type { AttachmentCtx, Ctx, Ipam, Log } from './context.js';
 import { del } from './del.js';
 import { processExec } from './exec.js';
 import { gc } from './gc.js';
-import type { Dataplane, DatastoreSession, NamespaceReader, PluginExec } from './interfaces.js';
+import type { Dataplane, DatastoreSession, NamespaceReader, NodeSession, PluginExec } from './interfaces.js';
 import type { RunIo } from './skel.js';
 import { dispatch } from './skel.js';
 import { status } from './status.js';
@@ -23,6 +23,11 @@ export interface PluginDeps {
    * IPAM and the WorkloadEndpoints share its connection.
    */
   datastore(conf: NetConf, log: Log): Promise<DatastoreSession>;
+  /**
+   * The node daemon's session when it answers (the config's `node_socket`); undefined: it
+   * does not, and `datastore` is opened instead. Absent: the work is never delegated.
+   */
+  node?(conf: NetConf, log: Log): Promise<NodeSession | undefined>;
   /** This node's name when the config has no `nodename`: /etc/tabby/nodename, else the hostname. */
   nodename(): Promise<string>;
   /** The pod MTU file the node daemon writes. [Default: /var/lib/tabby/mtu] */
@@ -36,18 +41,22 @@ export interface PluginDeps {
 
 /**
  * Runs f with the IPAM the config names and, when Tabby's IPAM or `endpoints` needs it, one
- * datastore session, closed afterwards whatever f did.
+ * datastore session, closed afterwards whatever f did: the node daemon's when it answers,
+ * else the datastore opened in this process. Without that need (STATUS with a delegated
+ * IPAM), only the daemon's, for its readiness.
  */
 async function withDatastore<T>(
   ctx: Ctx,
   io: RunIo,
   deps: PluginDeps,
   endpoints: boolean,
-  f: (ipam: Ipam | undefined, session: DatastoreSession | undefined) => Promise<T>,
+  f: (ipam: Ipam | undefined, session: DatastoreSession | NodeSession | undefined) => Promise<T>,
 ): Promise<T> {
   const c = ctx.conf.ipam;
   const tabby = c !== undefined && !isDelegated(c) ? c : undefined;
-  const session = tabby !== undefined || endpoints ? await deps.datastore(ctx.conf, ctx.log) : undefined;
+  const node = await deps.node?.(ctx.conf, ctx.log);
+  const session =
+    node ?? (tabby !== undefined || endpoints ? await deps.datastore(ctx.conf, ctx.log) : undefined);
   try {
     let ipam: Ipam | undefined;
     if (c === undefined) ipam = undefined;
@@ -110,7 +119,10 @@ export function run(io: RunIo, deps: PluginDeps): Promise<number> {
           gc(ctx, ipam, session === undefined ? undefined : { store: session.endpoints, node }),
         );
       },
-      status: (ctx) => withDatastore(ctx, io, deps, false, (ipam) => status(ctx, ipam)),
+      status: (ctx) =>
+        withDatastore(ctx, io, deps, false, (ipam, session) =>
+          status(ctx, ipam, session !== undefined && 'ready' in session ? session : undefined),
+        ),
     },
     () => deps.now?.() ?? new Date(),
   );

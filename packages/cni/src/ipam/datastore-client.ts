@@ -14,37 +14,29 @@ import {
 } from '@tabby/datastore/core';
 import type {
   DatastoreSession,
-  EndpointKey,
-  EndpointStore,
   IpamAllocation,
   IpamClient,
   IpamRequest,
   IpamStatus,
   NamespaceLabels,
-  StoredEndpoint,
-  WorkloadEndpointDoc,
 } from '../commands/interfaces.js';
-import { LABEL_NETWORK } from '../commands/endpoint.js';
 import type { Log } from '../commands/context.js';
+import { ipamError } from '../commands/errors.js';
+import { assignmentOf } from '../commands/ipam-ops.js';
+import { poolStatus } from '../commands/status.js';
 import type { DatastoreSettings, TabbyIpamConf } from '../spec/config.js';
 import { CniError, ErrorCode, errorText } from '../spec/errors.js';
+import {
+  assign,
+  DatastoreEndpoints,
+  handleAddresses,
+  networkHandles,
+  poolRooms,
+  release,
+} from './operations.js';
 
-const NO_ADDRESS = new Set(['PoolExhausted', 'NoEligiblePool', 'MaxBlocksReached']);
-const TRANSIENT = new Set(['RetriesExhausted', 'Unavailable', 'Conflict']);
-
-/** A datastore or IPAM error as the runtime should see it: 101, 11 (retry) or 102. */
-export function ipamError(e: unknown, what: string): CniError {
-  if (e instanceof CniError) return e;
-  const code = typeof e === 'object' && e !== null && 'code' in e ? e.code : undefined;
-  const text = errorText(e);
-  if (typeof code === 'string' && NO_ADDRESS.has(code))
-    return new CniError(ErrorCode.NoAddress, `${what}: no address available`, text, { cause: e });
-  if (typeof code === 'string' && TRANSIENT.has(code))
-    return new CniError(ErrorCode.TryAgainLater, `${what}: the datastore is busy or unreachable`, text, {
-      cause: e,
-    });
-  return new CniError(ErrorCode.IpamRefused, `${what} failed`, text, { cause: e });
-}
+export { ipamError } from '../commands/errors.js';
+export { DatastoreEndpoints } from './operations.js';
 
 const withPrefix = (ip: string): string => `${ip}/${ip.includes(':') ? 128 : 32}`;
 
@@ -58,18 +50,9 @@ export class DatastoreIpamClient implements IpamClient {
   ) {}
 
   async allocate(req: IpamRequest): Promise<IpamAllocation> {
-    const pools = [...this.conf.ipv4Pools, ...this.conf.ipv6Pools];
     try {
-      const r = await this.ipam.autoAssign({
-        handleId: req.handle,
-        num4: this.conf.assignIpv4 ? 1 : 0,
-        num6: this.conf.assignIpv6 ? 1 : 0,
-        node: req.node,
-        attrs: req.attrs,
-        ...(pools.length === 0 ? {} : { pools }),
-        ...(req.namespaceLabels === undefined ? {} : { namespaceLabels: req.namespaceLabels }),
-      });
-      return { addresses: [...r.ipv4, ...r.ipv6].map((a) => withPrefix(a.ip)) };
+      const ips = await assign(this.ipam, assignmentOf(req, this.conf), req.namespaceLabels);
+      return { addresses: ips.map(withPrefix) };
     } catch (e) {
       throw ipamError(e, `IPAM allocation for ${req.handle}`);
     }
@@ -77,7 +60,7 @@ export class DatastoreIpamClient implements IpamClient {
 
   async release(handle: string): Promise<void> {
     try {
-      await this.ipam.releaseByHandle(handle);
+      await release(this.ipam, handle);
     } catch (e) {
       throw ipamError(e, `IPAM release of ${handle}`);
     }
@@ -85,7 +68,7 @@ export class DatastoreIpamClient implements IpamClient {
 
   async addresses(handle: string): Promise<readonly string[]> {
     try {
-      return (await this.ipam.ipsByHandle(handle)).map((a) => withPrefix(a.ip));
+      return (await handleAddresses(this.ipam, handle)).map(withPrefix);
     } catch (e) {
       throw ipamError(e, `IPAM lookup of ${handle}`);
     }
@@ -93,106 +76,22 @@ export class DatastoreIpamClient implements IpamClient {
 
   async listHandles(network: string): Promise<readonly string[]> {
     try {
-      const { items } = await this.backend.list('IPAMHandle');
-      const p = `${network}.`;
-      return items
-        .map((h) => (h.spec as { handleID: string }).handleID)
-        .filter((h) => h.startsWith(p) && h.length > p.length);
+      return await networkHandles(this.backend, network);
     } catch (e) {
       throw ipamError(e, `listing IPAM handles of ${network}`);
     }
   }
 
   async status(): Promise<IpamStatus> {
-    let u;
     try {
-      u = await this.ipam.getUtilization();
+      return poolStatus(await poolRooms(this.ipam), this.conf);
     } catch (e) {
       return { ok: false, code: 50, msg: 'the datastore is unreachable', details: errorText(e) };
     }
-    const families = [...(this.conf.assignIpv4 ? [4] : []), ...(this.conf.assignIpv6 ? [6] : [])];
-    for (const f of families) {
-      const wanted = f === 4 ? this.conf.ipv4Pools : this.conf.ipv6Pools;
-      const pools = u.pools.filter(
-        (p) =>
-          !p.disabled &&
-          (p.cidr.includes(':') ? 6 : 4) === f &&
-          (wanted.length === 0 || wanted.includes(p.cidr)),
-      );
-      if (pools.length === 0)
-        return { ok: false, code: 50, msg: `no enabled IPv${f} pool`, details: 'ADD cannot get an address' };
-      if (pools.every((p) => p.free === 0))
-        return {
-          ok: false,
-          code: 50,
-          msg: `IPv${f} pools exhausted`,
-          details: pools.map((p) => `${p.name} (${p.cidr}): ${p.inUse} of ${p.capacity} in use`).join('; '),
-        };
-    }
-    return { ok: true };
   }
 
   close(): Promise<void> {
     return this.ownsBackend ? this.backend.close() : Promise.resolve();
-  }
-}
-
-/** WorkloadEndpoints through the validating Datastore. */
-export class DatastoreEndpoints implements EndpointStore {
-  constructor(private readonly ds: Datastore) {}
-
-  async put(wep: WorkloadEndpointDoc): Promise<void> {
-    // apply: create, or replace what a previous ADD of the same pod left.
-    await this.ds.apply({
-      apiVersion: 'projectcalico.org/v3',
-      kind: 'WorkloadEndpoint',
-      metadata: { name: wep.name, namespace: wep.namespace, labels: wep.labels },
-      spec: wep.spec,
-    });
-  }
-
-  async get(key: EndpointKey): Promise<WorkloadEndpointDoc | undefined> {
-    const w = await this.ds.get('WorkloadEndpoint', key.name, key.namespace);
-    if (w === undefined) return undefined;
-    const s = w.spec;
-    return {
-      namespace: w.metadata.namespace ?? key.namespace,
-      name: w.metadata.name,
-      labels: w.metadata.labels ?? {},
-      spec: {
-        orchestrator: s.orchestrator === 'k8s' ? 'k8s' : 'cni',
-        node: s.node ?? '',
-        containerID: s.containerID ?? '',
-        ...(s.pod === undefined ? {} : { pod: s.pod }),
-        ...(s.workload === undefined ? {} : { workload: s.workload }),
-        endpoint: s.endpoint ?? '',
-        interfaceName: s.interfaceName ?? '',
-        ipNetworks: s.ipNetworks ?? [],
-        mac: s.mac ?? '',
-      },
-    };
-  }
-
-  async delete(key: EndpointKey): Promise<'deleted' | 'absent'> {
-    try {
-      await this.ds.delete('WorkloadEndpoint', key.name, { namespace: key.namespace });
-      return 'deleted';
-    } catch (e) {
-      if ((e as { code?: unknown }).code === 'NotFound') return 'absent';
-      throw e;
-    }
-  }
-
-  async list(node: string, network: string): Promise<readonly StoredEndpoint[]> {
-    const { items } = await this.ds.list('WorkloadEndpoint');
-    return items
-      .filter((w) => w.spec.node === node && w.metadata.labels?.[LABEL_NETWORK] === network)
-      .map((w) => ({
-        namespace: w.metadata.namespace ?? 'default',
-        name: w.metadata.name,
-        containerID: w.spec.containerID ?? '',
-        endpoint: w.spec.endpoint ?? '',
-      }));
   }
 }
 
@@ -205,7 +104,11 @@ export async function openDatastoreSession(
   env: Readonly<Record<string, string | undefined>>,
   log: Log,
 ): Promise<DatastoreSession> {
-  const backend = await openConfigured(settings, env);
+  return datastoreSession(await openConfigured(settings, env), log);
+}
+
+/** The session over an open backend; closing the session closes the backend. */
+export function datastoreSession(backend: Backend, log: Log): DatastoreSession {
   const store = new Datastore(backend, {
     onInvalid: (issues) =>
       log(

@@ -69,6 +69,12 @@ export interface NetConf {
   readonly ipam?: TabbyIpamConf | DelegatedIpamConf;
   /** Undefined: from the environment (DATASTORE_TYPE ...) as the tabby CLI reads it. */
   readonly datastore?: DatastoreSettings;
+  /**
+   * The node daemon's socket, to which the datastore work is delegated when the daemon
+   * answers (../node-api/client.ts). Undefined: the daemon's default socket; false (`none`):
+   * never delegate.
+   */
+  readonly nodeSocket?: string | false;
   readonly logLevel: LogLevel;
   readonly nodename?: string;
   readonly dns: Dns;
@@ -191,6 +197,14 @@ export function namespaceKubeconfig(conf: NetConf): string | undefined {
   );
 }
 
+function parseNodeSocket(v: Json | undefined): string | false | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (v === 'none') return false;
+  if (typeof v !== 'string' || !v.startsWith('/'))
+    return r.fail('node_socket', `must be an absolute path or none, not ${JSON.stringify(v)}`);
+  return v;
+}
+
 function parseLogLevel(v: Json | undefined): LogLevel {
   if (v === undefined || v === null) return 'warn';
   const l = typeof v === 'string' ? v.toLowerCase() : '';
@@ -260,6 +274,7 @@ export function parseNetConf(text: string): NetConf {
   }
   const ipam = parseIpam(o['ipam']);
   const datastore = parseDatastore(o['datastore']);
+  const nodeSocket = parseNodeSocket(o['node_socket']);
   return {
     cniVersion,
     name,
@@ -269,6 +284,7 @@ export function parseNetConf(text: string): NetConf {
     kubernetes: parseKubernetes(o['kubernetes']),
     ...(ipam === undefined ? {} : { ipam }),
     ...(datastore === undefined ? {} : { datastore }),
+    ...(nodeSocket === undefined ? {} : { nodeSocket }),
     logLevel: parseLogLevel(o['log_level']),
     ...(nodename === undefined ? {} : { nodename }),
     dns: parseDns(o['dns'], r, 'dns'),

@@ -1,0 +1,450 @@
+// The plugin's side of tabby-node's CNI service (./protocol.ts): when the node daemon's
+// socket answers, the IPAM and WorkloadEndpoint work of an invocation goes over one
+// connection to the daemon, which does it on its open datastore; otherwise the plugin does
+// it itself (../ipam/datastore-client.ts). This module loads nothing but node:net, so an
+// ADD through the daemon never loads @tabby/datastore.
+//
+// When to fall back (decided once per invocation, before anything that changes state is
+// asked): no socket file, connection refused (a stale socket), permission denied, no
+// connection within connectTimeoutMs, or no usable answer to `cni.hello` within
+// helloTimeoutMs (an older daemon, one without the CNI service, another protocol). Once
+// the daemon has answered hello, nothing falls back: a request that times out or loses its
+// connection fails with 11, since the daemon may have done it anyway; for `cni.assign`,
+// the in-process path would assign the handle a second address. The runtime's DEL of the
+// failed ADD (SPEC.md: "a delete must still be executed even if the add fails") releases
+// whatever the daemon assigned.
+import net from 'node:net';
+import { endpointError, ipamError } from '../commands/errors.js';
+import type {
+  EndpointKey,
+  EndpointStore,
+  IpamAllocation,
+  IpamClient,
+  IpamRequest,
+  IpamStatus,
+  NodeReadiness,
+  NodeSession,
+  StoredEndpoint,
+  WorkloadEndpointDoc,
+} from '../commands/interfaces.js';
+import { assignmentOf } from '../commands/ipam-ops.js';
+import type { Log } from '../commands/context.js';
+import { poolStatus, readinessStatus } from '../commands/status.js';
+import type { TabbyIpamConf } from '../spec/config.js';
+import { CniError, ErrorCode, errorText } from '../spec/errors.js';
+import type { CniAnswer, CniCommandName, CniRequestOf } from './protocol.js';
+import { CNI_PROTOCOL, DEFAULT_NODE_SOCKET, parseCniAnswer, ProtocolError, ServiceCode } from './protocol.js';
+
+export interface NodeClientOptions {
+  /** How long connecting may take. [Default: 1000 ms] */
+  readonly connectTimeoutMs?: number;
+  /** How long the daemon may take to answer `cni.hello`. [Default: 2000 ms] */
+  readonly helloTimeoutMs?: number;
+  /** How long any other request may take (IPAM retries included). [Default: 30000 ms] */
+  readonly requestTimeoutMs?: number;
+}
+
+const DEFAULTS = { connectTimeoutMs: 1000, helloTimeoutMs: 2000, requestTimeoutMs: 30_000 } as const;
+
+/** A failure the daemon reported for a request: the datastore's or IPAM's code, or a ServiceCode. */
+export class NodeFailure extends Error {
+  override readonly name = 'NodeFailure';
+  constructor(
+    readonly code: string,
+    message: string,
+    /** NamespaceLabelsNeeded: the pools that select by namespace. */
+    readonly pools: readonly string[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * No answer: the connection closed or timed out. `sent`: the request had been written, so
+ * the daemon may have carried it out.
+ */
+export class NodeLostError extends Error {
+  override readonly name = 'NodeLostError';
+  constructor(
+    readonly socket: string,
+    readonly reason: string,
+    readonly sent: boolean,
+  ) {
+    super(`tabby-node at ${socket}: ${reason}`);
+  }
+}
+
+interface Waiting {
+  readonly cmd: CniCommandName;
+  readonly timeoutMs: number;
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+}
+
+/** One connection: requests answered in order (the server answers each connection's lines in order). */
+class Connection {
+  private buf = '';
+  private readonly waiting: Waiting[] = [];
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private lost: NodeLostError | undefined;
+
+  private constructor(
+    private readonly s: net.Socket,
+    readonly path: string,
+  ) {
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => this.data(d));
+    s.on('error', (e) => this.fail(`the connection failed: ${e.message}`));
+    s.on('close', () => this.fail('the connection closed'));
+  }
+
+  /** Rejects with the socket's error (`code` ENOENT, ECONNREFUSED, EACCES, ...) or ETIMEDOUT. */
+  static connect(path: string, timeoutMs: number): Promise<Connection> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ path });
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(Object.assign(new Error(`no connection within ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+      }, timeoutMs);
+      s.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      s.once('connect', () => {
+        clearTimeout(timer);
+        s.removeAllListeners('error');
+        resolve(new Connection(s, path));
+      });
+    });
+  }
+
+  request<K extends CniCommandName>(req: CniRequestOf<K>, timeoutMs: number): Promise<CniAnswer<K>> {
+    if (this.lost !== undefined) return Promise.reject(new NodeLostError(this.path, this.lost.reason, false));
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ cmd: req.cmd, timeoutMs, resolve: resolve, reject });
+      this.s.write(`${JSON.stringify(req)}\n`);
+      this.arm();
+    });
+  }
+
+  /**
+   * The oldest request has `timeoutMs` to be answered (from when it became the oldest). A
+   * late answer would be taken for the next request's, so a timeout ends the connection.
+   */
+  private arm(): void {
+    const w = this.waiting[0];
+    if (this.timer !== undefined || w === undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.fail(`no answer to ${w.cmd} within ${w.timeoutMs} ms`);
+    }, w.timeoutMs);
+  }
+
+  private data(d: string): void {
+    this.buf += d;
+    for (let nl = this.buf.indexOf('\n'); nl >= 0 && this.lost === undefined; nl = this.buf.indexOf('\n')) {
+      const line = this.buf.slice(0, nl);
+      this.buf = this.buf.slice(nl + 1);
+      const w = this.waiting.shift();
+      if (w === undefined) {
+        this.fail(`an answer nobody asked for: ${line.slice(0, 200)}`);
+        return;
+      }
+      if (this.timer !== undefined) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.arm();
+      let a;
+      try {
+        a = parseCniAnswer(w.cmd, JSON.parse(line) as unknown);
+      } catch (e) {
+        w.reject(
+          e instanceof ProtocolError ? e : new ProtocolError('', `is not JSON: ${line.slice(0, 200)}`),
+        );
+        this.fail(`its answer to ${w.cmd} was not understood`);
+        return;
+      }
+      if (a.ok) w.resolve(a);
+      else w.reject(new NodeFailure(a.code, a.error, a.pools ?? []));
+    }
+  }
+
+  private fail(reason: string): void {
+    if (this.lost !== undefined) return;
+    this.lost = new NodeLostError(this.path, reason, true);
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.s.destroy();
+    for (const w of this.waiting.splice(0)) w.reject(new NodeLostError(this.path, reason, true));
+  }
+
+  close(): void {
+    this.fail('closed');
+  }
+}
+
+const withPrefix = (ip: string): string => `${ip}/${ip.includes(':') ? 128 : 32}`;
+
+/**
+ * An error of a request to the daemon as the runtime should see it. The daemon's own
+ * datastore and IPAM errors go through `map` (ipamError, endpointError), as they would in
+ * this process; a lost daemon is 11, a protocol mismatch 100. `assigning`: the handle of an
+ * assignment whose outcome a lost connection leaves unknown.
+ */
+function nodeError(
+  e: unknown,
+  what: string,
+  map: (e: unknown, what: string) => CniError,
+  assigning?: string,
+): CniError {
+  if (e instanceof CniError) return e;
+  const unknown =
+    assigning === undefined
+      ? ''
+      : `; it may have assigned addresses to handle ${assigning}: the runtime's DEL of this container releases them`;
+  if (e instanceof NodeLostError)
+    return new CniError(
+      ErrorCode.TryAgainLater,
+      `${what}: tabby-node stopped answering`,
+      `${e.message}${e.sent ? unknown : ''}`,
+      { cause: e },
+    );
+  if (e instanceof ProtocolError)
+    return new CniError(
+      ErrorCode.Internal,
+      `${what}: tabby-node's answer was not understood`,
+      `${e.message}${unknown}`,
+      {
+        cause: e,
+      },
+    );
+  if (e instanceof NodeFailure && (e.code === ServiceCode.BadRequest || e.code === ServiceCode.Unsupported))
+    return new CniError(ErrorCode.Internal, `${what}: tabby-node refused the request`, e.message, {
+      cause: e,
+    });
+  return map(e, what);
+}
+
+/** Endpoint errors keep the datastore's code for endpointError; the daemon's own become CniErrors. */
+const endpointFailure = (e: unknown, what: string): unknown =>
+  e instanceof NodeFailure && e.code !== ServiceCode.BadRequest && e.code !== ServiceCode.Unsupported
+    ? e
+    : nodeError(e, what, endpointError);
+
+/** Tabby's IPAM through the daemon: the same requests as DatastoreIpamClient makes in-process. */
+export class SocketIpamClient implements IpamClient {
+  constructor(
+    private readonly c: Connection,
+    private readonly conf: TabbyIpamConf,
+    private readonly timeoutMs: number,
+    /** True when closing this client closes the connection (tabby-ipam). */
+    private readonly ownsConnection: boolean,
+  ) {}
+
+  async allocate(req: IpamRequest): Promise<IpamAllocation> {
+    const assignment = assignmentOf(req, this.conf);
+    const what = `IPAM allocation for ${req.handle}`;
+    try {
+      let r;
+      try {
+        r = await this.c.request({ cmd: 'cni.assign', assignment }, this.timeoutMs);
+      } catch (e) {
+        // Nothing was assigned: the IPAM asks for the labels before it assigns.
+        if (!(e instanceof NodeFailure && e.code === ServiceCode.NamespaceLabelsNeeded)) throw e;
+        const labels = req.namespaceLabels === undefined ? {} : await req.namespaceLabels(e.pools);
+        r = await this.c.request({ cmd: 'cni.assign', assignment, namespace: { labels } }, this.timeoutMs);
+      }
+      return { addresses: r.addresses.map(withPrefix) };
+    } catch (e) {
+      throw nodeError(e, what, ipamError, req.handle);
+    }
+  }
+
+  async release(handle: string): Promise<void> {
+    try {
+      await this.c.request({ cmd: 'cni.release', handle }, this.timeoutMs);
+    } catch (e) {
+      throw nodeError(e, `IPAM release of ${handle}`, ipamError);
+    }
+  }
+
+  async addresses(handle: string): Promise<readonly string[]> {
+    try {
+      return (await this.c.request({ cmd: 'cni.addresses', handle }, this.timeoutMs)).addresses.map(
+        withPrefix,
+      );
+    } catch (e) {
+      throw nodeError(e, `IPAM lookup of ${handle}`, ipamError);
+    }
+  }
+
+  async listHandles(network: string): Promise<readonly string[]> {
+    try {
+      return (await this.c.request({ cmd: 'cni.handles', network }, this.timeoutMs)).handles;
+    } catch (e) {
+      throw nodeError(e, `listing IPAM handles of ${network}`, ipamError);
+    }
+  }
+
+  /** The daemon ready, then room in the pools (asked together, answered in order). */
+  async status(): Promise<IpamStatus> {
+    const ready = this.c.request({ cmd: 'cni.ready' }, this.timeoutMs);
+    const pools = this.c.request({ cmd: 'cni.pools' }, this.timeoutMs);
+    pools.catch(() => undefined); // judged below, after readiness
+    try {
+      const r = readinessStatus(await ready, this.c.path);
+      if (!r.ok) return r;
+      return poolStatus((await pools).pools, this.conf);
+    } catch (e) {
+      if (e instanceof NodeFailure && e.code !== ServiceCode.BadRequest && e.code !== ServiceCode.Unsupported)
+        return { ok: false, code: 50, msg: 'the datastore is unreachable', details: e.message };
+      const err = nodeError(e, 'STATUS', ipamError);
+      return { ok: false, code: 50, msg: err.msg, details: err.details };
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.ownsConnection) this.c.close();
+    return Promise.resolve();
+  }
+}
+
+/** WorkloadEndpoints through the daemon: the same operations as DatastoreEndpoints. */
+export class SocketEndpoints implements EndpointStore {
+  constructor(
+    private readonly c: Connection,
+    private readonly timeoutMs: number,
+  ) {}
+
+  async put(endpoint: WorkloadEndpointDoc): Promise<void> {
+    try {
+      await this.c.request({ cmd: 'cni.endpoint.put', endpoint }, this.timeoutMs);
+    } catch (e) {
+      throw endpointFailure(e, `writing WorkloadEndpoint ${endpoint.namespace}/${endpoint.name}`);
+    }
+  }
+
+  async get(k: EndpointKey): Promise<WorkloadEndpointDoc | undefined> {
+    const key = { namespace: k.namespace, name: k.name };
+    try {
+      return (await this.c.request({ cmd: 'cni.endpoint.get', key }, this.timeoutMs)).endpoint ?? undefined;
+    } catch (e) {
+      throw endpointFailure(e, `reading WorkloadEndpoint ${key.namespace}/${key.name}`);
+    }
+  }
+
+  /** `k` may be a StoredEndpoint (GC): only its key is sent. */
+  async delete(k: EndpointKey): Promise<'deleted' | 'absent'> {
+    const key = { namespace: k.namespace, name: k.name };
+    try {
+      return (await this.c.request({ cmd: 'cni.endpoint.delete', key }, this.timeoutMs)).result;
+    } catch (e) {
+      throw endpointFailure(e, `deleting WorkloadEndpoint ${key.namespace}/${key.name}`);
+    }
+  }
+
+  async list(node: string, network: string): Promise<readonly StoredEndpoint[]> {
+    try {
+      return (await this.c.request({ cmd: 'cni.endpoint.list', node, network }, this.timeoutMs)).endpoints;
+    } catch (e) {
+      throw endpointFailure(e, `listing WorkloadEndpoints of ${node}`);
+    }
+  }
+}
+
+class SocketSession implements NodeSession {
+  readonly endpoints: SocketEndpoints;
+
+  constructor(
+    private readonly c: Connection,
+    private readonly timeoutMs: number,
+    /** The daemon's node, as it said hello. */
+    readonly node: string,
+  ) {
+    this.endpoints = new SocketEndpoints(c, timeoutMs);
+  }
+
+  get socket(): string {
+    return this.c.path;
+  }
+
+  ipam(conf: TabbyIpamConf): IpamClient {
+    return new SocketIpamClient(this.c, conf, this.timeoutMs, false);
+  }
+
+  /** An IpamClient that closes the session's connection when it is closed. */
+  ownIpam(conf: TabbyIpamConf): IpamClient {
+    return new SocketIpamClient(this.c, conf, this.timeoutMs, true);
+  }
+
+  async ready(): Promise<NodeReadiness> {
+    try {
+      const r = await this.c.request({ cmd: 'cni.ready' }, this.timeoutMs);
+      return { ready: r.ready, reason: r.reason };
+    } catch (e) {
+      throw nodeError(
+        e,
+        'tabby-node readiness',
+        (x, what) => new CniError(ErrorCode.PluginNotAvailable, what, errorText(x)),
+      );
+    }
+  }
+
+  close(): Promise<void> {
+    this.c.close();
+    return Promise.resolve();
+  }
+}
+
+/**
+ * A session with the node daemon at `socket` (default DEFAULT_NODE_SOCKET), or undefined
+ * when it does not answer as the CNI service (the plugin then does the work itself). The
+ * reason for falling back is logged: at debug level when there is no socket at all (no
+ * daemon on this node), as a warning when a socket is there but does not serve.
+ */
+export async function openNodeSession(
+  socket: string | undefined,
+  log: Log,
+  opts: NodeClientOptions = {},
+): Promise<NodeSession | undefined> {
+  const path = socket ?? DEFAULT_NODE_SOCKET;
+  const o = { ...DEFAULTS, ...opts };
+  const fallback = (level: 'debug' | 'warn', why: string): undefined => {
+    log(level, `${why}: the datastore work is done in this process`);
+    return undefined;
+  };
+  let c: Connection;
+  try {
+    c = await Connection.connect(path, o.connectTimeoutMs);
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    return code === 'ENOENT'
+      ? fallback('debug', `no tabby-node socket at ${path}`)
+      : fallback('warn', `tabby-node's socket ${path} does not answer (${errorText(e)})`);
+  }
+  let hello;
+  try {
+    hello = await c.request({ cmd: 'cni.hello', protocol: CNI_PROTOCOL }, o.helloTimeoutMs);
+  } catch (e) {
+    c.close();
+    return fallback('warn', `tabby-node at ${path} does not serve CNI requests (${errorText(e)})`);
+  }
+  if (hello.protocol !== CNI_PROTOCOL) {
+    c.close();
+    return fallback(
+      'warn',
+      `tabby-node at ${path} speaks CNI protocol ${hello.protocol}, not ${CNI_PROTOCOL}`,
+    );
+  }
+  log('debug', `tabby-node (node ${hello.node}) at ${path} does the datastore work`);
+  return new SocketSession(c, o.requestTimeoutMs, hello.node);
+}
+
+/** tabby-ipam's IpamClient through the daemon (closing it closes the connection), or undefined. */
+export async function openNodeIpam(
+  socket: string | undefined,
+  conf: TabbyIpamConf,
+  log: Log,
+  opts: NodeClientOptions = {},
+): Promise<IpamClient | undefined> {
+  const s = await openNodeSession(socket, log, opts);
+  return s instanceof SocketSession ? s.ownIpam(conf) : undefined;
+}
