@@ -188,6 +188,9 @@ export async function runNode(
     socketPath: settings.socketPath,
     ...(settings.http !== undefined ? { http: { ...settings.http, registry } } : {}),
     ...(dataplane instanceof FelixDataplane ? { programmed: () => dataplane.programmed() } : {}),
+    // The CNI plugin's IPAM and WorkloadEndpoint work, on this datastore.
+    cni: { datastore, ipam: new Ipam({ backend, log: (l, m) => log[l](m) }) },
+    log: (level, msg) => log[level](msg),
   });
   await server.start();
   log.info(

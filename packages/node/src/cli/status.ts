@@ -8,8 +8,10 @@ import type { ControlReply, ControlRequest, RouteReport } from '../daemon/server
 import { ask } from '../daemon/server.js';
 import type { DaemonStatus, PeerView } from '../daemon/node-daemon.js';
 import { table } from '../bgpconfig/render/table.js';
+import { DEFAULT_NODE_SOCKET } from '@tabby/cni/node-protocol';
 
-export const DEFAULT_SOCKET = '/var/run/tabby/node.sock';
+/** The daemon's socket, where the CNI plugin looks for it too. */
+export const DEFAULT_SOCKET = DEFAULT_NODE_SOCKET;
 
 function flagsOf(cmd: string, argv: readonly string[]): { socket?: string; output: string } {
   let socket: string | undefined;

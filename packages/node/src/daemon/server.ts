@@ -1,15 +1,31 @@
-// How operators reach a running tabby-node: a local control socket (one JSON request per
-// line, one JSON answer per line; `tabby status` and `tabby routes` use it) and HTTP for
-// Prometheus (/metrics) and the kubelet's probes (/healthz: the process and its event loop
-// are alive; /readyz: Calico's readiness, NodeDaemon.ready).
-import { rmSync } from 'node:fs';
+// How operators and the CNI plugin reach a running tabby-node: a local control socket (one
+// JSON request per line, one JSON answer per line, each connection's answers in the order of
+// its requests; `tabby status` and `tabby routes` use it, and the CNI plugin's `cni.*`
+// requests, ./cni-service.ts) and HTTP for Prometheus (/metrics) and the kubelet's probes
+// (/healthz: the process and its event loop are alive; /readyz: Calico's readiness,
+// NodeDaemon.ready).
+//
+// The socket is created mode 0600, owned by the daemon's user (root): its CNI requests
+// assign and release addresses and write WorkloadEndpoints, which only the runtime's CNI
+// plugin (run as root) and root operators may do. 0660 would hand that to a group.
+import { chmodSync, rmSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { createServer } from 'node:http';
 import net from 'node:net';
+import type { Datastore, Ipam } from '@tabby/datastore';
+import type { CniReply, CniRequest } from '@tabby/cni/node-protocol';
+import { isCniCommand, ServiceCode } from '@tabby/cni/node-protocol';
 import type { Registry } from 'prom-client';
+import { CniService } from './cni-service.js';
 import type { DaemonStatus, NodeDaemon } from './node-daemon.js';
 
-export type ControlRequest = { readonly cmd: 'status' } | { readonly cmd: 'routes' };
+export type ControlRequest = { readonly cmd: 'status' } | { readonly cmd: 'routes' } | CniRequest;
+
+/** The control socket's mode: the daemon's user only (see above). */
+export const SOCKET_MODE = 0o600;
+
+/** A request line longer than this is refused and the connection closed. */
+export const MAX_REQUEST_BYTES = 1 << 20;
 
 export interface RouteReport {
   /** Best paths learned from peers: prefix and next hops. */
@@ -30,7 +46,8 @@ export interface ProgrammedRoute {
 export type ControlReply =
   | { readonly ok: true; readonly status: DaemonStatus }
   | { readonly ok: true; readonly routes: RouteReport }
-  | { readonly ok: false; readonly error: string };
+  | { readonly ok: false; readonly error: string }
+  | CniReply;
 
 export interface ServerOptions {
   readonly daemon: NodeDaemon;
@@ -41,6 +58,9 @@ export interface ServerOptions {
   readonly programmed?: () => readonly ProgrammedRoute[];
   /** Event-loop lag above which /healthz fails (default 10 s: the process is wedged). */
   readonly maxLagMs?: number;
+  /** The CNI plugin's datastore work (cni.* requests) on this datastore and IPAM; absent: not served. */
+  readonly cni?: { readonly datastore: Datastore; readonly ipam: Ipam };
+  readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
 }
 
 export function routeReport(daemon: NodeDaemon, programmed?: () => readonly ProgrammedRoute[]): RouteReport {
@@ -72,22 +92,44 @@ export class DaemonServer {
   private lagMs = 0;
   private lagTimer: ReturnType<typeof setInterval> | undefined;
 
-  constructor(private readonly opts: ServerOptions) {}
+  private readonly cni: CniService | undefined;
 
-  answer(line: string): ControlReply {
-    let req: ControlRequest;
+  constructor(private readonly opts: ServerOptions) {
+    const c = opts.cni;
+    this.cni =
+      c === undefined
+        ? undefined
+        : new CniService({
+            datastore: c.datastore,
+            ipam: c.ipam,
+            nodeName: opts.daemon.status().node,
+            ready: () => opts.daemon.ready(),
+            log: (level, msg) => opts.log?.(level, msg),
+          });
+  }
+
+  async answer(line: string): Promise<ControlReply> {
+    let req: unknown;
     try {
-      req = JSON.parse(line) as ControlRequest;
+      req = JSON.parse(line);
     } catch {
       return { ok: false, error: 'the request is not JSON' };
     }
-    switch (req.cmd) {
+    const cmd = typeof req === 'object' && req !== null ? (req as { cmd?: unknown }).cmd : undefined;
+    if (typeof cmd === 'string' && cmd.startsWith('cni.')) {
+      if (this.cni === undefined)
+        return { ok: false, error: 'this tabby-node serves no CNI requests', code: ServiceCode.Unsupported };
+      if (!isCniCommand(cmd))
+        return { ok: false, error: `unknown command ${JSON.stringify(cmd)}`, code: ServiceCode.BadRequest };
+      return this.cni.answer(req);
+    }
+    switch (cmd) {
       case 'status':
         return { ok: true, status: this.opts.daemon.status() };
       case 'routes':
         return { ok: true, routes: routeReport(this.opts.daemon, this.opts.programmed) };
       default:
-        return { ok: false, error: `unknown command ${JSON.stringify((req as { cmd?: unknown }).cmd)}` };
+        return { ok: false, error: `unknown command ${JSON.stringify(cmd)}` };
     }
   }
 
@@ -101,20 +143,48 @@ export class DaemonServer {
     rmSync(this.opts.socketPath, { force: true });
     const control = net.createServer((s) => {
       let buf = '';
+      // One request at a time per connection, answered in the order they came.
+      let last: Promise<void> = Promise.resolve();
+      let refused = false;
       s.on('data', (d) => {
+        if (refused) return;
         buf += d.toString('utf8');
-        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        for (let nl = buf.indexOf('\n'); !refused; nl = buf.indexOf('\n')) {
+          // A request past the limit (whole or not yet) ends the connection, answered.
+          if ((nl < 0 ? buf.length : nl) > MAX_REQUEST_BYTES) {
+            refused = true;
+            buf = '';
+            const error = `a request longer than ${MAX_REQUEST_BYTES} bytes`;
+            last = last.then(() => void s.end(`${JSON.stringify({ ok: false, error })}\n`));
+          }
+          if (nl < 0 || refused) break;
           const line = buf.slice(0, nl);
           buf = buf.slice(nl + 1);
-          s.write(`${JSON.stringify(this.answer(line))}\n`);
+          last = last.then(async () => {
+            const r = await this.answer(line).catch((e: unknown): ControlReply => ({
+              ok: false,
+              error: `internal error: ${e instanceof Error ? e.message : String(e)}`,
+            }));
+            if (!s.destroyed) s.write(`${JSON.stringify(r)}\n`);
+          });
         }
       });
       s.on('error', () => {});
     });
-    await new Promise<void>((resolve, reject) => {
+    const listening = new Promise<void>((resolve, reject) => {
       control.once('error', reject);
-      control.listen(this.opts.socketPath, () => resolve());
+      control.once('listening', () => resolve());
     });
+    // Created 0600 (listen binds synchronously): no other user can connect between the
+    // bind and the chmod. The umask is the process's, so it is put back at once.
+    const umask = process.umask(0o177);
+    try {
+      control.listen(this.opts.socketPath);
+    } finally {
+      process.umask(umask);
+    }
+    await listening;
+    chmodSync(this.opts.socketPath, SOCKET_MODE);
     this.control = control;
 
     // Event-loop lag, sampled: a wedged loop fails /healthz so the kubelet restarts us.
