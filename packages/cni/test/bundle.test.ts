@@ -1,9 +1,11 @@
 // The bundle (tools/bundle.mjs, made by `npm run build`): what each executable loads at
-// start (esbuild's metafile), and the bundle run as an installed copy would be, from a
-// directory of its own far from node_modules: tabby-ipam on a YAML datastore (the flock
-// addon loaded from beside the bundle), VERSION, and the errors of a missing addon.
+// start (esbuild's metafile), and what the path to the node daemon loads (no datastore);
+// and the bundle run as an installed copy would be, from a directory of its own far from
+// node_modules: tabby-ipam on a YAML datastore (the flock addon loaded from beside the
+// bundle), tabby-ipam through a node daemon with the datastore's files deleted, VERSION,
+// and the errors of a missing addon.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { AnyResource } from '@tabby/datastore';
 import { openBackend } from '@tabby/datastore';
+import { FakeNode } from './node-fake.js';
 import { attachEnv } from './support.js';
 
 const BUNDLE = fileURLToPath(new URL('../bundle', import.meta.url));
@@ -134,6 +137,25 @@ describe('the bundle', () => {
       );
   });
 
+  it('loads_no_datastore_on_the_way_to_the_node_daemon', () => {
+    // The daemon's client and what it imports at once: the ADD path when tabby-node answers.
+    const m = meta();
+    const eager = eagerInputs(m, holding(m, 'dist/src/node-api/client.js'));
+    assert.ok(eager.some((i) => i.endsWith('dist/src/node-api/protocol.js')));
+    for (const bad of [
+      ...HEAVY,
+      /node_modules\/yaml\//,
+      /datastore\/dist\//,
+      /netlink\/dist\//,
+      /ipam\/datastore-client\.js$/,
+    ])
+      assert.deepEqual(
+        eager.filter((i) => bad.test(i)),
+        [],
+        `the node daemon's client loads ${String(bad)} with it`,
+      );
+  });
+
   it('rewrites_the_addon_paths_to_files_beside_the_bundle', () => {
     for (const addon of ['tabby_netlink.node', 'tabby_flock.node']) {
       assert.ok(existsSync(join(BUNDLE, addon)), `${addon} is copied beside the bundle`);
@@ -171,6 +193,25 @@ describe('the bundle installed elsewhere', () => {
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
 
+  /** As `plugin`, without blocking this process (a stand-in daemon answers here). */
+  const pluginAsync = (
+    file: string,
+    env: Record<string, string>,
+    stdin: string,
+  ): Promise<{ code: number | null; out: string; err: string }> =>
+    new Promise((resolve, reject) => {
+      const c = spawn(process.execPath, [file], {
+        env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
+      });
+      let out = '';
+      let err = '';
+      c.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      c.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      c.on('error', reject);
+      c.on('close', (code) => resolve({ code, out, err }));
+      c.stdin.end(stdin);
+    });
+
   before(async () => {
     assert.ok(existsSync(BUNDLE), `${BUNDLE} is missing: run \`npm run bundle:cni\``);
     cpSync(BUNDLE, bin, { recursive: true });
@@ -199,6 +240,51 @@ describe('the bundle installed elsewhere', () => {
     assert.deepEqual(JSON.parse(add.out), { cniVersion: '1.1.0', ips: [{ address: '10.80.0.0/32' }] });
     const del = plugin('tabby-ipam.mjs', attachEnv('DEL', { CNI_CONTAINERID: 'b1' }), conf);
     assert.equal(del.code, 0, del.out + del.err);
+  });
+
+  it('assigns_through_the_node_daemon_with_every_datastore_file_of_the_bundle_removed', async () => {
+    // A copy without the chunks that hold @tabby/datastore: tabby-ipam ADD and DEL still
+    // work through the daemon, so nothing on that path loads them; without the daemon the
+    // same copy fails for want of them.
+    const m = meta();
+    const lean = join(dir, 'lean');
+    cpSync(BUNDLE, lean, { recursive: true });
+    const removed = Object.entries(m.outputs)
+      .filter(([, o]) => Object.keys(o.inputs).some((i) => /datastore\/dist\//.test(i)))
+      .map(([out]) => out.split('/').at(-1)!);
+    assert.ok(removed.length > 0);
+    for (const f of removed) unlinkSync(join(lean, f));
+    const socket = join(dir, 'node.sock');
+    const daemon = await FakeNode.start(socket);
+    try {
+      const withDaemon = JSON.stringify({ ...JSON.parse(conf), node_socket: socket });
+      const add = await pluginAsync(
+        join(lean, 'tabby-ipam.mjs'),
+        attachEnv('ADD', { CNI_CONTAINERID: 'd1' }),
+        withDaemon,
+      );
+      assert.equal(add.code, 0, add.out + add.err);
+      assert.deepEqual(JSON.parse(add.out), { cniVersion: '1.1.0', ips: [{ address: '10.80.0.1/32' }] });
+      const del = await pluginAsync(
+        join(lean, 'tabby-ipam.mjs'),
+        attachEnv('DEL', { CNI_CONTAINERID: 'd1' }),
+        withDaemon,
+      );
+      assert.equal(del.code, 0, del.out + del.err);
+      assert.deepEqual(daemon.cmds, ['cni.hello', 'cni.assign', 'cni.hello', 'cni.release']);
+    } finally {
+      await daemon.stop();
+    }
+    const alone = await pluginAsync(
+      join(lean, 'tabby-ipam.mjs'),
+      attachEnv('ADD', { CNI_CONTAINERID: 'd2' }),
+      JSON.stringify({ ...JSON.parse(conf), node_socket: socket }),
+    );
+    assert.equal(alone.code, 1);
+    assert.ok(
+      removed.some((f) => alone.out.includes(join(lean, f))),
+      `without the daemon it should miss a removed file: ${alone.out}`,
+    );
   });
 
   it('names_the_missing_flock_addon_beside_the_bundle', () => {

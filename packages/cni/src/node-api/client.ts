@@ -119,7 +119,10 @@ class Connection {
   }
 
   request<K extends CniCommandName>(req: CniRequestOf<K>, timeoutMs: number): Promise<CniAnswer<K>> {
-    if (this.lost !== undefined) return Promise.reject(new NodeLostError(this.path, this.lost.reason, false));
+    if (this.lost !== undefined)
+      return Promise.reject(
+        new NodeLostError(this.path, `not sent, the connection was lost (${this.lost.reason})`, false),
+      );
     return new Promise((resolve, reject) => {
       this.waiting.push({ cmd: req.cmd, timeoutMs, resolve: resolve, reject });
       this.s.write(`${JSON.stringify(req)}\n`);
