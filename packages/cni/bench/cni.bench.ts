@@ -1,23 +1,29 @@
 // `npm run bench:cni`: how long a runtime waits on the tabby plugin. ADD and DEL of N pods
 // (default 200), each in its own network namespace, with Tabby's IPAM on a YAML-directory
-// datastore, beside Debian's reference `ptp` + `host-local` plugins doing the same work
-// (a veth into the pod, a /32, routes) in the same run, and beside a bare `node -e 0`, the
-// floor for any plugin written for Node. Calls are interleaved per pod (node -e 0, tabby,
-// ptp) so load from elsewhere on the machine falls on all three alike. Then, unless
-// `--concurrent 0`, the same with 8 calls at once, as a runtime starting many pods does.
+// datastore, two ways: the plugin doing the datastore work itself (`tabby`, node_socket
+// none) and delegating it to a tabby-node running beside it on the same datastore
+// (`tabby (daemon)`); beside Debian's reference `ptp` + `host-local` plugins doing the same
+// work (a veth into the pod, a /32, routes) in the same run, and beside a bare `node -e 0`,
+// the floor for any plugin written for Node. Calls are interleaved per pod (node -e 0,
+// tabby, tabby (daemon), ptp) so load from elsewhere on the machine falls on all alike.
+// Then, unless `--concurrent 0`, the same with 8 calls at once, as a runtime starting many
+// pods does.
 //
-// The plugins run inside a "node" namespace (tcb-node-…), as on a host; every namespace the
-// bench makes starts with `tcb-` and is removed on exit, Ctrl-C included. Needs root,
-// iproute2 and /usr/lib/cni/{ptp,host-local} (Debian: containernetworking-plugins).
+// The plugins and tabby-node (packages/node/bin/tabby-node.js: its start-up, BGP speaker
+// and CNI service; no HTTP) run inside a "node" namespace (tcb-node-…), as on a host; every
+// namespace the bench makes starts with `tcb-` and is removed on exit, Ctrl-C included.
+// Needs root, iproute2 and /usr/lib/cni/{ptp,host-local} (Debian: containernetworking-plugins).
 //
 // Options: --pods N (200), --concurrent C (8; 0: none), --bin FILE (the tabby executable:
 // default the bundle dist/bundle/tabby.mjs; bin/tabby.js for the unbundled build),
 // --v6 (dual-stack tabby). tabby sees TABBY_COMPILE_CACHE as set here.
+import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connect } from 'node:net';
 import type { AnyResource } from '@tabby/datastore';
 import { openBackend } from '@tabby/datastore';
 import { kernelUnavailable, nodeNetns, TestNetns } from '../test/kernel-support.js';
@@ -30,6 +36,7 @@ const POOL6 = 'fd70::/112';
 const PTP_SUBNET = '10.71.0.0/16';
 const SELF = fileURLToPath(import.meta.url);
 const BUNDLE = fileURLToPath(new URL('../bundle/tabby.mjs', import.meta.url));
+const TABBY_NODE = fileURLToPath(new URL('../../../node/bin/tabby-node.js', import.meta.url));
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -39,11 +46,16 @@ function arg(name: string): string | undefined {
 /** What the orchestrator hands the runner (inside the node namespace). */
 interface Plan {
   readonly pods: readonly string[];
+  /** A namespace per pod for `tabby (daemon)`. */
+  readonly daemonPods: readonly string[];
   readonly concurrent: number;
   readonly bin: string;
   readonly dir: string;
   readonly hostLocalDir: string;
   readonly v6: boolean;
+  /** tabby-node's socket and where it keeps its node name. */
+  readonly socket: string;
+  readonly nodenameFile: string;
 }
 
 /** One row: a label and its latencies in ms. */
@@ -83,29 +95,33 @@ function timed(c: Call): Promise<number> {
   });
 }
 
-function calls(plan: Plan, pod: string, round: string): Record<string, (cmd: string) => Call> {
-  const netns = `/var/run/netns/${pod}`;
+function calls(plan: Plan, i: number, round: string): Record<string, (cmd: string) => Call> {
+  const pod = plan.pods[i]!;
+  // The daemon's pods have namespaces of their own: two tabby attachments in one namespace
+  // would both route 169.254.1.1. Each engine its own interface and pod name.
   const base = (ifname: string, plugin: string): Record<string, string> => ({
     CNI_CONTAINERID: `${plugin}-${round}-${pod}`,
-    CNI_NETNS: netns,
+    CNI_NETNS: `/var/run/netns/${plugin === 'tabbyd' ? plan.daemonPods[i]! : pod}`,
     CNI_IFNAME: ifname,
-    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${pod}-${round}`,
+    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${pod}-${round}-${plugin}`,
     CNI_PATH: CNI_DIR,
   });
-  const tabbyConf = JSON.stringify({
-    cniVersion: '1.1.0',
-    name: NET,
-    type: 'tabby',
-    nodename: NODE,
-    datastore: { type: 'yaml', dir: plan.dir },
-    ipam: {
-      type: 'tabby-ipam',
-      assign_ipv4: 'true',
-      assign_ipv6: plan.v6 ? 'true' : 'false',
-      ipv4_pools: [POOL4],
-      ...(plan.v6 ? { ipv6_pools: [POOL6] } : {}),
-    },
-  });
+  const tabbyConf = (socket: string): string =>
+    JSON.stringify({
+      cniVersion: '1.1.0',
+      name: NET,
+      type: 'tabby',
+      nodename: NODE,
+      datastore: { type: 'yaml', dir: plan.dir },
+      node_socket: socket,
+      ipam: {
+        type: 'tabby-ipam',
+        assign_ipv4: 'true',
+        assign_ipv6: plan.v6 ? 'true' : 'false',
+        ipv4_pools: [POOL4],
+        ...(plan.v6 ? { ipv6_pools: [POOL6] } : {}),
+      },
+    });
   const ptpConf = JSON.stringify({
     cniVersion: '1.0.0',
     name: 'tcb-ptp',
@@ -118,7 +134,12 @@ function calls(plan: Plan, pod: string, round: string): Record<string, (cmd: str
     tabby: (cmd) => ({
       argv: [process.execPath, plan.bin],
       env: { ...base('eth0', 'tabby'), ...cacheEnv, CNI_COMMAND: cmd },
-      stdin: tabbyConf,
+      stdin: tabbyConf('none'),
+    }),
+    'tabby (daemon)': (cmd) => ({
+      argv: [process.execPath, plan.bin],
+      env: { ...base('eth2', 'tabbyd'), ...cacheEnv, CNI_COMMAND: cmd },
+      stdin: tabbyConf(plan.socket),
     }),
     'ptp+host-local': (cmd) => ({
       argv: [join(CNI_DIR, 'ptp')],
@@ -134,14 +155,14 @@ const cacheEnv: Record<string, string> =
     ? {}
     : { TABBY_COMPILE_CACHE: process.env['TABBY_COMPILE_CACHE'] };
 
-const ENGINES = ['node -e 0', 'tabby', 'ptp+host-local'] as const;
+const ENGINES = ['node -e 0', 'tabby', 'tabby (daemon)', 'ptp+host-local'] as const;
 
 async function sequential(plan: Plan): Promise<Series> {
   const s: Series = {};
   const push = (k: string, ms: number): void => void (s[k] ??= []).push(ms);
   for (const cmd of ['ADD', 'DEL'])
-    for (const pod of plan.pods) {
-      const c = calls(plan, pod, 's');
+    for (let i = 0; i < plan.pods.length; i++) {
+      const c = calls(plan, i, 's');
       for (const e of ENGINES) push(e === 'node -e 0' ? e : `${e} ${cmd}`, await timed(c[e]!(cmd)));
     }
   return s;
@@ -157,22 +178,69 @@ async function concurrent(plan: Plan): Promise<Series> {
       await Promise.all(
         Array.from({ length: plan.concurrent }, async () => {
           for (let i = next++; i < plan.pods.length; i = next++)
-            lat.push(await timed(calls(plan, plan.pods[i]!, 'c')[e]!(cmd)));
+            lat.push(await timed(calls(plan, i, 'c')[e]!(cmd)));
         }),
       );
     }
   return s;
 }
 
+/** tabby-node in this (the node's) namespace, on the bench's datastore; resolves once its CNI service answers. */
+async function startDaemon(plan: Plan): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      TABBY_NODE,
+      '--node',
+      NODE,
+      '--datastore-dir',
+      plan.dir,
+      '--socket',
+      plan.socket,
+      '--nodename-file',
+      plan.nodenameFile,
+      '--http',
+      'none',
+      '--log-level',
+      'warn',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let log = '';
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (log = (log + s).slice(-4000)));
+  const t0 = Date.now();
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`tabby-node exited ${child.exitCode}: ${log}`);
+    if (Date.now() - t0 > 30_000) throw new Error(`tabby-node did not serve within 30 s: ${log}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(plan.socket);
+      s.on('connect', () => s.write('{"cmd":"cni.hello","protocol":1}\n'));
+      s.on('data', (d) => {
+        s.destroy();
+        resolve(d.toString().includes('"ok":true'));
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return child;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function runner(planFile: string): Promise<void> {
   const plan = JSON.parse(readFileSync(planFile, 'utf8')) as Plan;
-  // Warm the page cache and the compile cache, so the first pod is not an outlier.
-  await timed(calls(plan, plan.pods[0]!, 'w')['node -e 0']!('-'));
-  const out: Outcome = {
-    sequential: await sequential(plan),
-    concurrent: plan.concurrent > 0 ? await concurrent(plan) : undefined,
-  };
-  process.stdout.write(JSON.stringify(out));
+  const daemon = await startDaemon(plan);
+  try {
+    // Warm the page cache and the compile cache, so the first pod is not an outlier.
+    await timed(calls(plan, 0, 'w')['node -e 0']!('-'));
+    const out: Outcome = {
+      sequential: await sequential(plan),
+      concurrent: plan.concurrent > 0 ? await concurrent(plan) : undefined,
+    };
+    process.stdout.write(JSON.stringify(out));
+  } finally {
+    daemon.kill('SIGTERM');
+    await new Promise((r) => daemon.once('exit', r));
+  }
 }
 
 // ---------------------------------------------------------------- the orchestrator (host)
@@ -205,7 +273,15 @@ function table(title: string, s: Series): void {
 }
 
 const order = (k: string): number =>
-  ['node -e 0', 'tabby ADD', 'ptp+host-local ADD', 'tabby DEL', 'ptp+host-local DEL'].indexOf(k);
+  [
+    'node -e 0',
+    'tabby ADD',
+    'tabby (daemon) ADD',
+    'ptp+host-local ADD',
+    'tabby DEL',
+    'tabby (daemon) DEL',
+    'ptp+host-local DEL',
+  ].indexOf(k);
 
 const res = (kind: string, name: string, spec: unknown): AnyResource =>
   ({ apiVersion: 'tabby.dev/v1', kind, metadata: { name }, spec }) as AnyResource;
@@ -253,12 +329,23 @@ async function orchestrate(): Promise<number> {
     const node = nodeNetns(v6, 'tcb');
     made.push(node);
     const pods: string[] = [];
-    for (let i = 0; i < n; i++) {
+    const daemonPods: string[] = [];
+    for (let i = 0; i < 2 * n; i++) {
       const ns = TestNetns.create('pod', 'tcb');
       made.push(ns);
-      pods.push(ns.name);
+      (i < n ? pods : daemonPods).push(ns.name);
     }
-    const plan: Plan = { pods, concurrent: conc, bin, dir, hostLocalDir: join(tmp, 'host-local'), v6 };
+    const plan: Plan = {
+      pods,
+      daemonPods,
+      concurrent: conc,
+      bin,
+      dir,
+      hostLocalDir: join(tmp, 'host-local'),
+      v6,
+      socket: join(tmp, 'node.sock'),
+      nodenameFile: join(tmp, 'nodename'),
+    };
     const planFile = join(tmp, 'plan.json');
     writeFileSync(planFile, JSON.stringify(plan));
     console.log(
