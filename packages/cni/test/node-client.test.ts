@@ -295,6 +295,31 @@ describe('the plugin and tabby-node', () => {
     assert.deepEqual(f.cmds, ['cni.hello', 'cni.endpoint.delete', 'cni.release']);
   });
 
+  it('asks_for_the_address_CNI_ARGS_names', async () => {
+    const f = await fake();
+    const w = world();
+    const args = 'IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=nginx;IP=10.80.0.3';
+    const r = await w.invoke(attachEnv('ADD', { CNI_ARGS: args }), on(f.path));
+    assert.equal(r.code, 0, r.stdout);
+    assert.deepEqual(f.requests[1]?.['assignment'], {
+      kind: 'explicit',
+      handle: `k8s-pod-network.${CID}`,
+      node: 'node-1',
+      attrs: { namespace: 'default', pod: 'nginx', timestamp: '2025-01-02T03:04:05.000Z' },
+      ips: ['10.80.0.3'],
+    });
+    // In-process, the same request reaches the IPAM.
+    const local = world();
+    const added = await local.add(on(f.path, { node_socket: 'none' }), { CNI_ARGS: args });
+    assert.deepEqual(added['ips'], [{ address: '10.80.0.3/32', gateway: '169.254.1.1', interface: 1 }]);
+    assert.deepEqual([...local.ipam.handles.values()][0]?.req.ips, ['10.80.0.3']);
+    assertError(
+      await w.invoke(attachEnv('ADD', { CNI_ARGS: 'IP=10.80.0.300' }), on(f.path)),
+      4,
+      /invalid CNI_ARGS: IP=10\.80\.0\.300 is not an IP address/,
+    );
+  });
+
   it('reads_the_namespace_labels_only_when_the_daemon_asks_and_sends_them', async () => {
     const d = memoryDaemon();
     const f = await fake((req) =>

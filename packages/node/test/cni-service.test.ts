@@ -449,6 +449,34 @@ describe('tabby-node serving the CNI plugin', () => {
     assert.equal(p.direct, 0);
   });
 
+  it('assigns_the_address_CNI_ARGS_names_as_in_process', async () => {
+    const backend = await seeded(PORT + 9, '127.0.0.82');
+    const node = await startNode(backend, 'explicit');
+    stops.push(() => node.stop());
+    const p = new Plugin(backend, node.socket);
+    const asking = (cid: string, ip: string) => ({
+      ...p.env('ADD', cid),
+      CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-${cid};IP=${ip}`,
+    });
+    const got = await p.call(asking('x1', '10.90.0.33'), p.conf());
+    assert.equal(got.code, 0, JSON.stringify(got.out));
+    assert.equal((got.out?.['ips'] as { address: string }[])[0]?.address, '10.90.0.33/32');
+    // Taken already, through the daemon or in-process: the same refusal (102) naming the holder.
+    for (const socket of [{}, { node_socket: 'none' }])
+      assertError(
+        await p.call(asking('x2', '10.90.0.33'), p.conf(socket)),
+        102,
+        /address 10\.90\.0\.33 is already assigned to handle net1\.x1/,
+      );
+    assertError(
+      await p.call(asking('x3', '10.99.0.1'), p.conf()),
+      102,
+      /10\.99\.0\.1 is not in any enabled IP pool/,
+    );
+    assert.deepEqual(await handles(backend), ['net1.x1']);
+    assert.equal(p.direct, 1);
+  });
+
   it('never_falls_back_once_the_daemon_may_have_assigned_and_DEL_releases_what_it_did', async () => {
     const backend = await seeded(PORT + 3, '127.0.0.76');
     const node = await startNode(backend, 'slow');

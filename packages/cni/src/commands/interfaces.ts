@@ -128,6 +128,8 @@ export interface IpamRequest {
   readonly attrs: IpamAttrs;
   /** Kubernetes namespace of the pod, for IPPool namespaceSelector. */
   readonly namespace?: string;
+  /** Addresses asked for by name (CNI_ARGS `IP`): these, not one per family from the pools. */
+  readonly ips?: readonly string[];
   /**
    * The pod namespace's labels, for IPPool namespaceSelector: called only when a pool that
    * could serve the request has one, with those pools' names (`prod (10.1.0.0/16)`).

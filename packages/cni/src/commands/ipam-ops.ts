@@ -10,17 +10,19 @@ import type { Assignment, IpamAttrs, IpamRequest, NamespaceLabels } from './inte
 import type { TabbyIpamConf } from '../spec/config.js';
 
 /**
- * What Tabby's IPAM is asked for, as Calico's IPAM plugin asks it: one IPv4 address unless
- * `assign_ipv4` is false, one IPv6 address when `assign_ipv6` is true, from `ipv4_pools` /
- * `ipv6_pools` when set (selectors ignored), else from the pools that select the node and
- * the pod's namespace. The same whether this process or the node daemon does the work.
+ * What Tabby's IPAM is asked for, as Calico's IPAM plugin asks it: the address CNI_ARGS
+ * `IP` names (its AssignIP; the config's families and pools do not apply); else one IPv4
+ * address unless `assign_ipv4` is false, one IPv6 address when `assign_ipv6` is true, from
+ * `ipv4_pools` / `ipv6_pools` when set (selectors ignored), else from the pools that select
+ * the node and the pod's namespace. The same whether this process or the node daemon does
+ * the work.
  */
 export function assignmentOf(req: IpamRequest, conf: TabbyIpamConf): Assignment {
+  const base = { handle: req.handle, node: req.node, attrs: req.attrs };
+  if (req.ips !== undefined && req.ips.length > 0) return { ...base, kind: 'explicit', ips: req.ips };
   return {
+    ...base,
     kind: 'auto',
-    handle: req.handle,
-    node: req.node,
-    attrs: req.attrs,
     num4: conf.assignIpv4 ? 1 : 0,
     num6: conf.assignIpv6 ? 1 : 0,
     pools: [...conf.ipv4Pools, ...conf.ipv6Pools],
@@ -95,6 +97,7 @@ export async function ipamAllocate(ctx: IpamCtx): Promise<string[]> {
       node: ctx.node,
       attrs: podAttrs(ctx),
       ...(pod === undefined ? {} : { namespace: pod.namespace }),
+      ...(ctx.env.args.ip === undefined ? {} : { ips: [ctx.env.args.ip] }),
       namespaceLabels: podNamespaceLabels(ctx, pod?.namespace),
     });
     addresses = got.addresses.map(fullPrefix);

@@ -49,6 +49,7 @@ export class FakeIpam implements IpamClient {
 
   allocate(req: IpamRequest): Promise<IpamAllocation> {
     this.enter('allocate', req.handle);
+    if (req.ips !== undefined && req.ips.length > 0) return this.assignNamed(req, req.ips);
     const want4 = this.opts.ipv4 ?? true;
     const want6 = this.opts.ipv6 ?? false;
     if ((want4 && this.free4.length === 0) || (want6 && this.free6.length === 0))
@@ -56,6 +57,25 @@ export class FakeIpam implements IpamClient {
         new CniError(ErrorCode.NoAddress, 'no address available', `fake pool exhausted for node ${req.node}`),
       );
     const got = [...(want4 ? [this.free4.shift()!] : []), ...(want6 ? [this.free6.shift()!] : [])];
+    const h = this.handles.get(req.handle);
+    if (h === undefined) this.handles.set(req.handle, { addresses: got, req });
+    else h.addresses.push(...got);
+    return Promise.resolve({ addresses: got });
+  }
+
+  /** Addresses asked for by name: all of them, or an error and none. */
+  private assignNamed(req: IpamRequest, ips: readonly string[]): Promise<IpamAllocation> {
+    const got = ips.map((ip) => `${ip}/${ip.includes(':') ? 128 : 32}`);
+    const taken = got.find((a) => this.inUse.includes(a));
+    if (taken !== undefined)
+      return Promise.reject(
+        new CniError(ErrorCode.IpamRefused, `IPAM allocation for ${req.handle} failed`, `${taken} is in use`),
+      );
+    for (const a of got) {
+      const free = a.includes(':') ? this.free6 : this.free4;
+      const i = free.indexOf(a);
+      if (i >= 0) free.splice(i, 1);
+    }
     const h = this.handles.get(req.handle);
     if (h === undefined) this.handles.set(req.handle, { addresses: got, req });
     else h.addresses.push(...got);

@@ -1,6 +1,7 @@
 // The execution protocol's parameters (SPEC.md §2 "Parameters"): CNI_COMMAND and the
 // attachment variables, validated as libcni's skel and utils do, with each missing or
 // invalid variable named (code 4).
+import { isIP } from 'node:net';
 import { CniError, ErrorCode } from './errors.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'STATUS' | 'GC';
@@ -17,6 +18,8 @@ export interface CniArgs {
   readonly pod?: PodArgs;
   readonly infraContainerId?: string;
   readonly podUid?: string;
+  /** `IP`: the address the pod asks for (Calico's IPAM plugin and the CNI conventions' `IP` arg). */
+  readonly ip?: string;
   /** Every pair as given, known or not. */
   readonly raw: ReadonlyMap<string, string>;
 }
@@ -61,6 +64,7 @@ const KNOWN_ARGS = new Set([
   'K8S_POD_NAME',
   'K8S_POD_INFRA_CONTAINER_ID',
   'K8S_POD_UID',
+  'IP',
 ]);
 
 /** CNI_ARGS: `K=V` pairs separated by `;` (libcni's LoadArgs: exactly one `=` per pair). */
@@ -103,11 +107,16 @@ export function parseCniArgs(text: string): CniArgs {
   // the container as a non-Kubernetes workload (veth named from the container ID).
   const infra = raw.get('K8S_POD_INFRA_CONTAINER_ID');
   const uid = raw.get('K8S_POD_UID');
+  // One address, as Calico's IPAM plugin takes it (net.IP: no prefix, no list).
+  const ip = raw.get('IP');
+  if (ip !== undefined && ip !== '' && isIP(ip) === 0)
+    throw new CniError(ErrorCode.InvalidEnvironment, 'invalid CNI_ARGS', `IP=${ip} is not an IP address`);
   return {
     raw,
     ...(ns === undefined || pod === undefined || ns === '' ? {} : { pod: { namespace: ns, name: pod } }),
     ...(infra === undefined || infra === '' ? {} : { infraContainerId: infra }),
     ...(uid === undefined || uid === '' ? {} : { podUid: uid }),
+    ...(ip === undefined || ip === '' ? {} : { ip }),
   };
 }
 
