@@ -611,6 +611,30 @@ describe('tabby-node serving the CNI plugin', () => {
     assert.equal(viaDaemon.stored.endpoints.length, 2);
   });
 
+  it('stops_after_the_requests_in_hand_and_closes_idle_connections', { timeout: 10_000 }, async () => {
+    const backend = await seeded(PORT + 10, '127.0.0.83');
+    const node = await startNode(backend, 'stopping');
+    backend.writeDelayMs = 30;
+    const idle = net.connect(node.socket);
+    const idleClosed = new Promise((r) => idle.once('close', r));
+    await new Promise((r) => idle.once('connect', r));
+    const answers = raw(node.socket, [
+      JSON.stringify({ cmd: 'cni.hello', protocol: 1 }),
+      JSON.stringify({
+        cmd: 'cni.assign',
+        assignment: { kind: 'auto', handle: 'h1', node: 'n1', attrs: {}, num4: 1, num6: 0, pools: [] },
+      }),
+    ]);
+    await until(
+      async () => (await backend.list('BlockAffinity')).items.length > 0,
+      'the assignment under way',
+    );
+    await node.stop();
+    const [, assigned] = await answers;
+    assert.deepEqual(assigned, { ok: true, addresses: ['10.90.0.0'] });
+    await idleClosed;
+  });
+
   it('checks_every_request_and_answers_each_connection_in_order', async () => {
     const backend = await seeded(PORT + 8, '127.0.0.81');
     const node = await startNode(backend, 'raw');

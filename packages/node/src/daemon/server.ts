@@ -91,6 +91,8 @@ export class DaemonServer {
   private http: HttpServer | undefined;
   private lagMs = 0;
   private lagTimer: ReturnType<typeof setInterval> | undefined;
+  /** Open control connections, with the work each has in hand. */
+  private readonly connections = new Map<net.Socket, () => Promise<void>>();
 
   private readonly cni: CniService | undefined;
 
@@ -146,6 +148,8 @@ export class DaemonServer {
       // One request at a time per connection, answered in the order they came.
       let last: Promise<void> = Promise.resolve();
       let refused = false;
+      this.connections.set(s, () => last);
+      s.on('close', () => this.connections.delete(s));
       s.on('data', (d) => {
         if (refused) return;
         buf += d.toString('utf8');
@@ -224,9 +228,23 @@ export class DaemonServer {
     this.http = server;
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops accepting, lets requests in hand finish (an assignment half done would leave the
+   * plugin not knowing; at most `drainMs`), then closes every connection.
+   */
+  async stop(drainMs = 5000): Promise<void> {
     if (this.lagTimer !== undefined) clearInterval(this.lagTimer);
-    await new Promise<void>((r) => (this.control === undefined ? r() : this.control.close(() => r())));
+    const closed = new Promise<void>((r) =>
+      this.control === undefined ? r() : this.control.close(() => r()),
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all([...this.connections.values()].map((work) => work())),
+      new Promise((r) => (timer = setTimeout(r, drainMs))),
+    ]);
+    clearTimeout(timer);
+    for (const s of this.connections.keys()) s.destroy();
+    await closed;
     await new Promise<void>((r) => (this.http === undefined ? r() : this.http.close(() => r())));
     rmSync(this.opts.socketPath, { force: true });
   }
