@@ -136,9 +136,9 @@ describe('the plugin and tabby-node', () => {
       const f = await fake(except('cni.hello', () => ({ hang: true })));
       await fallsBack(
         f.path,
-        /tabby-node at .* does not serve CNI requests \(tabby-node at .*: no answer to cni\.hello within 50 ms\)/,
+        /tabby-node at .* does not serve CNI requests \(tabby-node at .*: no answer to cni\.hello within 300 ms\)/,
         {
-          helloTimeoutMs: 50,
+          helloTimeoutMs: 300,
         },
       );
       assert.deepEqual(f.cmds, ['cni.hello']);
@@ -188,8 +188,8 @@ describe('the plugin and tabby-node', () => {
       await fails(
         except('cni.assign', () => ({ hang: true })),
         11,
-        /IPAM allocation for k8s-pod-network\.c0ffee01: tabby-node stopped answering: .*no answer to cni\.assign within 50 ms; it may have assigned addresses to handle k8s-pod-network\.c0ffee01: the runtime's DEL of this container releases them/,
-        { requestTimeoutMs: 50 },
+        /IPAM allocation for k8s-pod-network\.c0ffee01: tabby-node stopped answering: .*no answer to cni\.assign within 300 ms; it may have assigned addresses to handle k8s-pod-network\.c0ffee01: the runtime's DEL of this container releases them/,
+        { requestTimeoutMs: 300 },
       );
     });
 
@@ -219,12 +219,12 @@ describe('the plugin and tabby-node', () => {
         except('cni.endpoint.put', () => ({ hang: true })),
         11,
         /writing WorkloadEndpoint default\/node--1-k8s-nginx-eth0: tabby-node stopped answering/,
-        { requestTimeoutMs: 50 },
+        { requestTimeoutMs: 300 },
       );
       // Not sent: the connection had gone with the endpoint write. The runtime's DEL releases it.
       assert.match(
         text(r.out?.['details']),
-        /rollback: release of 10\.80\.0\.1\/32 failed: IPAM release of k8s-pod-network\.c0ffee01: tabby-node stopped answering: tabby-node at .*: not sent, the connection was lost \(no answer to cni\.endpoint\.put within 50 ms\)$/,
+        /rollback: release of 10\.80\.0\.1\/32 failed: IPAM release of k8s-pod-network\.c0ffee01: tabby-node stopped answering: tabby-node at .*: not sent, the connection was lost \(no answer to cni\.endpoint\.put within 300 ms\)$/,
       );
       assert.equal(w.dataplane.hostVeths.size, 0, 'the veth was still removed');
       assert.deepEqual(f.cmds, ['cni.hello', 'cni.assign', 'cni.endpoint.put']);
