@@ -53,7 +53,7 @@ export function tabbyDeps(env: Readonly<Record<string, string | undefined>>): Pl
     node: async (conf, log) => {
       if (conf.nodeSocket === false) return undefined;
       const { openNodeSession } = await import('./node-api/client.js');
-      return openNodeSession(conf.nodeSocket, log);
+      return openNodeSession(conf.nodeSocket, log, {}, conf.datastore);
     },
     nodename: () => defaultNodename(),
     readNamespace,
@@ -77,7 +77,7 @@ export async function mainTabbyIpam(io: RunIo): Promise<number> {
     tabbyIpam: async (conf, ipam, log) => {
       if (conf.nodeSocket !== false) {
         const { openNodeIpam } = await import('./node-api/client.js');
-        const client = await openNodeIpam(conf.nodeSocket, ipam, log);
+        const client = await openNodeIpam(conf.nodeSocket, ipam, log, {}, conf.datastore);
         if (client !== undefined) return client;
       }
       const { openDatastoreIpam } = await import('./ipam/datastore-client.js');

@@ -28,7 +28,9 @@ function world(opts: NodeClientOptions = {}): World {
   w.deps = {
     ...w.deps,
     node: (c, log) =>
-      c.nodeSocket === false ? Promise.resolve(undefined) : openNodeSession(c.nodeSocket, log, opts),
+      c.nodeSocket === false
+        ? Promise.resolve(undefined)
+        : openNodeSession(c.nodeSocket, log, opts, c.datastore),
   };
   return w;
 }
@@ -94,9 +96,14 @@ describe('the plugin and tabby-node', () => {
   });
 
   describe('falls back to the datastore, before asking anything that changes state, when', () => {
-    const fallsBack = async (path: string, log: RegExp, opts: NodeClientOptions = {}) => {
+    const fallsBack = async (
+      path: string,
+      log: RegExp,
+      opts: NodeClientOptions = {},
+      extra: JsonObject = {},
+    ) => {
       const w = world(opts);
-      const r = await w.invoke(attachEnv('ADD'), on(path));
+      const r = await w.invoke(attachEnv('ADD'), on(path, extra));
       assert.equal(r.code, 0, r.stdout);
       assert.equal(w.sessions.opened, 1, 'the plugin opened the datastore itself');
       assert.deepEqual(w.ipam.inUse, ['10.65.0.1/32'], 'the in-process IPAM assigned');
@@ -150,8 +157,22 @@ describe('the plugin and tabby-node', () => {
     });
 
     it('the_daemon_speaks_another_protocol', async () => {
-      const f = await fake(except('cni.hello', () => ({ ok: true, protocol: 2, node: 'node-1' })));
+      const f = await fake(
+        except('cni.hello', () => ({ ok: true, protocol: 2, node: 'node-1', datastore: null })),
+      );
       await fallsBack(f.path, /speaks CNI protocol 2, not 1/);
+    });
+
+    it('the_daemon_works_on_another_datastore_than_the_config_names', async () => {
+      const f = await fake(memoryDaemon({ datastore: { type: 'yaml', dir: '/var/lib/tabby/a' } }));
+      await fallsBack(
+        f.path,
+        /tabby-node at .* works on \{"type":"yaml","dir":"\/var\/lib\/tabby\/a"\}, not the config's datastore \{"type":"yaml","dir":"\/var\/lib\/tabby\/b"\}/,
+        {},
+        {
+          datastore: { type: 'yaml', dir: '/var/lib/tabby/b' },
+        },
+      );
     });
 
     it('the_config_says_none', async () => {
@@ -162,6 +183,35 @@ describe('the plugin and tabby-node', () => {
       assert.equal(w.sessions.opened, 1);
       assert.equal(f.connections, 0);
     });
+  });
+
+  it('delegates_when_the_daemons_datastore_is_the_one_the_config_names', async () => {
+    const cases: [JsonObject, JsonObject][] = [
+      [
+        { type: 'yaml', dir: '/var/lib/tabby/a' },
+        { type: 'yaml', dir: '/var/lib/tabby/a/' },
+      ],
+      [
+        { type: 'etcdv3', endpoints: ['https://10.0.0.1:2379', 'https://10.0.0.2:2379'], prefix: '/t' },
+        { type: 'etcdv3', endpoints: 'https://10.0.0.2:2379/', prefix: '/t' },
+      ],
+      [{ type: 'kubernetes' }, { type: 'kubernetes', kubeconfig: '/etc/cni/net.d/tabby-kubeconfig' }],
+    ];
+    for (const [daemon, config] of cases) {
+      const f = await fake(memoryDaemon({ datastore: daemon }));
+      const w = world();
+      await w.add(on(f.path, { datastore: config }));
+      assert.equal(w.sessions.opened, 0, JSON.stringify(config));
+    }
+    // The same endpoints under another prefix are another datastore.
+    const f = await fake(
+      memoryDaemon({ datastore: { type: 'etcdv3', endpoints: ['https://10.0.0.1:2379'] } }),
+    );
+    const w = world();
+    await w.add(
+      on(f.path, { datastore: { type: 'etcdv3', endpoints: ['https://10.0.0.1:2379'], prefix: '/t' } }),
+    );
+    assert.equal(w.sessions.opened, 1);
   });
 
   it('refuses_a_node_socket_that_is_not_an_absolute_path', async () => {

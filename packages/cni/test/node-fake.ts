@@ -74,6 +74,8 @@ export class FakeNode {
 
 export interface MemoryDaemonOptions {
   readonly node?: string;
+  /** What hello says of the daemon's datastore. [Default: null, not told] */
+  readonly datastore?: JsonObject;
   readonly ready?: { ready: boolean; reason: string };
   /** Addresses handed out in order. */
   readonly addresses?: readonly string[];
@@ -88,7 +90,7 @@ export function memoryDaemon(opts: MemoryDaemonOptions = {}): FakeHandler {
   return (req) => {
     switch (req['cmd']) {
       case 'cni.hello':
-        return { ok: true, protocol: 1, node: opts.node ?? 'node-1' };
+        return { ok: true, protocol: 1, node: opts.node ?? 'node-1', datastore: opts.datastore ?? null };
       case 'cni.assign': {
         const a = req['assignment'] as JsonObject;
         const ip = free.shift();

@@ -129,7 +129,8 @@ export async function runNode(
     { level: settings.logLevel, base: { name: 'tabby-node' } },
     opts.logDestination ?? process.stdout,
   );
-  const backend = await openBackend(datastoreConfig(env, settings.datastoreFlags));
+  const datastoreCfg = datastoreConfig(env, settings.datastoreFlags);
+  const backend = await openBackend(datastoreCfg);
   const datastore = new Datastore(backend, {
     onInvalid: (issues) => {
       for (const i of issues)
@@ -189,8 +190,8 @@ export async function runNode(
     ...(settings.http !== undefined ? { http: { ...settings.http, registry } } : {}),
     ...(dataplane instanceof FelixDataplane ? { programmed: () => dataplane.programmed() } : {}),
     // The CNI plugin's IPAM and WorkloadEndpoint work, on this datastore.
-    cni: { datastore, ipam: new Ipam({ backend, log: (l, m) => log[l](m) }) },
-    log: (level, msg) => log[level](msg),
+    cni: { datastore, ipam: new Ipam({ backend, log: (l, m) => log[l](m) }), config: datastoreCfg },
+    log: (level, msg, fields) => log[level](fields ?? {}, msg),
   });
   await server.start();
   log.info(

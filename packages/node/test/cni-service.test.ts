@@ -12,7 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Speaker } from 'bgp-ts/speaker';
-import type { AnyResource, Backend, ListResult, Watch, WatchOptions } from '@tabby/datastore';
+import type {
+  AnyResource,
+  Backend,
+  DatastoreConfig,
+  ListResult,
+  Watch,
+  WatchOptions,
+} from '@tabby/datastore';
 import { Datastore, Ipam, MemoryBackend, UnavailableError } from '@tabby/datastore';
 import type { Kind, ResourceKey } from '@tabby/datastore';
 import type { JsonObject, NodeClientOptions, PluginDeps } from '@tabby/cni';
@@ -86,6 +93,8 @@ async function seeded(port: number, ip: string): Promise<SharedBackend> {
 }
 
 interface Running {
+  /** The CNI service's log lines. */
+  readonly logs: { level: string; msg: string; fields?: Readonly<Record<string, unknown>> }[];
   readonly daemon: NodeDaemon;
   readonly server: DaemonServer;
   readonly socket: string;
@@ -94,7 +103,11 @@ interface Running {
 
 const dir = mkdtempSync(join(tmpdir(), 'tabby-cni-svc-'));
 
-async function startNode(backend: Backend, name: string, opts: { cni?: boolean } = {}): Promise<Running> {
+async function startNode(
+  backend: Backend,
+  name: string,
+  opts: { cni?: boolean; config?: DatastoreConfig } = {},
+): Promise<Running> {
   const ds = new Datastore(backend);
   const daemon = new NodeDaemon({
     datastore: ds,
@@ -104,9 +117,11 @@ async function startNode(backend: Backend, name: string, opts: { cni?: boolean }
   });
   daemon.start();
   const socket = join(dir, `${name}.sock`);
+  const logs: Running['logs'] = [];
   const server = new DaemonServer({
     daemon,
     socketPath: socket,
+    log: (level, msg, fields) => logs.push({ level, msg, ...(fields === undefined ? {} : { fields }) }),
     // Few, quick retries: a failing datastore gives up in milliseconds.
     ...(opts.cni === false
       ? {}
@@ -114,11 +129,13 @@ async function startNode(backend: Backend, name: string, opts: { cni?: boolean }
           cni: {
             datastore: ds,
             ipam: new Ipam({ backend, maxAttempts: 3, backoff: { baseMs: 1, maxMs: 2 } }),
+            ...(opts.config === undefined ? {} : { config: opts.config }),
           },
         }),
   });
   await server.start();
   return {
+    logs,
     daemon,
     server,
     socket,
@@ -165,7 +182,9 @@ class Plugin {
         return Promise.resolve(datastoreSession(this.backend, log));
       },
       node: (c, log) =>
-        c.nodeSocket === false ? Promise.resolve(undefined) : openNodeSession(c.nodeSocket, log, this.client),
+        c.nodeSocket === false
+          ? Promise.resolve(undefined)
+          : openNodeSession(c.nodeSocket, log, this.client, c.datastore),
       nodename: () => Promise.resolve('n1'),
       mtuFile: join(dir, 'no-mtu-file'),
       readNamespace: (_k, ns) => {
@@ -291,6 +310,18 @@ describe('tabby-node serving the CNI plugin', () => {
     const a2 = await p.add('c2');
     assert.deepEqual([a1, a2], ['10.90.0.0/32', '10.90.0.1/32']);
     assert.deepEqual(await handles(backend), ['net1.c1', 'net1.c2']);
+    assert.deepEqual(node.logs.slice(0, 2), [
+      {
+        level: 'info',
+        msg: 'CNI: addresses assigned',
+        fields: { handle: 'net1.c1', node: 'n1', addresses: ['10.90.0.0'] },
+      },
+      {
+        level: 'info',
+        msg: 'CNI: addresses assigned',
+        fields: { handle: 'net1.c2', node: 'n1', addresses: ['10.90.0.1'] },
+      },
+    ]);
     assert.deepEqual(await endpoints(backend), [
       'default/n1-k8s-pod--c1-eth0',
       'default/n1-k8s-pod--c2-eth0',
@@ -522,6 +553,22 @@ describe('tabby-node serving the CNI plugin', () => {
       r.stderr,
       /does not serve CNI requests \(this tabby-node serves no CNI requests\): the datastore work is done in this process/,
     );
+    // A daemon on another datastore than the config names: the config's is used.
+    const other = await startNode(backend, 'other', {
+      config: { type: 'yaml', dir: '/var/lib/tabby/other' },
+    });
+    stops.push(() => other.stop());
+    const o = new Plugin(backend, other.socket);
+    const elsewhere = await o.call(
+      o.env('ADD', 'f4'),
+      o.conf({ log_level: 'warn', datastore: { type: 'yaml', dir: '/var/lib/tabby/mine' } }),
+    );
+    assert.equal(elsewhere.code, 0, JSON.stringify(elsewhere.out));
+    assert.equal(o.direct, 1);
+    assert.match(
+      elsewhere.stderr,
+      /works on \{"type":"yaml","dir":"\/var\/lib\/tabby\/other"\}, not the config's datastore/,
+    );
     // node_socket none: the daemon is not even asked.
     const n = new Plugin(backend, node.socket);
     await n.ok('DEL', 'f3', { node_socket: 'none' });
@@ -700,7 +747,7 @@ describe('tabby-node serving the CNI plugin', () => {
       code: 'Unsupported',
       error: 'this tabby-node speaks CNI protocol 1, not 2',
     });
-    assert.deepEqual(hello, { ok: true, protocol: 1, node: 'n1' });
+    assert.deepEqual(hello, { ok: true, protocol: 1, node: 'n1', datastore: null });
     assert.deepEqual(assigned, { ok: true, addresses: ['10.90.0.0'] });
     assert.deepEqual(held, { ok: true, addresses: ['10.90.0.0'] });
     assert.equal(status?.['ok'], true);

@@ -30,10 +30,18 @@ import type {
 import { assignmentOf } from '../commands/ipam-ops.js';
 import type { Log } from '../commands/context.js';
 import { poolStatus, readinessStatus } from '../commands/status.js';
-import type { TabbyIpamConf } from '../spec/config.js';
+import type { DatastoreSettings, TabbyIpamConf } from '../spec/config.js';
 import { CniError, ErrorCode, errorText } from '../spec/errors.js';
 import type { CniAnswer, CniCommandName, CniRequestOf } from './protocol.js';
-import { CNI_PROTOCOL, DEFAULT_NODE_SOCKET, parseCniAnswer, ProtocolError, ServiceCode } from './protocol.js';
+import {
+  CNI_PROTOCOL,
+  DEFAULT_NODE_SOCKET,
+  datastoreWhere,
+  parseCniAnswer,
+  ProtocolError,
+  sameDatastore,
+  ServiceCode,
+} from './protocol.js';
 
 export interface NodeClientOptions {
   /** How long connecting may take. [Default: 1000 ms] */
@@ -399,14 +407,16 @@ class SocketSession implements NodeSession {
 
 /**
  * A session with the node daemon at `socket` (default DEFAULT_NODE_SOCKET), or undefined
- * when it does not answer as the CNI service (the plugin then does the work itself). The
- * reason for falling back is logged: at debug level when there is no socket at all (no
- * daemon on this node), as a warning when a socket is there but does not serve.
+ * when it does not answer as the CNI service, or works on another datastore than the
+ * config's `datastore` names (the plugin then does the work itself, on the datastore its
+ * config names). The reason for falling back is logged: at debug level when there is no
+ * socket at all (no daemon on this node), as a warning otherwise.
  */
 export async function openNodeSession(
   socket: string | undefined,
   log: Log,
   opts: NodeClientOptions = {},
+  datastore?: DatastoreSettings,
 ): Promise<NodeSession | undefined> {
   const path = socket ?? DEFAULT_NODE_SOCKET;
   const o = { ...DEFAULTS, ...opts };
@@ -437,6 +447,14 @@ export async function openNodeSession(
       `tabby-node at ${path} speaks CNI protocol ${hello.protocol}, not ${CNI_PROTOCOL}`,
     );
   }
+  if (datastore !== undefined && hello.datastore !== null && !sameDatastore(hello.datastore, datastore)) {
+    c.close();
+    return fallback(
+      'warn',
+      `tabby-node at ${path} works on ${JSON.stringify(hello.datastore)}, not the config's datastore ` +
+        JSON.stringify(datastoreWhere(datastore)),
+    );
+  }
   log('debug', `tabby-node (node ${hello.node}) at ${path} does the datastore work`);
   return new SocketSession(c, o.requestTimeoutMs, hello.node);
 }
@@ -447,7 +465,8 @@ export async function openNodeIpam(
   conf: TabbyIpamConf,
   log: Log,
   opts: NodeClientOptions = {},
+  datastore?: DatastoreSettings,
 ): Promise<IpamClient | undefined> {
-  const s = await openNodeSession(socket, log, opts);
+  const s = await openNodeSession(socket, log, opts, datastore);
   return s instanceof SocketSession ? s.ownIpam(conf) : undefined;
 }

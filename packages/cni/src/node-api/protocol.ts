@@ -15,6 +15,7 @@ import type {
   StoredEndpoint,
   WorkloadEndpointDoc,
 } from '../commands/interfaces.js';
+import type { DatastoreSettings } from '../spec/config.js';
 
 /** Where tabby-node listens by default (its --socket, TABBY_NODE_SOCKET). */
 export const DEFAULT_NODE_SOCKET = '/var/run/tabby/node.sock';
@@ -45,9 +46,60 @@ export interface CniRequests {
   readonly 'cni.ready': Record<never, never>;
 }
 
+/**
+ * Which datastore the daemon works on, as `cni.hello` tells it: where, without credentials
+ * (null: not known, e.g. an in-memory one in tests).
+ */
+export type DatastoreWhere =
+  | { readonly type: 'yaml'; readonly dir: string }
+  | { readonly type: 'etcdv3'; readonly endpoints: readonly string[]; readonly prefix?: string }
+  | { readonly type: 'kubernetes' };
+
+/** Where a datastore configuration points, credentials left out. */
+export function datastoreWhere(c: DatastoreSettings): DatastoreWhere {
+  switch (c.type) {
+    case 'yaml':
+      return { type: 'yaml', dir: c.dir };
+    case 'etcdv3':
+      return {
+        type: 'etcdv3',
+        endpoints: c.endpoints,
+        ...(c.prefix === undefined ? {} : { prefix: c.prefix }),
+      };
+    case 'kubernetes':
+      return { type: 'kubernetes' };
+  }
+}
+
+/**
+ * Whether the daemon's datastore can be the one the plugin's config names: the same YAML
+ * directory; etcd with an endpoint in common and the same prefix; any Kubernetes API (the
+ * plugin's kubeconfig and the daemon's in-cluster account name the same server in
+ * different words, and which server a kubeconfig names is not known without reading it).
+ */
+export function sameDatastore(daemon: DatastoreWhere, config: DatastoreSettings): boolean {
+  const trim = (s: string): string => s.replace(/\/+$/, '');
+  switch (config.type) {
+    case 'yaml':
+      return daemon.type === 'yaml' && trim(daemon.dir) === trim(config.dir);
+    case 'etcdv3':
+      return (
+        daemon.type === 'etcdv3' &&
+        (daemon.prefix ?? '') === (config.prefix ?? '') &&
+        daemon.endpoints.some((e) => config.endpoints.map(trim).includes(trim(e)))
+      );
+    case 'kubernetes':
+      return daemon.type === 'kubernetes';
+  }
+}
+
 /** What each request is answered with besides `ok: true`. */
 export interface CniAnswers {
-  readonly 'cni.hello': { readonly protocol: number; readonly node: string };
+  readonly 'cni.hello': {
+    readonly protocol: number;
+    readonly node: string;
+    readonly datastore: DatastoreWhere | null;
+  };
   /** Bare addresses, IPv4 first. */
   readonly 'cni.assign': { readonly addresses: readonly string[] };
   readonly 'cni.release': Record<never, never>;
@@ -315,6 +367,26 @@ export function parseCniRequest(v: unknown): CniRequest {
   }
 }
 
+function datastoreWhereOf(v: unknown): DatastoreWhere {
+  const o = obj(v, 'datastore');
+  switch (o['type']) {
+    case 'yaml':
+      return { type: 'yaml', dir: str(o, 'dir', 'datastore') };
+    case 'etcdv3': {
+      const prefix = optStr(o, 'prefix', 'datastore');
+      return {
+        type: 'etcdv3',
+        endpoints: strs(o, 'endpoints', 'datastore'),
+        ...(prefix === undefined ? {} : { prefix }),
+      };
+    }
+    case 'kubernetes':
+      return { type: 'kubernetes' };
+    default:
+      throw new ProtocolError('datastore.type', 'must be yaml, etcdv3 or kubernetes');
+  }
+}
+
 function storedEndpoint(v: unknown, path: string): StoredEndpoint {
   const o = obj(v, path);
   return {
@@ -361,7 +433,11 @@ export function parseCniAnswer<K extends CniCommandName>(cmd: K, v: unknown): Cn
 function answerFields(cmd: CniCommandName, o: Obj): CniAnswers[CniCommandName] {
   switch (cmd) {
     case 'cni.hello':
-      return { protocol: count(o, 'protocol', '', Number.MAX_SAFE_INTEGER), node: str(o, 'node', '', false) };
+      return {
+        protocol: count(o, 'protocol', '', Number.MAX_SAFE_INTEGER),
+        node: str(o, 'node', '', false),
+        datastore: o['datastore'] === null ? null : datastoreWhereOf(o['datastore']),
+      };
     case 'cni.assign':
     case 'cni.addresses':
       return { addresses: strs(o, 'addresses', '') };

@@ -9,8 +9,15 @@
 // affine block, so concurrent writes would only lose compare-and-swap races to each other
 // and retry. Reads and WorkloadEndpoint writes (one object per pod) run as they come.
 import type { Datastore, Ipam } from '@tabby/datastore';
+import type { DatastoreConfig } from '@tabby/datastore';
 import type { CniAnswers, CniCommandName, CniFailure, CniReply, CniRequest } from '@tabby/cni/node-protocol';
-import { CNI_PROTOCOL, parseCniRequest, ProtocolError, ServiceCode } from '@tabby/cni/node-protocol';
+import {
+  CNI_PROTOCOL,
+  datastoreWhere,
+  parseCniRequest,
+  ProtocolError,
+  ServiceCode,
+} from '@tabby/cni/node-protocol';
 import {
   assign,
   DatastoreEndpoints,
@@ -25,10 +32,20 @@ export interface CniServiceOptions {
   readonly datastore: Datastore;
   /** IPAM on the same backend. */
   readonly ipam: Ipam;
+  /**
+   * Where that datastore is, told in hello so that a plugin configured for another one does
+   * the work itself instead (absent: not told, e.g. an in-memory datastore).
+   */
+  readonly config?: DatastoreConfig;
   readonly nodeName: string;
   /** NodeDaemon.ready(): Calico's readiness. */
   readonly ready: () => { readonly ready: boolean; readonly reason: string };
-  readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
+  /** One structured line per assignment and release (fields for the log's JSON). */
+  readonly log?: (
+    level: 'info' | 'warn' | 'error',
+    msg: string,
+    fields?: Readonly<Record<string, unknown>>,
+  ) => void;
 }
 
 /** Thrown by the namespace-labels callback: the IPAM asks before it assigns anything. */
@@ -81,7 +98,13 @@ export class CniService {
       const code = codeOf(e);
       const error = e instanceof Error ? e.message : String(e);
       if (code === ServiceCode.Internal)
-        this.opts.log?.('error', `CNI ${req.cmd} failed: ${e instanceof Error ? (e.stack ?? error) : error}`);
+        this.opts.log?.(
+          'error',
+          `CNI ${req.cmd} failed: ${e instanceof Error ? (e.stack ?? error) : error}`,
+          {
+            cmd: req.cmd,
+          },
+        );
       return failure(code, error);
     }
   }
@@ -101,21 +124,26 @@ export class CniService {
             new Error(`this tabby-node speaks CNI protocol ${CNI_PROTOCOL}, not ${req.protocol}`),
             { code: ServiceCode.Unsupported },
           );
-        return { protocol: CNI_PROTOCOL, node: this.opts.nodeName };
+        return {
+          protocol: CNI_PROTOCOL,
+          node: this.opts.nodeName,
+          datastore: this.opts.config === undefined ? null : datastoreWhere(this.opts.config),
+        };
       case 'cni.assign': {
         const { assignment, namespace } = req;
         const addresses = await this.serial(() =>
           assign(ipam, assignment, namespace ?? ((pools) => Promise.reject(new LabelsNeeded(pools)))),
         );
-        this.opts.log?.(
-          'info',
-          `CNI: assigned ${addresses.join(', ')} to handle ${assignment.handle} (node ${assignment.node})`,
-        );
+        this.opts.log?.('info', 'CNI: addresses assigned', {
+          handle: assignment.handle,
+          node: assignment.node,
+          addresses,
+        });
         return { addresses };
       }
       case 'cni.release':
         await this.serial(() => release(ipam, req.handle));
-        this.opts.log?.('info', `CNI: released handle ${req.handle}`);
+        this.opts.log?.('info', 'CNI: handle released', { handle: req.handle });
         return {};
       case 'cni.addresses':
         return { addresses: await handleAddresses(ipam, req.handle) };

@@ -12,7 +12,7 @@ import { chmodSync, rmSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { createServer } from 'node:http';
 import net from 'node:net';
-import type { Datastore, Ipam } from '@tabby/datastore';
+import type { Datastore, DatastoreConfig, Ipam } from '@tabby/datastore';
 import type { CniReply, CniRequest } from '@tabby/cni/node-protocol';
 import { isCniCommand, ServiceCode } from '@tabby/cni/node-protocol';
 import type { Registry } from 'prom-client';
@@ -59,8 +59,18 @@ export interface ServerOptions {
   /** Event-loop lag above which /healthz fails (default 10 s: the process is wedged). */
   readonly maxLagMs?: number;
   /** The CNI plugin's datastore work (cni.* requests) on this datastore and IPAM; absent: not served. */
-  readonly cni?: { readonly datastore: Datastore; readonly ipam: Ipam };
-  readonly log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
+  readonly cni?: {
+    readonly datastore: Datastore;
+    readonly ipam: Ipam;
+    /** Where the datastore is (told to the plugin, which compares it with its config's). */
+    readonly config?: DatastoreConfig;
+  };
+  /** The CNI service's structured lines (fields for the log's JSON). */
+  readonly log?: (
+    level: 'info' | 'warn' | 'error',
+    msg: string,
+    fields?: Readonly<Record<string, unknown>>,
+  ) => void;
 }
 
 export function routeReport(daemon: NodeDaemon, programmed?: () => readonly ProgrammedRoute[]): RouteReport {
@@ -104,9 +114,10 @@ export class DaemonServer {
         : new CniService({
             datastore: c.datastore,
             ipam: c.ipam,
+            ...(c.config === undefined ? {} : { config: c.config }),
             nodeName: opts.daemon.status().node,
             ready: () => opts.daemon.ready(),
-            log: (level, msg) => opts.log?.(level, msg),
+            log: (level, msg, fields) => opts.log?.(level, msg, fields),
           });
   }
 
