@@ -6,9 +6,9 @@ import { run } from './commands/run.js';
 import type { RunIo } from './commands/skel.js';
 import { CniError, ErrorCode, errorText } from './spec/errors.js';
 
-export const NODENAME_FILE = '/etc/tabby/nodename';
+export const NODENAME_FILE = '/var/lib/calico/nodename';
 
-/** The node's name: the first line of /etc/tabby/nodename (written by the node daemon), else the hostname. */
+/** The node's name: the first line of /var/lib/calico/nodename (written by tabby-node's start-up, as calico-node does), else the hostname. */
 export async function defaultNodename(file = NODENAME_FILE): Promise<string> {
   const { readFile } = await import('node:fs/promises');
   try {

@@ -347,7 +347,7 @@ describe('ADD failures and rollback', () => {
   });
 
   it('fails_with_100_on_an_unexpected_error_outside_the_steps', async () => {
-    const w = new World({ nodename: () => Promise.reject(new Error('EACCES /etc/tabby/nodename')) });
+    const w = new World({ nodename: () => Promise.reject(new Error('EACCES /var/lib/calico/nodename')) });
     assertError(await w.invoke(attachEnv('ADD'), conf()), 100, /EACCES/);
   });
 });

@@ -28,7 +28,7 @@ export interface PluginDeps {
    * does not, and `datastore` is opened instead. Absent: the work is never delegated.
    */
   node?(conf: NetConf, log: Log): Promise<NodeSession | undefined>;
-  /** This node's name when the config has no `nodename`: /etc/tabby/nodename, else the hostname. */
+  /** This node's name when the config has no `nodename`: /var/lib/calico/nodename, else the hostname. */
   nodename(): Promise<string>;
   /** The pod MTU file the node daemon writes. [Default: /var/lib/tabby/mtu] */
   readonly mtuFile?: string;

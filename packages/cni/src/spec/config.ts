@@ -255,7 +255,7 @@ export function parseNetConf(text: string): NetConf {
     r.fail('mtu', `must be ${MIN_MTU} to ${MAX_MTU} (or 0: from the MTU file), not ${mtu}`);
   const nodename = r.str(o, 'nodename', '');
   if (nodename === '')
-    r.fail('nodename', 'must not be empty (leave it out to use /etc/tabby/nodename or the hostname)');
+    r.fail('nodename', 'must not be empty (leave it out to use /var/lib/calico/nodename or the hostname)');
   const rc = o['runtimeConfig'];
   if (rc !== undefined && rc !== null && !isObject(rc)) r.fail('runtimeConfig', 'must be an object');
   const prev = o['prevResult'];
