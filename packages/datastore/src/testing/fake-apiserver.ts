@@ -1,7 +1,10 @@
-// An in-process stand-in for kube-apiserver serving Tabby's custom resources (tabby.dev/v1),
-// for the Kubernetes backend's tests. No real API server can run on the test machine, so this
-// follows the documented API semantics for the calls the backend makes; each branch names
-// the behaviour it follows. Sources:
+// An in-process stand-in for kube-apiserver serving Tabby's custom resources (tabby.dev/v1)
+// and the built-in kinds Tabby reads (core/v1 Namespaces for the CNI plugin's namespace
+// labels; Secrets, Services, Nodes with their status subresource and discovery.k8s.io/v1
+// EndpointSlices for the node daemon), for the tests of the Kubernetes backend, the CNI
+// plugin and the node daemon. No real API server can run on the test machine, so this follows
+// the documented API semantics for the calls Tabby makes; each branch names the behaviour it
+// follows. Sources:
 //   [concepts]   https://kubernetes.io/docs/reference/using-api/api-concepts/
 //                (#efficient-detection-of-changes, #watch-bookmarks, #resource-versions,
 //                 #410-gone-responses, #patch-and-apply "Updates to existing resources")
@@ -13,10 +16,26 @@
 //                unless the strategy allows unconditional updates; custom resources do not)
 //   [crd-etcd]   k8s.io/apiextensions-apiserver/pkg/registry/customresource/etcd.go (no
 //                ReturnDeletedObject: a DELETE answers with a Status, not the object)
-// Besides the custom resources, it answers GET /api/v1/namespaces/<name> for the core/v1
-// Namespaces a test puts there (putNamespace), as the CNI plugin reads a pod's namespace
-// labels. What it does not do: schemas (a `validate` hook stands in), field/label selectors,
-// paging, PATCH, finalizers, generateName, the watch cache's "not older than" reads, protobuf.
+//   [list-kind]  kube-apiserver omits apiVersion and kind on the items of a built-in kind's
+//                list (not on a custom resource's): kubernetes/kubernetes#3030, #63676
+//   [fields]     field selectors metadata.name and metadata.namespace, on every kind
+//                (k8s.io/apimachinery runtime.DefaultMetaV1FieldSelectorConversion; core/v1's
+//                conversion funcs answer others with "field label not supported: <label>")
+//   [partial]    k8s.io/apiserver/pkg/endpoints/handlers/response.go asPartialObjectMetadata(List),
+//                asked for by client-go's metadata client (k8s.io/client-go/metadata/metadata.go)
+//                with Accept: application/json;as=PartialObjectMetadata(List);g=meta.k8s.io;v=v1
+//   [secret]     https://kubernetes.io/docs/tasks/configmap-secret/managing-secret-using-config-file/
+//                (stringData is merged into data on write and never returned)
+//   [smp]        strategic merge patch: https://kubernetes.io/docs/tasks/manage-kubernetes-objects/update-api-object-kubectl-patch/
+//                and k8s.io/api/core/v1/types.go (NodeStatus conditions and addresses:
+//                patchStrategy merge, patchMergeKey type); client-go's Nodes().PatchStatus sends
+//                one to nodes/<name>/status (typed/core/v1/node_expansion.go)
+//   [ext-res]    https://kubernetes.io/docs/tasks/administer-cluster/extended-resource-node/
+//                (a JSON patch of nodes/<name>/status, answered with the Node)
+// What it does not do: schemas (a `validate` hook stands in), defaulting (Service cluster IPs,
+// Secret type), label selectors, paging, PATCH other than of a Node's status (strategic
+// merge, merge patch, JSON patch without move/copy), $patch directives, finalizers, generateName,
+// the watch cache's "not older than" reads, protobuf.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -80,10 +99,43 @@ export const OPTIMISTIC_LOCK_MSG =
 // RFC 1123 subdomain, the name rule the API server applies to custom resources.
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-interface Resource {
-  readonly kind: Kind;
+/** A resource the server serves: one of Tabby's kinds, or a built-in kind. */
+export interface ApiResource {
+  readonly kind: string;
   readonly plural: string;
   readonly namespaced: boolean;
+  /** '' for the core group (served under /api/v1). */
+  readonly group: string;
+  readonly version: string;
+  readonly builtin: boolean;
+}
+type Resource = ApiResource;
+
+/** The built-in kinds served besides Tabby's: what the node daemon reads and patches. */
+export const BUILTIN_RESOURCES: readonly ApiResource[] = [
+  { kind: 'Namespace', plural: 'namespaces', namespaced: false, group: '', version: 'v1', builtin: true },
+  { kind: 'Secret', plural: 'secrets', namespaced: true, group: '', version: 'v1', builtin: true },
+  { kind: 'Service', plural: 'services', namespaced: true, group: '', version: 'v1', builtin: true },
+  { kind: 'Node', plural: 'nodes', namespaced: false, group: '', version: 'v1', builtin: true },
+  {
+    kind: 'EndpointSlice',
+    plural: 'endpointslices',
+    namespaced: true,
+    group: 'discovery.k8s.io',
+    version: 'v1',
+    builtin: true,
+  },
+];
+
+const apiVersionOf = (r: Resource): string => (r.group === '' ? r.version : `${r.group}/${r.version}`);
+const resourceKey = (group: string, version: string, plural: string): string =>
+  `${group}/${version}/${plural}`;
+
+/** A field selector term ([fields]): metadata.name or metadata.namespace, = / == / !=. */
+interface FieldTerm {
+  readonly field: 'metadata.name' | 'metadata.namespace';
+  readonly value: string;
+  readonly equal: boolean;
 }
 
 interface Change {
@@ -97,6 +149,9 @@ interface Change {
 interface Watcher {
   readonly res: Resource;
   readonly namespace: string | undefined;
+  readonly fields: readonly FieldTerm[];
+  /** Objects are sent as PartialObjectMetadata ([partial]). */
+  readonly partial: boolean;
   readonly response: ServerResponse;
   readonly bookmarks: boolean;
   readonly timers: NodeJS.Timeout[];
@@ -127,6 +182,10 @@ export interface RequestRecord {
   readonly query: Record<string, string>;
   readonly status: number;
   readonly authorization: string | undefined;
+  readonly contentType: string | undefined;
+  readonly accept: string | undefined;
+  /** The parsed request body (PATCH bodies, for tests to check). */
+  readonly body: unknown;
 }
 
 export class FakeApiServer {
@@ -144,8 +203,6 @@ export class FakeApiServer {
   token: string | undefined;
   readonly requests: RequestRecord[] = [];
   private readonly resources = new Map<string, Resource>();
-  /** core/v1 Namespaces by name (read-only: only GET of one is served). */
-  private readonly namespaces = new Map<string, Json>();
 
   private constructor(private readonly opts: FakeApiServerOptions) {
     this.rev = opts.startRevision ?? 1000;
@@ -154,8 +211,16 @@ export class FakeApiServer {
     this.token = opts.token;
     for (const kind of KINDS) {
       const i = KIND_INFO[kind];
-      this.resources.set(i.plural, { kind, plural: i.plural, namespaced: i.namespaced });
+      this.resources.set(resourceKey(GROUP, VERSION, i.plural), {
+        kind,
+        plural: i.plural,
+        namespaced: i.namespaced,
+        group: GROUP,
+        version: VERSION,
+        builtin: false,
+      });
     }
+    for (const r of BUILTIN_RESOURCES) this.resources.set(resourceKey(r.group, r.version, r.plural), r);
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
       void this.handle(req, res);
     };
@@ -225,19 +290,68 @@ export class FakeApiServer {
 
   /** Stores an object as a POST would, synchronously and without HTTP (to place a write between two client steps). */
   createDirect(kind: Kind, obj: Json): Json {
-    const r = this.resources.get(KIND_INFO[kind].plural)!;
+    const r = this.resources.get(resourceKey(GROUP, VERSION, KIND_INFO[kind].plural))!;
     const ns = (obj['metadata'] as Json | undefined)?.['namespace'];
     const out = this.create(r, typeof ns === 'string' ? ns : undefined, structuredClone(obj));
     if (out.status !== 201) throw new Error(`createDirect: ${JSON.stringify(out.body)}`);
     return out.body as Json;
   }
 
-  /** Serves `ns` (a core/v1 Namespace object, e.g. a recorded one) at /api/v1/namespaces/<its name>. */
+  /**
+   * Creates or replaces any object, chosen by its apiVersion and kind, as a POST or an
+   * unconditional PUT would (built-in kinds allow those), synchronously and without HTTP.
+   * Returns the stored object.
+   */
+  applyDirect(obj: Json): Json {
+    const r = this.resourceOf(obj);
+    const m = (obj['metadata'] ?? {}) as Json;
+    // A namespaced object without a namespace goes to "default", as kubectl places it.
+    const ns = r.namespaced ? (typeof m['namespace'] === 'string' ? m['namespace'] : 'default') : undefined;
+    const name = typeof m['name'] === 'string' ? m['name'] : '';
+    const cur = this.objects.get(FakeApiServer.id(r, ns ?? '', name));
+    const body = structuredClone(obj);
+    let out: { status: number; body: unknown };
+    if (cur === undefined) out = this.create(r, ns, body);
+    else {
+      (body['metadata'] as Json)['resourceVersion'] = (cur['metadata'] as Json)['resourceVersion'];
+      out = this.replace(r, ns ?? '', name, body);
+    }
+    if (out.status !== 200 && out.status !== 201) throw new Error(`applyDirect: ${JSON.stringify(out.body)}`);
+    return out.body as Json;
+  }
+
+  /**
+   * Serves `ns` (a core/v1 Namespace object, e.g. a recorded one) at
+   * /api/v1/namespaces/<its name>, stored as given (its recorded metadata kept).
+   */
   putNamespace(ns: Json): void {
     const name = (ns['metadata'] as Json | undefined)?.['name'];
     if (typeof name !== 'string' || name === '')
       throw new Error('putNamespace: the object has no metadata.name');
-    this.namespaces.set(name, structuredClone(ns));
+    const r = this.resourceOf({ apiVersion: 'v1', kind: 'Namespace' });
+    this.objects.set(FakeApiServer.id(r, '', name), structuredClone(ns));
+  }
+
+  /** Deletes any object, as a DELETE would, synchronously and without HTTP. */
+  deleteDirect(apiVersion: string, kind: string, name: string, namespace?: string): void {
+    const r = this.resourceOf({ apiVersion, kind });
+    const out = this.delete(r, r.namespaced ? (namespace ?? 'default') : '', name, undefined);
+    if (out.status !== 200) throw new Error(`deleteDirect: ${JSON.stringify(out.body)}`);
+  }
+
+  /** The stored object, or undefined. */
+  getDirect(apiVersion: string, kind: string, name: string, namespace?: string): Json | undefined {
+    const r = this.resourceOf({ apiVersion, kind });
+    const o = this.objects.get(FakeApiServer.id(r, r.namespaced ? (namespace ?? 'default') : '', name));
+    return o === undefined ? undefined : structuredClone(o);
+  }
+
+  private resourceOf(obj: Json): Resource {
+    const av = String(obj['apiVersion']);
+    const [group, version] = av.includes('/') ? (av.split('/') as [string, string]) : ['', av];
+    for (const r of this.resources.values())
+      if (r.group === group && r.version === version && r.kind === obj['kind']) return r;
+    throw new Error(`the fake API server does not serve ${av} ${String(obj['kind'])}`);
   }
 
   /** Forgets all history (an etcd compaction at the current revision). */
@@ -262,6 +376,7 @@ export class FakeApiServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     const query = Object.fromEntries(url.searchParams.entries());
+    const body = await readBody(req);
     const record = (status: number): void => {
       this.requests.push({
         method: req.method ?? '',
@@ -269,9 +384,11 @@ export class FakeApiServer {
         query,
         status,
         authorization: req.headers.authorization,
+        contentType: req.headers['content-type'],
+        accept: req.headers.accept,
+        body,
       });
     };
-    const body = await readBody(req);
     if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
     // kube-apiserver answers unauthenticated requests 401 with reason Unauthorized.
     if (this.token !== undefined && req.headers.authorization !== `Bearer ${this.token}`) {
@@ -302,105 +419,146 @@ export class FakeApiServer {
             }),
       );
     }
-    const core = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(url.pathname);
-    if (core !== null && (req.method ?? 'GET') === 'GET') {
-      const name = decodeURIComponent(core[1]!);
-      const ns = this.namespaces.get(name);
-      record(ns === undefined ? 404 : 200);
-      // [errors.go] NewNotFound of the core group: `namespaces "<name>" not found`.
-      return ns === undefined
-        ? send(
-            res,
-            404,
-            failure(404, 'NotFound', `namespaces "${name}" not found`, { name, kind: 'namespaces' }),
-          )
-        : send(res, 200, ns);
-    }
     const route = this.route(url.pathname);
     if (route === undefined) {
       record(404);
       // An unknown group/version/resource: the API server's generic 404.
       return send(res, 404, failure(404, 'NotFound', 'the server could not find the requested resource'));
     }
-    const { res: r, namespace, name } = route;
+    const { res: r, namespace, name, subresource } = route;
     const method = req.method ?? 'GET';
+    const accept = req.headers.accept ?? '';
     let out: { status: number; body: unknown } | 'watch';
-    if (method === 'GET' && name === undefined && (query['watch'] === 'true' || query['watch'] === '1'))
+    const fields = parseFieldSelector(query['fieldSelector']);
+    if (typeof fields === 'string') out = this.badRequest(fields);
+    else if (subresource !== undefined) {
+      // Only a Node's status subresource: GET reads the whole Node, PATCH changes its status.
+      if (method === 'GET') out = this.get(r, '', name ?? '');
+      else if (method === 'PATCH')
+        out = this.patchStatus(r, name ?? '', req.headers['content-type'] ?? '', body);
+      else out = this.notAllowed(method, r);
+    } else if (
+      method === 'GET' &&
+      name === undefined &&
+      (query['watch'] === 'true' || query['watch'] === '1')
+    )
       out = 'watch';
-    else if (method === 'GET' && name === undefined) out = this.list(r, namespace);
+    else if (method === 'GET' && name === undefined)
+      out = this.list(
+        r,
+        namespace,
+        fields,
+        accept.includes('as=PartialObjectMetadataList;g=meta.k8s.io;v=v1'),
+      );
     else if (method === 'GET' && name !== undefined) out = this.get(r, namespace ?? '', name);
     else if (method === 'POST' && name === undefined) out = this.create(r, namespace, body);
     else if (method === 'PUT' && name !== undefined) out = this.replace(r, namespace ?? '', name, body);
     else if (method === 'DELETE' && name !== undefined) out = this.delete(r, namespace ?? '', name, body);
-    else
-      out = {
-        status: 405,
-        body: failure(
-          405,
-          'MethodNotAllowed',
-          `${method} is not supported on resources of kind "${r.plural}.${GROUP}"`,
-        ),
-      };
+    else out = this.notAllowed(method, r);
     if (out === 'watch') {
       record(200);
-      return this.watch(r, namespace, query, res);
+      return this.watch(
+        r,
+        namespace,
+        typeof fields === 'string' ? [] : fields,
+        accept.includes('as=PartialObjectMetadata;g=meta.k8s.io;v=v1'),
+        query,
+        res,
+      );
     }
     record(out.status);
     send(res, out.status, out.body);
   }
 
-  /** `/apis/tabby.dev/v1/[namespaces/<ns>/]<plural>[/<name>]`; a namespaced path only for namespaced kinds. */
+  /**
+   * `/apis/<group>/<version>/[namespaces/<ns>/]<plural>[/<name>]`, or `/api/v1/…` for the core
+   * group; a namespaced path only for namespaced kinds; `nodes/<name>/status` for the one
+   * subresource served.
+   */
   private route(
     path: string,
-  ): { res: Resource; namespace: string | undefined; name: string | undefined } | undefined {
+  ):
+    | { res: Resource; namespace: string | undefined; name: string | undefined; subresource?: 'status' }
+    | undefined {
     const parts = path
       .split('/')
       .filter((p) => p !== '')
       .map(decodeURIComponent);
-    if (parts[0] !== 'apis' || parts[1] !== GROUP || parts[2] !== VERSION) return undefined;
-    let rest = parts.slice(3);
+    let group: string;
+    let rest: string[];
+    if (parts[0] === 'api' && parts[1] !== undefined) {
+      group = '';
+      rest = parts.slice(1);
+    } else if (parts[0] === 'apis' && parts[1] !== undefined && parts[2] !== undefined) {
+      group = parts[1];
+      rest = parts.slice(2);
+    } else return undefined;
+    const version = rest[0] ?? '';
+    rest = rest.slice(1);
     let namespace: string | undefined;
     if (rest[0] === 'namespaces' && rest.length >= 3) {
       namespace = rest[1];
       rest = rest.slice(2);
     }
-    const r = this.resources.get(rest[0] ?? '');
-    if (r === undefined || rest.length > 2) return undefined;
+    const r = this.resources.get(resourceKey(group, version, rest[0] ?? ''));
+    if (r === undefined) return undefined;
+    if (rest.length === 3 && rest[2] === 'status' && r.builtin && r.kind === 'Node')
+      return { res: r, namespace: undefined, name: rest[1], subresource: 'status' };
+    if (rest.length > 2) return undefined;
     if (namespace !== undefined && !r.namespaced) return undefined;
     // A namespaced kind's single object needs its namespace; its collection without one is the all-namespaces list.
     if (r.namespaced && namespace === undefined && rest.length === 2) return undefined;
     return { res: r, namespace, name: rest[1] };
   }
 
+  /** Storage key: group, plural (core and tabby.dev both have `nodes`), namespace, name. */
   private static id(r: Resource, namespace: string, name: string): string {
-    return `${r.plural}/${namespace}/${name}`;
+    return `${FakeApiServer.prefix(r)}${namespace}/${name}`;
   }
 
+  private static prefix(r: Resource): string {
+    return `${r.group}/${r.plural}/`;
+  }
+
+  /** [errors.go] names a resource `<plural>.<group>`, or the bare plural in the core group. */
   private qualified(r: Resource): string {
-    return `${r.plural}.${GROUP}`;
+    return r.group === '' ? r.plural : `${r.plural}.${r.group}`;
+  }
+
+  /** StatusDetails: name, group (omitted for the core group) and kind (the plural, as NewNotFound sets it). */
+  private details(r: Resource, name: string): NonNullable<StatusBody['details']> {
+    return { name, ...(r.group === '' ? {} : { group: r.group }), kind: r.plural };
   }
 
   private notFound(r: Resource, name: string): { status: number; body: StatusBody } {
     return {
       status: 404,
-      body: failure(404, 'NotFound', `${this.qualified(r)} "${name}" not found`, {
-        name,
-        group: GROUP,
-        kind: r.plural,
-      }),
+      body: failure(404, 'NotFound', `${this.qualified(r)} "${name}" not found`, this.details(r, name)),
+    };
+  }
+
+  private notAllowed(method: string, r: Resource): { status: number; body: StatusBody } {
+    return {
+      status: 405,
+      body: failure(
+        405,
+        'MethodNotAllowed',
+        `${method} is not supported on resources of kind "${this.qualified(r)}" by this stand-in`,
+      ),
     };
   }
 
   private invalid(r: Resource, name: string, causes: StatusCause[]): { status: number; body: StatusBody } {
-    // [errors.go] NewInvalid: "<Kind>.<group> "<name>" is invalid: <field>: <message>, …"
+    // [errors.go] NewInvalid: "<Kind>.<group> "<name>" is invalid: <field>: <message>, …" (bare Kind in the core group)
     const list = causes.map((c) => `${c.field ?? ''}: ${c.message ?? ''}`);
+    const qualifiedKind = r.group === '' ? r.kind : `${r.kind}.${r.group}`;
     return {
       status: 422,
       body: failure(
         422,
         'Invalid',
-        `${r.kind}.${GROUP} "${name}" is invalid: ${list.length === 1 ? list[0] : `[${list.join(', ')}]`}`,
-        { name, group: GROUP, kind: r.kind, causes },
+        `${qualifiedKind} "${name}" is invalid: ${list.length === 1 ? list[0] : `[${list.join(', ')}]`}`,
+        { name, ...(r.group === '' ? {} : { group: r.group }), kind: r.kind, causes },
       ),
     };
   }
@@ -409,21 +567,32 @@ export class FakeApiServer {
     return { status: 400, body: failure(400, 'BadRequest', message) };
   }
 
-  private list(r: Resource, namespace: string | undefined): { status: number; body: unknown } {
+  private list(
+    r: Resource,
+    namespace: string | undefined,
+    fields: readonly FieldTerm[] = [],
+    partial = false,
+  ): { status: number; body: unknown } {
     const items: Json[] = [];
     // Keys in etcd order: namespace, then name.
-    const keys = [...this.objects.keys()].filter((k) => k.startsWith(`${r.plural}/`)).sort();
+    const keys = [...this.objects.keys()].filter((k) => k.startsWith(FakeApiServer.prefix(r))).sort();
     for (const k of keys) {
       const o = this.objects.get(k)!;
-      if (namespace === undefined || (o['metadata'] as Json)['namespace'] === namespace)
-        items.push(structuredClone(o));
+      if (!matches(o, namespace, fields)) continue;
+      const item = partial ? asPartial(o) : structuredClone(o);
+      // [list-kind]: a built-in kind's list items carry no apiVersion and kind.
+      if (r.builtin && !partial) {
+        delete item['apiVersion'];
+        delete item['kind'];
+      }
+      items.push(item);
     }
     // [concepts] "Efficient detection of changes": the list's metadata.resourceVersion starts a watch.
     return {
       status: 200,
       body: {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: `${r.kind}List`,
+        apiVersion: partial ? 'meta.k8s.io/v1' : apiVersionOf(r),
+        kind: partial ? 'PartialObjectMetadataList' : `${r.kind}List`,
         metadata: { resourceVersion: String(this.rev) },
         items,
       },
@@ -439,11 +608,19 @@ export class FakeApiServer {
     if (typeof body !== 'object' || body === null || Array.isArray(body))
       return this.badRequest('the body of the request was not a JSON object');
     const o = body as Json;
-    if (o['apiVersion'] !== `${GROUP}/${VERSION}` || o['kind'] !== r.kind)
+    if (o['apiVersion'] !== apiVersionOf(r) || o['kind'] !== r.kind)
       return this.badRequest(
-        `the API version in the data (${String(o['apiVersion'])}) does not match the expected API version (${GROUP}/${VERSION})`,
+        `the API version in the data (${String(o['apiVersion'])}) does not match the expected API version (${apiVersionOf(r)})`,
       );
     if (typeof o['metadata'] !== 'object' || o['metadata'] === null) o['metadata'] = {};
+    // [secret]: stringData is write-only; its keys overwrite data's, base64-encoded.
+    if (r.builtin && r.kind === 'Secret' && typeof o['stringData'] === 'object' && o['stringData'] !== null) {
+      const data = { ...((o['data'] ?? {}) as Json) };
+      for (const [k, v] of Object.entries(o['stringData'] as Json))
+        if (typeof v === 'string') data[k] = Buffer.from(v, 'utf8').toString('base64');
+      o['data'] = data;
+      delete o['stringData'];
+    }
     return o;
   }
 
@@ -493,20 +670,21 @@ export class FakeApiServer {
     if (this.objects.has(id))
       return {
         status: 409,
-        body: failure(409, 'AlreadyExists', `${this.qualified(r)} "${name}" already exists`, {
-          name,
-          group: GROUP,
-          kind: r.plural,
-        }),
+        body: failure(
+          409,
+          'AlreadyExists',
+          `${this.qualified(r)} "${name}" already exists`,
+          this.details(r, name),
+        ),
       };
     const causes = this.opts.validate?.(o) ?? [];
     if (causes.length > 0) return this.invalid(r, name, causes);
     this.rev++;
     m['uid'] = randomUUID();
     m['creationTimestamp'] = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    m['generation'] = 1;
+    if (!r.builtin) m['generation'] = 1; // custom resources always carry one
     m['resourceVersion'] = String(this.rev);
-    m['managedFields'] = [managedField()];
+    m['managedFields'] = [managedField(apiVersionOf(r))];
     this.objects.set(id, o);
     this.record('ADDED', r, namespace ?? '', o);
     return { status: 201, body: o };
@@ -531,14 +709,17 @@ export class FakeApiServer {
       );
     const id = FakeApiServer.id(r, namespace, name);
     const cur = this.objects.get(id);
-    // Custom resources do not allow create-on-update: a PUT to a missing name is 404 ([store.go]).
+    // Custom resources (and the built-in kinds served here) do not allow create-on-update: a PUT to a missing name is 404 ([store.go]).
     if (cur === undefined) return this.notFound(r, name);
     const curMeta = cur['metadata'] as Json;
     const rv = m['resourceVersion'];
     // [concepts] "Updates to existing resources": for a PUT "it is the client's responsibility
     // to specify the resourceVersion"; [store.go]: without one, a kind whose strategy does not
     // allow unconditional updates (custom resources) gets 422 "must be specified for an update".
-    if (rv === undefined || rv === '' || rv === '0')
+    // Built-in kinds such as Secret and Service allow them: the update just happens.
+    if ((rv === undefined || rv === '' || rv === '0') && r.builtin)
+      m['resourceVersion'] = curMeta['resourceVersion'];
+    else if (rv === undefined || rv === '' || rv === '0')
       return this.invalid(r, name, [
         {
           reason: 'FieldValueInvalid',
@@ -546,21 +727,17 @@ export class FakeApiServer {
           field: 'metadata.resourceVersion',
         },
       ]);
-    if (typeof rv !== 'string' || !/^[0-9]+$/.test(rv))
-      return this.badRequest(`invalid resource version: ${str(rv)}`);
+    if (typeof m['resourceVersion'] !== 'string' || !/^[0-9]+$/.test(m['resourceVersion']))
+      return this.badRequest(`invalid resource version: ${str(m['resourceVersion'])}`);
     // A stale resourceVersion: 409 Conflict with the optimistic-lock message ([store.go], [errors.go] NewConflict).
-    if (rv !== curMeta['resourceVersion'])
+    if (m['resourceVersion'] !== curMeta['resourceVersion'])
       return {
         status: 409,
         body: failure(
           409,
           'Conflict',
           `Operation cannot be fulfilled on ${this.qualified(r)} "${name}": ${OPTIMISTIC_LOCK_MSG}`,
-          {
-            name,
-            group: GROUP,
-            kind: r.plural,
-          },
+          this.details(r, name),
         ),
       };
     if (m['uid'] !== undefined && m['uid'] !== curMeta['uid'])
@@ -570,7 +747,7 @@ export class FakeApiServer {
           409,
           'Conflict',
           `Operation cannot be fulfilled on ${this.qualified(r)} "${name}": Precondition failed: UID in precondition: ${str(m['uid'])}, UID in object meta: ${String(curMeta['uid'])}`,
-          { name, group: GROUP, kind: r.plural },
+          this.details(r, name),
         ),
       };
     const causes = this.opts.validate?.(o) ?? [];
@@ -581,10 +758,12 @@ export class FakeApiServer {
     else delete m['namespace'];
     m['uid'] = curMeta['uid'];
     m['creationTimestamp'] = curMeta['creationTimestamp'];
-    const gen = Number(curMeta['generation'] ?? 1);
-    m['generation'] = JSON.stringify(o['spec']) === JSON.stringify(cur['spec']) ? gen : gen + 1;
+    if (!r.builtin) {
+      const gen = Number(curMeta['generation'] ?? 1);
+      m['generation'] = JSON.stringify(o['spec']) === JSON.stringify(cur['spec']) ? gen : gen + 1;
+    }
     m['resourceVersion'] = String(this.rev);
-    m['managedFields'] = [managedField()];
+    m['managedFields'] = [managedField(apiVersionOf(r))];
     this.objects.set(id, o);
     this.record('MODIFIED', r, namespace, o);
     return { status: 200, body: o };
@@ -610,7 +789,7 @@ export class FakeApiServer {
           409,
           'Conflict',
           `Operation cannot be fulfilled on ${this.qualified(r)} "${name}": Precondition failed: UID in precondition: ${str(pre['uid'])}, UID in object meta: ${String(curMeta['uid'])}`,
-          { name, group: GROUP, kind: r.plural },
+          this.details(r, name),
         ),
       };
     if (pre?.['resourceVersion'] !== undefined && pre['resourceVersion'] !== curMeta['resourceVersion'])
@@ -620,7 +799,7 @@ export class FakeApiServer {
           409,
           'Conflict',
           `Operation cannot be fulfilled on ${this.qualified(r)} "${name}": Precondition failed: ResourceVersion in precondition: ${str(pre['resourceVersion'])}, ResourceVersion in object meta: ${String(curMeta['resourceVersion'])}`,
-          { name, group: GROUP, kind: r.plural },
+          this.details(r, name),
         ),
       };
     this.objects.delete(id);
@@ -637,9 +816,80 @@ export class FakeApiServer {
         apiVersion: 'v1',
         metadata: {},
         status: 'Success',
-        details: { name, group: GROUP, kind: r.plural, uid: curMeta['uid'] },
+        details: { ...this.details(r, name), uid: curMeta['uid'] },
       },
     };
+  }
+
+  /**
+   * PATCH nodes/<name>/status: a strategic merge patch ([smp]; conditions and addresses merge
+   * by `type`, other lists are replaced, null removes a field), a JSON merge patch (RFC 7386)
+   * or a JSON patch (RFC 6902: add, remove, replace, test), of which only `status` is kept:
+   * the status strategy keeps the spec and metadata of the stored Node. Answers with the
+   * whole Node, as client-go's PatchStatus reads it.
+   */
+  private patchStatus(
+    r: Resource,
+    name: string,
+    contentType: string,
+    raw: unknown,
+  ): { status: number; body: unknown } {
+    const type = contentType.split(';')[0]!.trim();
+    const kinds = [
+      'application/strategic-merge-patch+json',
+      'application/merge-patch+json',
+      'application/json-patch+json',
+    ];
+    if (!kinds.includes(type))
+      return {
+        status: 415,
+        body: failure(
+          415,
+          'UnsupportedMediaType',
+          `the body of the request was in an unknown format - accepted media types include: ${kinds.join(', ')} (this stand-in has no apply-patch)`,
+        ),
+      };
+    const id = FakeApiServer.id(r, '', name);
+    const cur = this.objects.get(id);
+    if (cur === undefined) return this.notFound(r, name);
+    let patched: Json;
+    if (type === 'application/json-patch+json') {
+      if (!Array.isArray(raw)) return this.badRequest('a JSON patch is an array of operations');
+      const out = jsonPatch(cur, raw);
+      if (typeof out === 'string')
+        return this.invalid(r, name, [{ reason: 'FieldValueInvalid', message: out, field: 'patch' }]);
+      patched = out;
+    } else {
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+        return this.badRequest('the body of the request was not a JSON object');
+      const patch = raw as Json;
+      const prv = (patch['metadata'] as Json | undefined)?.['resourceVersion'];
+      if (prv !== undefined && prv !== (cur['metadata'] as Json)['resourceVersion'])
+        return {
+          status: 409,
+          body: failure(
+            409,
+            'Conflict',
+            `Operation cannot be fulfilled on ${this.qualified(r)} "${name}": ${OPTIMISTIC_LOCK_MSG}`,
+            this.details(r, name),
+          ),
+        };
+      patched = structuredClone(cur);
+      if (patch['status'] !== undefined)
+        patched['status'] = mergePatch(
+          cur['status'],
+          patch['status'],
+          type === 'application/strategic-merge-patch+json' ? ['status'] : undefined,
+        );
+    }
+    const next = structuredClone(cur);
+    if (patched['status'] === undefined) delete next['status'];
+    else next['status'] = patched['status'];
+    this.rev++;
+    (next['metadata'] as Json)['resourceVersion'] = String(this.rev);
+    this.objects.set(id, next);
+    this.record('MODIFIED', r, '', next);
+    return { status: 200, body: next };
   }
 
   private record(type: Change['type'], r: Resource, namespace: string, object: Json): void {
@@ -658,18 +908,21 @@ export class FakeApiServer {
   }
 
   private wants(w: Watcher, c: Change): boolean {
-    return c.res === w.res && (w.namespace === undefined || c.namespace === w.namespace);
+    return c.res === w.res && matches(c.object, w.namespace, w.fields);
   }
 
-  private sendEvent(w: Watcher, type: string, object: unknown, rev: number): void {
+  private sendEvent(w: Watcher, type: string, object: Json, rev: number): void {
     w.sent = Math.max(w.sent, rev);
     // One JSON document per line on a chunked response ([concepts] "Efficient detection of changes").
-    w.response.write(`${JSON.stringify({ type, object })}\n`);
+    // Watch events carry apiVersion and kind, built-in kinds too; [partial] when asked for.
+    w.response.write(`${JSON.stringify({ type, object: w.partial ? asPartial(object) : object })}\n`);
   }
 
   private watch(
     r: Resource,
     namespace: string | undefined,
+    fields: readonly FieldTerm[],
+    partial: boolean,
     query: Record<string, string>,
     res: ServerResponse,
   ): void {
@@ -677,6 +930,8 @@ export class FakeApiServer {
     const w: Watcher = {
       res: r,
       namespace,
+      fields,
+      partial,
       response: res,
       bookmarks: query['allowWatchBookmarks'] === 'true',
       timers: [],
@@ -702,8 +957,9 @@ export class FakeApiServer {
     if (from === 0) {
       // [concepts] "Resource versions", watch: unset / "0" is "Get State and Start at Most
       // Recent/Any": synthetic ADDED events for every existing object, then changes.
-      for (const o of (this.list(r, namespace).body as { items: Json[] }).items)
-        this.sendEvent(w, 'ADDED', o, this.rev);
+      for (const [k, o] of [...this.objects.entries()].sort(([a], [b]) => (a < b ? -1 : 1)))
+        if (k.startsWith(FakeApiServer.prefix(r)) && matches(o, namespace, fields))
+          this.sendEvent(w, 'ADDED', structuredClone(o), this.rev);
       w.sent = this.rev;
     } else {
       // "Start at Exact": every change after `from`, no synthetic events. (A future
@@ -723,8 +979,8 @@ export class FakeApiServer {
             `${JSON.stringify({
               type: 'BOOKMARK',
               object: {
-                kind: r.kind,
-                apiVersion: `${GROUP}/${VERSION}`,
+                kind: partial ? 'PartialObjectMetadata' : r.kind,
+                apiVersion: partial ? 'meta.k8s.io/v1' : apiVersionOf(r),
                 metadata: { resourceVersion: String(this.rev) },
               },
             })}\n`,
@@ -750,16 +1006,126 @@ export class FakeApiServer {
   }
 }
 
+/** RFC 6902 add / remove / replace / test on a copy of `doc`; a message when an operation fails. */
+function jsonPatch(doc: Json, ops: readonly unknown[]): Json | string {
+  const out = structuredClone(doc);
+  for (const op of ops) {
+    if (typeof op !== 'object' || op === null) return 'an operation is not an object';
+    const { op: kind, path, value } = op as { op?: unknown; path?: unknown; value?: unknown };
+    if (typeof path !== 'string' || !path.startsWith('/')) return `bad path ${JSON.stringify(path)}`;
+    // RFC 6901: "~1" is "/", "~0" is "~".
+    const keys = path
+      .slice(1)
+      .split('/')
+      .map((k) => k.replaceAll('~1', '/').replaceAll('~0', '~'));
+    const last = keys.pop()!;
+    let parent: unknown = out;
+    for (const k of keys) {
+      parent = Array.isArray(parent)
+        ? parent[Number(k)]
+        : typeof parent === 'object' && parent !== null
+          ? (parent as Json)[k]
+          : undefined;
+      if (typeof parent !== 'object' || parent === null) return `path ${path}: ${k} does not exist`;
+    }
+    const p = parent as Json;
+    switch (kind) {
+      case 'add':
+      case 'replace':
+        if (kind === 'replace' && !(last in p)) return `replace ${path}: it does not exist`;
+        if (Array.isArray(p))
+          p.splice(last === '-' ? p.length : Number(last), kind === 'replace' ? 1 : 0, value);
+        else p[last] = structuredClone(value);
+        break;
+      case 'remove':
+        if (!(last in p)) return `remove ${path}: it does not exist`;
+        if (Array.isArray(p)) p.splice(Number(last), 1);
+        else delete p[last];
+        break;
+      case 'test':
+        if (JSON.stringify(p[last]) !== JSON.stringify(value)) return `test ${path}: the value differs`;
+        break;
+      default:
+        return `operation ${JSON.stringify(kind)} is not implemented by this stand-in`;
+    }
+  }
+  return out;
+}
+
+/** [smp] list fields of a Node that merge by a key instead of being replaced. */
+const MERGE_KEYS: Readonly<Record<string, string>> = {
+  'status.conditions': 'type',
+  'status.addresses': 'type',
+};
+
+/**
+ * RFC 7386 merge of `patch` into `target` (objects merge, null removes, anything else
+ * replaces); with `path` (strategic merge), the lists MERGE_KEYS names merge item by item on
+ * their key, the patch's items replacing (merged into) the stored ones with the same key.
+ */
+function mergePatch(target: unknown, patch: unknown, path: readonly string[] | undefined): unknown {
+  const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const key = path === undefined ? undefined : MERGE_KEYS[path.join('.')];
+  if (key !== undefined && Array.isArray(patch)) {
+    const out = Array.isArray(target) ? target.map((x) => structuredClone(x) as unknown) : [];
+    for (const item of patch) {
+      const i = isObj(item) ? out.findIndex((x) => isObj(x) && x[key] === item[key]) : -1;
+      if (i >= 0) out[i] = mergePatch(out[i], item, [...(path ?? []), '[]']);
+      else out.push(structuredClone(item));
+    }
+    return out;
+  }
+  if (!isObj(patch)) return structuredClone(patch);
+  const out: Json = isObj(target) ? structuredClone(target) : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v, path === undefined ? undefined : [...path, k]);
+  }
+  return out;
+}
+
+/** Whether an object is in the namespace (undefined: any) and satisfies every field selector term. */
+function matches(o: Json, namespace: string | undefined, fields: readonly FieldTerm[]): boolean {
+  const m = (o['metadata'] ?? {}) as Json;
+  const ns = typeof m['namespace'] === 'string' ? m['namespace'] : '';
+  if (namespace !== undefined && ns !== namespace) return false;
+  return fields.every((t) => ((t.field === 'metadata.name' ? m['name'] : ns) === t.value) === t.equal);
+}
+
+/** [fields]: `a=b,c!=d`; only metadata.name and metadata.namespace; a message for a 400 otherwise. */
+function parseFieldSelector(text: string | undefined): FieldTerm[] | string {
+  if (text === undefined || text === '') return [];
+  const out: FieldTerm[] = [];
+  for (const term of text.split(',')) {
+    const m = /^([^=!]+)(==|=|!=)(.*)$/.exec(term.trim());
+    if (m === null) return `invalid field selector: ${JSON.stringify(term)}`;
+    const field = m[1]!.trim();
+    if (field !== 'metadata.name' && field !== 'metadata.namespace')
+      return `field label not supported: ${field}`;
+    out.push({ field, value: m[3]!.trim(), equal: m[2] !== '!=' });
+  }
+  return out;
+}
+
+/** [partial]: the object as PartialObjectMetadata (its metadata only). */
+function asPartial(o: Json): Json {
+  return {
+    kind: 'PartialObjectMetadata',
+    apiVersion: 'meta.k8s.io/v1',
+    metadata: structuredClone((o['metadata'] ?? {}) as Json),
+  };
+}
+
 /** A value as it appears in a message: strings bare, anything else as JSON. */
 function str(v: unknown): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
-function managedField(): Json {
+function managedField(apiVersion: string): Json {
   return {
     manager: 'tabby',
     operation: 'Update',
-    apiVersion: `${GROUP}/${VERSION}`,
+    apiVersion,
     time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     fieldsType: 'FieldsV1',
     fieldsV1: { 'f:spec': {} },

@@ -2,9 +2,7 @@
 // (plural from KIND_INFO), read and written through client-node's custom objects API and
 // watched with the list+watch protocol of
 // https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes
-import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
-import https from 'node:https';
 import {
   ApiException,
   CustomObjectsApi,
@@ -22,6 +20,7 @@ import { ConflictError, NotFoundError, UnavailableError, ValidationError } from 
 import { Backoff, sleep } from './backoff.js';
 import { loadKubeConfig, serverOf } from './config.js';
 import type { KubernetesConnection } from './config.js';
+import { kubeRequest, readBody } from './request.js';
 import { errorFromResponse, isTransientCode } from './status.js';
 import type { FailedCall } from './status.js';
 import { KubernetesWatch } from './watch.js';
@@ -382,10 +381,15 @@ export class KubernetesBackend implements Backend {
       list: () => this.listWith(kind, namespace, 1),
       open: (rv, timeoutSeconds, signal) => this.openWatch(kind, namespace, rv, timeoutSeconds, signal),
       toResource: (raw) => toResource(kind, raw),
+      failure: (code, body) =>
+        errorFromResponse(code, body, {
+          key: { kind, name: '(watch)', ...(namespace === undefined ? {} : { namespace }) },
+          verb: 'watch',
+        }),
     };
-    const w = new KubernetesWatch(
+    const w: KubernetesWatch = new KubernetesWatch(
       transport,
-      { kind, ...(namespace === undefined ? {} : { namespace }) },
+      kind,
       {
         ...(opts.revision === undefined ? {} : { revision: opts.revision }),
         backoffInitialMs: this.o.backoffInitialMs,
@@ -400,12 +404,7 @@ export class KubernetesBackend implements Backend {
     return w;
   }
 
-  /**
-   * Opens `GET …?watch=true&resourceVersion=R&allowWatchBookmarks=true&timeoutSeconds=T` on
-   * node:http with client-node's TLS and credentials. Not client-node's Watch class: that one
-   * cannot be aborted before the response headers arrive, drops the body of an error response
-   * (the 410 Status) and skips lines it cannot parse.
-   */
+  /** Opens `GET …?watch=true&resourceVersion=R&allowWatchBookmarks=true&timeoutSeconds=T` (see request.ts for why not client-node's Watch). */
   private async openWatch(
     kind: Kind,
     namespace: string | undefined,
@@ -425,18 +424,8 @@ export class KubernetesBackend implements Backend {
       allowWatchBookmarks: 'true',
       timeoutSeconds: String(timeoutSeconds),
     });
-    const url = new URL(`${this.server}${path}?${query.toString()}`);
-    const opts: https.RequestOptions = {};
-    await this.kubeConfig.applyToHTTPSOptions(opts);
-    const mod = url.protocol === 'https:' ? https : http;
-    return await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = mod.request(
-        url,
-        { ...opts, method: 'GET', signal, headers: { ...opts.headers, Accept: 'application/json' } },
-        resolve,
-      );
-      req.on('error', reject);
-      req.end();
+    return await kubeRequest(this.kubeConfig, new URL(`${this.server}${path}?${query.toString()}`), {
+      signal,
     });
   }
 
@@ -460,28 +449,14 @@ export class KubernetesBackend implements Backend {
   }
 
   /**
-   * GET `path` on node:http with client-node's TLS and credentials, under the request
+   * GET `path` (kubeRequest: client-node's TLS and credentials), under the request
    * deadline; the JSON body. An error status throws client-node's ApiException, as its
    * generated APIs do, so classify() reads it the same way.
    */
   private async getJson(path: string): Promise<unknown> {
-    const url = new URL(`${this.server}${path}`);
-    const opts: https.RequestOptions = {};
-    await this.kubeConfig.applyToHTTPSOptions(opts);
-    const mod = url.protocol === 'https:' ? https : http;
     const signal = AbortSignal.any([AbortSignal.timeout(this.o.requestTimeoutMs), this.closing.signal]);
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = mod.request(
-        url,
-        { ...opts, method: 'GET', signal, headers: { ...opts.headers, Accept: 'application/json' } },
-        resolve,
-      );
-      req.on('error', reject);
-      req.end();
-    });
-    let body = '';
-    res.setEncoding('utf8');
-    for await (const chunk of res as AsyncIterable<string>) body += chunk;
+    const res = await kubeRequest(this.kubeConfig, new URL(`${this.server}${path}`), { signal });
+    const body = await readBody(res);
     const code = res.statusCode ?? 0;
     if (code < 200 || code > 299) {
       const headers: Record<string, string> = {};

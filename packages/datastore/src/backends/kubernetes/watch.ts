@@ -5,20 +5,31 @@
 //   last resourceVersion delivered (an object's, or a BOOKMARK's), so nothing is lost or repeated;
 // - any failure: an `error` event, capped exponential backoff with jitter, then the same.
 // See https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes
+//
+// The loop is generic over what an object becomes (`toResource`), so the node daemon watches
+// built-in kinds (Secrets, Services, EndpointSlices, Nodes) with the same code.
 import type { IncomingMessage } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
-import type { Kind } from '../../resources/kinds.js';
 import type { AnyResource, ListResult, Watch, WatchEvent } from '../../store/backend.js';
 import { DatastoreError, UnavailableError } from '../../store/errors.js';
 import { EventQueue } from '../../store/event-queue.js';
 import { Backoff, sleep } from './backoff.js';
-import { asStatus, errorFromResponse } from './status.js';
+import { readBody } from './request.js';
+import { asStatus } from './status.js';
 
-export interface WatchTransport {
+/** What the watch loop needs of an object: its resourceVersion, to resume after it. */
+export interface Versioned {
+  readonly metadata: { readonly resourceVersion?: string };
+}
+
+export interface WatchTransport<R extends Versioned = AnyResource> {
   /** One list attempt (the watch loop does its own retrying, reported as events). */
-  list(): Promise<ListResult>;
+  list(): Promise<ListResult<R>>;
   open(rv: string, timeoutSeconds: number, signal: AbortSignal): Promise<IncomingMessage>;
-  toResource(raw: unknown): AnyResource;
+  /** An object from a watch event; throwing ends that stream (an `error` event, then a retry). */
+  toResource(raw: unknown): R;
+  /** The error for an HTTP error response or an ERROR event that is not a 410 (Status body, or text). */
+  failure(code: number, body: unknown): Error;
 }
 
 export interface WatchTiming {
@@ -39,8 +50,8 @@ interface StreamEnd {
 /** A stream that ended this soon with nothing on it is not a normal timeout: back off. */
 const EMPTY_STREAM_MS = 1000;
 
-export class KubernetesWatch implements Watch {
-  private readonly q: EventQueue<AnyResource>;
+export class KubernetesWatch<R extends Versioned = AnyResource> implements Watch<R> {
+  private readonly q: EventQueue<R>;
   private readonly stop = new AbortController();
   /**
    * The last resourceVersion delivered (an event's or a bookmark's), kept as each event is
@@ -49,19 +60,20 @@ export class KubernetesWatch implements Watch {
   private rv: string | undefined;
 
   constructor(
-    private readonly t: WatchTransport,
-    private readonly what: { readonly kind: Kind; readonly namespace?: string },
+    private readonly t: WatchTransport<R>,
+    /** Names the watch in messages (a kind, or `secrets kube-system/bgp-password`). */
+    private readonly label: string,
     private readonly timing: WatchTiming,
     onClose: () => void,
   ) {
-    this.q = new EventQueue<AnyResource>(() => {
+    this.q = new EventQueue<R>(() => {
       this.stop.abort();
       onClose();
     });
     void this.run(timing.revision);
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<WatchEvent> {
+  [Symbol.asyncIterator](): AsyncIterator<WatchEvent<R>> {
     return this.q[Symbol.asyncIterator]();
   }
 
@@ -98,12 +110,23 @@ export class KubernetesWatch implements Watch {
     }
   }
 
-  /** Typed errors pass as they are; a socket's (reset, refused, aborted) becomes Unavailable naming the watch. */
-  private asError(e: unknown): DatastoreError {
+  /**
+   * Typed errors (the datastore's, or a transport's own error classes) pass as they are;
+   * anything else, a socket's (reset, refused, aborted) or a plain Error, becomes Unavailable
+   * naming the watch.
+   */
+  private asError(e: unknown): Error {
     if (e instanceof DatastoreError) return e;
+    const typed =
+      e instanceof Error &&
+      e.name !== 'Error' &&
+      e.name !== 'AbortError' &&
+      e.name !== 'TimeoutError' &&
+      typeof (e as { code?: unknown }).code !== 'string';
+    if (typed) return e;
     const msg = e instanceof Error ? e.message : String(e);
     return new UnavailableError(
-      `watch ${this.what.kind}: the connection to the Kubernetes API server failed: ${msg}`,
+      `watch ${this.label}: the connection to the Kubernetes API server failed: ${msg}`,
       {
         cause: e,
       },
@@ -117,9 +140,7 @@ export class KubernetesWatch implements Watch {
     const signal = AbortSignal.any([ctl.signal, this.stop.signal]);
     const stalled = setTimeout(
       () =>
-        ctl.abort(
-          new UnavailableError(`watch ${this.what.kind} stalled past its ${timeoutSeconds} s timeout`),
-        ),
+        ctl.abort(new UnavailableError(`watch ${this.label} stalled past its ${timeoutSeconds} s timeout`)),
       timeoutSeconds * 1000 + watchGraceMs,
     );
     let delivered = 0;
@@ -130,15 +151,8 @@ export class KubernetesWatch implements Watch {
         return { expired: true, delivered };
       }
       if (res.statusCode !== 200) {
-        const body = await readAll(res);
-        throw errorFromResponse(res.statusCode ?? 0, body, {
-          key: {
-            kind: this.what.kind,
-            name: '(watch)',
-            ...(this.what.namespace === undefined ? {} : { namespace: this.what.namespace }),
-          },
-          verb: 'watch',
-        });
+        const body = await readBody(res);
+        throw this.t.failure(res.statusCode ?? 0, body);
       }
       const decoder = new StringDecoder('utf8');
       let buf = '';
@@ -160,7 +174,7 @@ export class KubernetesWatch implements Watch {
       }
       buf += decoder.end();
       if (buf.trim() !== '')
-        throw new UnavailableError(`watch ${this.what.kind}: the stream ended inside an event`);
+        throw new UnavailableError(`watch ${this.label}: the stream ended inside an event`);
       return { expired: false, delivered };
     } catch (e) {
       if (ctl.signal.aborted && ctl.signal.reason instanceof Error) throw ctl.signal.reason;
@@ -176,7 +190,7 @@ export class KubernetesWatch implements Watch {
     try {
       ev = JSON.parse(line);
     } catch {
-      throw new UnavailableError(`watch ${this.what.kind}: a line that is not JSON: ${line.slice(0, 200)}`);
+      throw new UnavailableError(`watch ${this.label}: a line that is not JSON: ${line.slice(0, 200)}`);
     }
     const type = typeof ev === 'object' && ev !== null ? (ev as { type?: unknown }).type : undefined;
     const object = typeof ev === 'object' && ev !== null ? (ev as { object?: unknown }).object : undefined;
@@ -187,7 +201,7 @@ export class KubernetesWatch implements Watch {
         const o = this.t.toResource(object);
         const rv = o.metadata.resourceVersion;
         if (rv === undefined)
-          throw new UnavailableError(`watch ${this.what.kind}: an event without a resourceVersion`);
+          throw new UnavailableError(`watch ${this.label}: an event without a resourceVersion`);
         const kind = type === 'ADDED' ? 'added' : type === 'MODIFIED' ? 'modified' : 'deleted';
         this.q.push({ type: kind, object: o, revision: rv });
         return rv;
@@ -196,26 +210,17 @@ export class KubernetesWatch implements Watch {
         const meta = (object as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata;
         const rv = meta?.resourceVersion;
         if (typeof rv !== 'string' || rv === '')
-          throw new UnavailableError(`watch ${this.what.kind}: a BOOKMARK without a resourceVersion`);
+          throw new UnavailableError(`watch ${this.label}: a BOOKMARK without a resourceVersion`);
         this.q.push({ type: 'bookmark', revision: rv });
         return rv;
       }
       case 'ERROR': {
         const st = asStatus(object);
         if (st?.code === 410 || st?.reason === 'Expired' || st?.reason === 'Gone') return undefined;
-        throw errorFromResponse(st?.code ?? 500, st, {
-          key: { kind: this.what.kind, name: '(watch)' },
-          verb: 'watch',
-        });
+        throw this.t.failure(st?.code ?? 500, st);
       }
       default:
-        throw new UnavailableError(`watch ${this.what.kind}: unknown event type ${JSON.stringify(type)}`);
+        throw new UnavailableError(`watch ${this.label}: unknown event type ${JSON.stringify(type)}`);
     }
   }
-}
-
-async function readAll(res: IncomingMessage): Promise<string> {
-  const parts: Buffer[] = [];
-  for await (const c of res as AsyncIterable<Buffer>) parts.push(c);
-  return Buffer.concat(parts).toString('utf8');
 }
