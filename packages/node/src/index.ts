@@ -8,7 +8,7 @@ export {
   bgpFilterFunctionName,
   DEFAULT_AS_NUMBER,
 } from './bgpconfig/compute.js';
-export { serviceRoutes, EXCLUDE_FROM_LB_LABEL } from './bgpconfig/services.js';
+export { serviceRoutes, serviceCidrs, EXCLUDE_FROM_LB_LABEL } from './bgpconfig/services.js';
 // startup/: what calico-node's -startup and -allocate-tunnel-addrs do (settings, address
 // autodetection, the Node, default pools, tunnel addresses), run once before the daemon's watches.
 export * from './startup/index.js';

@@ -28,6 +28,23 @@ function within(ip: string, cidrs: readonly string[], singleOnly: boolean): bool
   });
 }
 
+/** The service ranges configured: the default BGPConfiguration's, CALICO_ADVERTISE_CLUSTER_IPS overriding the cluster ranges. */
+export function serviceCidrs(
+  cfg: BGPConfiguration | undefined,
+  env: BgpEnvironment,
+): { readonly cluster: string[]; readonly external: string[]; readonly loadBalancer: string[] } {
+  const cidrs = (xs: readonly { cidr?: string }[] | undefined): string[] =>
+    (xs ?? []).map((x) => x.cidr ?? '').filter((c) => c !== '');
+  return {
+    cluster:
+      env.CALICO_ADVERTISE_CLUSTER_IPS !== undefined && env.CALICO_ADVERTISE_CLUSTER_IPS !== ''
+        ? [env.CALICO_ADVERTISE_CLUSTER_IPS]
+        : cidrs(cfg?.spec.serviceClusterIPs),
+    external: cidrs(cfg?.spec.serviceExternalIPs),
+    loadBalancer: cidrs(cfg?.spec.serviceLoadBalancerIPs),
+  };
+}
+
 export function serviceRoutes(
   snap: BgpSnapshot,
   nodeName: string,
@@ -35,14 +52,7 @@ export function serviceRoutes(
   env: BgpEnvironment,
   nodeLabels: Readonly<Record<string, string>>,
 ): ServiceRoutes {
-  const cidrs = (xs: readonly { cidr?: string }[] | undefined): string[] =>
-    (xs ?? []).map((x) => x.cidr ?? '').filter((c) => c !== '');
-  const clusterCidrs =
-    env.CALICO_ADVERTISE_CLUSTER_IPS !== undefined && env.CALICO_ADVERTISE_CLUSTER_IPS !== ''
-      ? [env.CALICO_ADVERTISE_CLUSTER_IPS]
-      : cidrs(cfg?.spec.serviceClusterIPs);
-  const externalCidrs = cidrs(cfg?.spec.serviceExternalIPs);
-  const lbCidrs = cidrs(cfg?.spec.serviceLoadBalancerIPs);
+  const { cluster: clusterCidrs, external: externalCidrs, loadBalancer: lbCidrs } = serviceCidrs(cfg, env);
   const aggregate = (cfg?.spec.serviceLoadBalancerAggregation ?? 'Enabled') === 'Enabled';
   const excluded = nodeLabels[EXCLUDE_FROM_LB_LABEL] === 'true';
 
