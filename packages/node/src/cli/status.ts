@@ -75,6 +75,9 @@ export function formatStatus(s: DaemonStatus): string {
   if (s.speakerError !== undefined) out.push(`BGP is not running: ${s.speakerError}`);
   if (!s.datastore.synced) out.push('The datastore is not synced yet.');
   if (s.datastore.lastError !== undefined) out.push(`Last datastore error: ${s.datastore.lastError}`);
+  if (s.kubernetes !== undefined && !s.kubernetes.synced)
+    out.push('The Kubernetes objects are not synced yet.');
+  if (s.kubernetes?.lastError !== undefined) out.push(`Last Kubernetes API error: ${s.kubernetes.lastError}`);
   for (const fam of [4, 6] as const) {
     const peers = s.peers.filter((p) => p.address.includes(':') === (fam === 6));
     out.push('', `IPv${fam} BGP status`, peers.length === 0 ? `No IPv${fam} peers found.` : peerRows(peers));

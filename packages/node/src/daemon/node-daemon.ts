@@ -10,7 +10,7 @@ import type { PathAttributes } from 'bgp-ts/wire';
 import { SpeakerMetrics } from 'bgp-ts/daemon';
 import type { Registry } from 'prom-client';
 import { computeBgpConfig } from '../bgpconfig/compute.js';
-import type { BgpEnvironment, BgpSnapshot } from '../bgpconfig/inputs.js';
+import type { BgpEnvironment, BgpSnapshot, KubernetesObjects } from '../bgpconfig/inputs.js';
 import type { BgpConfig, PeerConfig, PeerType } from '../bgpconfig/model.js';
 import { speakerConfigFor } from '../bgp/speaker-config.js';
 import { borrowedAddresses } from './local-routes.js';
@@ -31,6 +31,22 @@ export interface Dataplane {
   update(view: DataplaneView): void | Promise<void>;
   /** Paths to other nodes an earlier run left programmed (kept while BGP comes back). */
   adopt?(): Promise<ReadonlyMap<string, readonly string[]>>;
+}
+
+/**
+ * The Kubernetes objects the configuration reads beyond the datastore (Secrets, Services,
+ * EndpointSlices, Node labels): kubernetes/objects-watcher.ts. The daemon starts and stops it,
+ * tells it each snapshot it computes from, and computes nothing until it is synced.
+ */
+export interface KubernetesObjectsSource {
+  /** Starts watching; `onChange` after each change applied. */
+  start(onChange: () => void): void;
+  /** Told each snapshot before a pass, to follow what it names (password Secrets, service ranges). */
+  follow(snapshot: BgpSnapshot, env: BgpEnvironment): void;
+  readonly synced: boolean;
+  current(): KubernetesObjects;
+  readonly health: CacheHealth;
+  stop(): void;
 }
 
 export interface NodeDaemonOptions {
@@ -60,6 +76,14 @@ export interface NodeDaemonOptions {
   readonly ipamUtilization?: () => Promise<Utilization>;
   /** Prometheus registry for the speaker's and the daemon's metrics; absent: none. */
   readonly registry?: Registry;
+  /** Kubernetes objects from the API server; absent: `cache.kubernetes` as set (default none). */
+  readonly kubernetes?: KubernetesObjectsSource;
+  /**
+   * Called once the dataplane has programmed a configuration's routes and the node is ready
+   * (Calico then marks the Kubernetes Node's network available: kubernetes/node-condition.ts);
+   * again after later such moments, so it must be idempotent.
+   */
+  readonly onRoutesProgrammed?: () => void;
 }
 
 /** A peer as `tabby status` shows it: the configuration's view joined with the session's. */
@@ -84,6 +108,8 @@ export interface DaemonStatus {
   readonly asNumber: number;
   readonly peers: readonly PeerView[];
   readonly datastore: CacheHealth;
+  /** The Kubernetes objects' watches, when the daemon has them. */
+  readonly kubernetes?: CacheHealth;
   readonly warnings: readonly string[];
   /** Why the speaker is not running, when it is not. */
   readonly speakerError?: string;
@@ -120,6 +146,8 @@ export class NodeDaemon {
   private startedUp = false;
   /** When the oldest best-path change not yet handed to the dataplane happened. */
   private pendingSince: number | undefined;
+  /** The dataplane has finished an update (for onRoutesProgrammed). */
+  private programmed = false;
 
   constructor(private readonly opts: NodeDaemonOptions) {
     this.cache = new ResourceCache(opts.datastore, () => this.schedule());
@@ -172,7 +200,10 @@ export class NodeDaemon {
         this.retainTimer = setTimeout(() => this.endRetention('timer'), this.opts.retainMs ?? 120_000);
       }
     }
-    if (!this.stopped) this.cache.start();
+    if (!this.stopped) {
+      this.cache.start();
+      this.opts.kubernetes?.start(() => this.schedule());
+    }
   }
 
   /** Stops keeping adopted paths: every peer sent End-of-RIB, or the time is up. */
@@ -234,6 +265,13 @@ export class NodeDaemon {
 
   private async recompute(): Promise<void> {
     if (this.stopped || !this.cache.health.synced) return;
+    const k = this.opts.kubernetes;
+    if (k !== undefined) {
+      // Its changes schedule the next pass; until it is synced there is nothing to compute from.
+      k.follow(this.cache.snapshot(), this.opts.env ?? {});
+      if (!k.synced) return;
+      this.cache.kubernetes = k.current();
+    }
     const snapshot = this.cache.snapshot();
     const cfg = computeBgpConfig(snapshot, this.opts.nodeName, this.opts.env ?? {});
     const borrowed = borrowedAddresses(cfg, snapshot.workloadEndpoints);
@@ -314,8 +352,10 @@ export class NodeDaemon {
       internalError: (name, error) =>
         this.log('error', `BGP peer ${name}: internal error: ${(error as Error).stack ?? String(error)}`),
       peerState: (name, from, to, reason) => {
-        if (to === 'established')
+        if (to === 'established') {
           this.speakerMetrics?.transitions.inc({ peer: name, peer_asn: this.asnOf.get(name) ?? 0 });
+          queueMicrotask(() => this.routesProgrammed());
+        }
         this.log('info', 'BGP session state', { peer: name, from, to, reason });
       },
       message: (name, direction, type, bytes) =>
@@ -352,11 +392,20 @@ export class NodeDaemon {
     const paths = new Map<string, readonly string[]>(this.retained);
     for (const [p, hops] of this.paths) paths.set(p, hops);
     const done = this.opts.dataplane.update({ paths, config: this.config, snapshot });
-    if (since !== undefined && this.metrics !== undefined)
-      void Promise.resolve(done).then(
-        () => this.metrics?.programmingSeconds.observe((performance.now() - since) / 1000),
-        () => undefined, // the dataplane reports its own failures
-      );
+    void Promise.resolve(done).then(
+      () => {
+        if (since !== undefined) this.metrics?.programmingSeconds.observe((performance.now() - since) / 1000);
+        this.programmed = true;
+        this.routesProgrammed();
+      },
+      () => undefined, // the dataplane reports its own failures
+    );
+  }
+
+  /** onRoutesProgrammed, when the dataplane has programmed routes and the node is ready. */
+  private routesProgrammed(): void {
+    if (this.stopped || !this.programmed || this.opts.onRoutesProgrammed === undefined) return;
+    if (this.ready().ready) this.opts.onRoutesProgrammed();
   }
 
   /**
@@ -367,6 +416,8 @@ export class NodeDaemon {
   ready(): { readonly ready: boolean; readonly reason: string } {
     const h = this.cache.health;
     if (!h.synced) return { ready: false, reason: 'the datastore is not synced yet' };
+    if (this.opts.kubernetes !== undefined && !this.opts.kubernetes.synced)
+      return { ready: false, reason: 'the Kubernetes objects (Secrets, Services, Nodes) are not synced yet' };
     if (this.speakerError !== undefined) return { ready: false, reason: this.speakerError };
     if (this.speaker === undefined) return { ready: false, reason: 'the BGP speaker is not running yet' };
     const peers = this.speaker.status();
@@ -409,6 +460,7 @@ export class NodeDaemon {
         };
       }),
       datastore: this.cache.health,
+      ...(this.opts.kubernetes !== undefined ? { kubernetes: this.opts.kubernetes.health } : {}),
       warnings: cfg?.warnings ?? [],
       ...(this.speakerError !== undefined ? { speakerError: this.speakerError } : {}),
     };
@@ -431,6 +483,7 @@ export class NodeDaemon {
     if (this.retainTimer !== undefined) clearTimeout(this.retainTimer);
     if (this.dataplaneTimer !== undefined) clearTimeout(this.dataplaneTimer);
     this.cache.stop();
+    this.opts.kubernetes?.stop();
     await this.applying;
     await this.stopSpeaker(true);
   }
