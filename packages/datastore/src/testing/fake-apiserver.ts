@@ -200,6 +200,7 @@ export class FakeApiServer {
   private historyWindow: number;
   /** Added before every response (ms). */
   latencyMs = 0;
+  private closed = false;
   token: string | undefined;
   readonly requests: RequestRecord[] = [];
   private readonly resources = new Map<string, Resource>();
@@ -361,6 +362,7 @@ export class FakeApiServer {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     for (const w of [...this.watchers]) {
       this.endWatcher(w);
       w.response.end();
@@ -967,6 +969,12 @@ export class FakeApiServer {
       for (const c of this.history)
         if (c.rev > from && this.wants(w, c)) this.sendEvent(w, c.type, c.object, c.rev);
       w.sent = Math.max(w.sent, from);
+    }
+    // A client that went away while the request waited (latencyMs), or a server closed
+    // meanwhile: no watcher, so no timers left running.
+    if (this.closed || res.destroyed || res.socket === null || res.socket.destroyed) {
+      res.destroy();
+      return;
     }
     this.watchers.add(w);
     res.on('close', () => this.endWatcher(w));
