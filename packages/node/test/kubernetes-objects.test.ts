@@ -385,13 +385,26 @@ describe('node daemon with the kubernetes objects', () => {
     server.latencyMs = 300; // the Secret arrives well after the datastore is synced
     const backend = new MemoryBackend();
     const ds = new Datastore(backend);
-    for (const r of resources(NODE + PEER_WITH_PASSWORD)) await ds.apply(r);
-    await ds.apply({
-      apiVersion: 'projectcalico.org/v3',
-      kind: 'BGPConfiguration',
-      metadata: { name: 'default' },
-      spec: { listenPort: 17985, bindMode: 'NodeIP' },
-    });
+    // The peer is another Tabby node with the higher address, so this one waits for it and
+    // never dials: a TCP-MD5 dial to a closed port is not refused (the unsigned RST is
+    // dropped) and would outlive the test.
+    const yaml = `${NODE}---
+apiVersion: projectcalico.org/v3
+kind: Node
+metadata: { name: n0 }
+spec: { bgp: { ipv4Address: 127.0.0.89/8 } }
+---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: { name: tor }
+spec: { peerIP: 127.0.0.89, asNumber: 64512, password: { secretKeyRef: { name: mysecret, key: password } } }
+---
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: { name: default }
+spec: { nodeToNodeMeshEnabled: false, listenPort: 17985, bindMode: NodeIP }
+`;
+    for (const r of resources(yaml)) await ds.apply(r);
     const watcher = new KubernetesObjectsWatcher({
       kubeConfig: kubeConfigFor(server),
       namespace: 'kube-system',
@@ -413,8 +426,9 @@ describe('node daemon with the kubernetes objects', () => {
     assert.match(d.ready().reason, /Kubernetes objects/);
     assert.match(formatStatus(d.status()), /^The Kubernetes objects are not synced yet\.$/m);
     await until(() => d.applied.count > 0, 'a configuration applied', 5000);
-    const p = d.applied.config?.ipv4.peers.find((x) => x.name === 'Global_127_0_0_82');
+    const p = d.applied.config?.ipv4.peers.find((x) => x.name === 'Global_127_0_0_89_port_17985');
     assert.equal(p?.password, '1f2d1e2e67df');
+    assert.equal(p?.passive, true);
     assert.deepEqual(d.status().kubernetes, { synced: true, errors: {} });
     assert.doesNotMatch(formatStatus(d.status()), /Kubernetes/);
   });
