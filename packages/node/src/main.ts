@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { openBackend, datastoreConfig, Datastore, DatastoreConfigError, Ipam } from '@tabby/datastore';
 import { RtnlClient } from '@tabby/netlink';
+import { KubernetesBackend, loadKubeConfig } from '@tabby/datastore/kubernetes';
 import { Speaker } from 'bgp-ts/speaker';
 import pino from 'pino';
 import type { Logger } from 'pino';
@@ -14,6 +15,8 @@ import type { Dataplane } from './daemon/node-daemon.js';
 import { NodeDaemon } from './daemon/node-daemon.js';
 import { DaemonServer } from './daemon/server.js';
 import { FelixDataplane } from './dataplane/felix.js';
+import { KubernetesObjectsWatcher, secretsNamespace } from './kubernetes/objects-watcher.js';
+import { kubernetesNodeName, NodeCondition } from './kubernetes/node-condition.js';
 import { bgpEnvironment } from './cli/render.js';
 import type { StartupResult } from './startup/index.js';
 import {
@@ -169,7 +172,33 @@ export async function runNode(
           log: (level, msg, fields) => log[level](fields ?? {}, msg),
         })
       : undefined);
+  // On Kubernetes (the datastore is, or a kubeconfig / in-cluster config is at hand): Secrets,
+  // Services, EndpointSlices and Node labels from the API, and the Node's NetworkUnavailable.
+  const kc =
+    backend instanceof KubernetesBackend
+      ? backend.kubeConfig
+      : (env['KUBECONFIG'] ?? '') !== '' || (env['KUBERNETES_SERVICE_HOST'] ?? '') !== ''
+        ? loadKubeConfig({ defaults: true })
+        : undefined;
+  const kubernetes =
+    kc === undefined
+      ? undefined
+      : new KubernetesObjectsWatcher({
+          kubeConfig: kc,
+          namespace: secretsNamespace(env),
+          log: (l, m) => log[l](m),
+        });
+  const condition =
+    kc === undefined || env['CALICO_NETWORKING_BACKEND'] === 'none'
+      ? undefined
+      : new NodeCondition({
+          kubeConfig: kc,
+          nodeName: kubernetesNodeName(env, startup.nodeName),
+          log: (l, m) => log[l](m),
+        });
   const daemon = new NodeDaemon({
+    ...(kubernetes !== undefined ? { kubernetes } : {}),
+    ...(condition !== undefined ? { onRoutesProgrammed: () => void condition.routesProgrammed() } : {}),
     datastore,
     nodeName: startup.nodeName,
     env: {
@@ -184,6 +213,7 @@ export async function runNode(
     log: (level, msg, fields) => log[level](fields ?? {}, msg),
   });
   daemon.start();
+  condition?.start();
   const server = new DaemonServer({
     daemon,
     socketPath: settings.socketPath,
@@ -213,6 +243,7 @@ export async function runNode(
     log,
     stop: () =>
       (stopping ??= (async () => {
+        condition?.stop();
         await daemon.stop();
         // The kernel keeps its routes: a restart adopts them without a blip.
         if (dataplane instanceof FelixDataplane) await dataplane.stop();
