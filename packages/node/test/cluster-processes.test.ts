@@ -13,23 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { Datastore, openBackend } from '@tabby/datastore';
 import type { DaemonStatus } from '../src/daemon/node-daemon.js';
 import { ask } from '../src/daemon/server.js';
+import { until as untilMs } from './support/until.js';
+
+/** Processes and real daemons start slowly on a loaded machine: 30 s unless said. */
+const until = (f: () => boolean | Promise<boolean>, what: string, ms = 30_000) => untilMs(f, what, ms);
 
 const BIN = fileURLToPath(new URL('../../bin/tabby-node.js', import.meta.url));
-
-async function until(f: () => boolean | Promise<boolean>, what: string, ms = 30000): Promise<void> {
-  const t0 = Date.now();
-  for (;;) {
-    let ok: boolean;
-    try {
-      ok = await f();
-    } catch {
-      ok = false; // a node still starting: its socket is not there yet
-    }
-    if (ok) return;
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 class Cluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'tabby-cluster-'));

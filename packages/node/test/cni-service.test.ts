@@ -26,6 +26,7 @@ import type { JsonObject, NodeClientOptions, PluginDeps } from '@tabby/cni';
 import { datastoreSession, FakeDataplane, openNodeIpam, openNodeSession, run, runIpam } from '@tabby/cni';
 import { NodeDaemon } from '../src/daemon/node-daemon.js';
 import { DaemonServer, SOCKET_MODE } from '../src/daemon/server.js';
+import { until } from './support/until.js';
 
 const PORT = 17711;
 const NODE_IP = '127.0.0.71';
@@ -144,14 +145,6 @@ async function startNode(
       await daemon.stop();
     },
   };
-}
-
-async function until(f: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await f())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 interface Out {

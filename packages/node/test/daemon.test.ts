@@ -11,16 +11,9 @@ import { speakerConfigFor } from '../src/bgp/speaker-config.js';
 import { borrowedAddresses } from '../src/daemon/local-routes.js';
 import type { DataplaneView } from '../src/daemon/node-daemon.js';
 import { NodeDaemon } from '../src/daemon/node-daemon.js';
+import { until } from './support/until.js';
 
 const PORT = 17350;
-
-async function until(f: () => boolean, what: string, ms = 10000): Promise<void> {
-  const t0 = Date.now();
-  while (!f()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const nodeDoc = (name: string, ip: string) => ({
   apiVersion: 'projectcalico.org/v3',

@@ -15,26 +15,15 @@ import { fileURLToPath } from 'node:url';
 import { Datastore, openBackend } from '@tabby/datastore';
 import { needKernel, setNetnsPrefix, TestNetns } from '@tabby/netlink/testing';
 import { ask } from '../src/daemon/server.js';
+import { until as untilMs } from './support/until.js';
+
+/** Processes and real daemons start slowly on a loaded machine: 30 s unless said. */
+const until = (f: () => boolean | Promise<boolean>, what: string, ms = 30_000) => untilMs(f, what, ms);
 
 setNetnsPrefix('tnd');
 const NODE_BIN = fileURLToPath(new URL('../../bin/tabby-node.js', import.meta.url));
 const CNI_BIN = fileURLToPath(new URL('../../../cni/bin/tabby.js', import.meta.url));
 const PORT = 17410;
-
-async function until(f: () => boolean | Promise<boolean>, what: string, ms = 30000): Promise<void> {
-  const t0 = Date.now();
-  for (;;) {
-    let ok: boolean;
-    try {
-      ok = await f();
-    } catch {
-      ok = false;
-    }
-    if (ok) return;
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('tabby-node with the kernel dataplane', () => {
   const cleanup: (() => void | Promise<void>)[] = [];

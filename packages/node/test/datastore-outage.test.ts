@@ -7,17 +7,13 @@ import { Speaker } from 'bgp-ts/speaker';
 import { Datastore, openBackend } from '@tabby/datastore';
 import { EtcdServer, etcdSkipReason } from '@tabby/datastore/testing';
 import { NodeDaemon } from '../src/daemon/node-daemon.js';
+import { until as untilMs } from './support/until.js';
+
+/** Processes and real daemons start slowly on a loaded machine: 30 s unless said. */
+const until = (f: () => boolean | Promise<boolean>, what: string, ms = 30_000) => untilMs(f, what, ms);
 
 const PORT = 17380;
 const OUTAGE_MS = Number(process.env['TABBY_OUTAGE_MS'] ?? 5000);
-
-async function until(f: () => boolean, what: string, ms = 30000): Promise<void> {
-  const t0 = Date.now();
-  while (!f()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const skip = etcdSkipReason();
 

@@ -16,6 +16,7 @@ import { snapshotOf } from '../src/bgpconfig/snapshot.js';
 import { NodeDaemon } from '../src/daemon/node-daemon.js';
 import type { ObjectsWatcherOptions } from '../src/kubernetes/objects-watcher.js';
 import { KubernetesObjectsWatcher, secretsNamespace } from '../src/kubernetes/objects-watcher.js';
+import { until } from './support/until.js';
 
 type Json = Record<string, unknown>;
 /** A body from @tabby/datastore/testing's k8s-recorded/ (documented API objects; see its README). */
@@ -41,14 +42,6 @@ async function startServer(opts: FakeApiServerOptions = {}): Promise<FakeApiServ
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
     }
-  }
-}
-
-async function until(f: () => boolean, what: string, ms = 5000): Promise<void> {
-  const t0 = Date.now();
-  while (!f()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 

@@ -9,6 +9,7 @@ import { FakeApiServer, kubeConfigFor, recorded as recordedBody } from '@tabby/d
 import { Speaker } from 'bgp-ts/speaker';
 import { NodeDaemon } from '../src/daemon/node-daemon.js';
 import type { NodeConditionOptions } from '../src/kubernetes/node-condition.js';
+import { until } from './support/until.js';
 import {
   kubernetesNodeName,
   NodeCondition,
@@ -31,14 +32,6 @@ async function startServer(): Promise<FakeApiServer> {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
     }
-  }
-}
-
-async function until(f: () => boolean, what: string, ms = 5000): Promise<void> {
-  const t0 = Date.now();
-  while (!f()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 

@@ -14,16 +14,9 @@ import { run } from '@tabby/datastore/cli';
 import { NodeDaemon } from '../src/daemon/node-daemon.js';
 import { DaemonServer } from '../src/daemon/server.js';
 import { routesCommand, statusCommand } from '../src/cli/status.js';
+import { until } from './support/until.js';
 
 const PORT = 17360;
-
-async function until(f: () => boolean | Promise<boolean>, what: string, ms = 10000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await f())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function tabby(argv: string[], env: Record<string, string>) {
   let out = '';
