@@ -20,6 +20,7 @@ import type { DaemonStatus } from '../daemon/node-daemon.js';
 import type { RouteReport } from '../daemon/server.js';
 import { ask } from '../daemon/server.js';
 import { dataplaneInputs } from '../dataplane/inputs.js';
+import { loadSnapshot } from '../bgpconfig/snapshot.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/tabby-node.js', import.meta.url));
 const PORT = 17179;
@@ -330,16 +331,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
         continue;
       }
       // What felix-lite would program on this node (computed, not programmed: see above).
-      const snapshot = {
-        bgpConfigurations: (await ds.list('BGPConfiguration')).items,
-        bgpPeers: (await ds.list('BGPPeer')).items,
-        bgpFilters: [],
-        nodes: (await ds.list('Node')).items,
-        ipPools: (await ds.list('IPPool')).items,
-        blockAffinities: (await ds.list('BlockAffinity')).items,
-        workloadEndpoints: (await ds.list('WorkloadEndpoint')).items,
-        kubernetes: { secrets: [], services: [], endpointSlices: [], nodeLabels: new Map() },
-      };
+      const snapshot = await loadSnapshot(ds);
       const config = computeBgpConfig(snapshot, n.name);
       const paths = new Map(r.learned.map((l) => [l.prefix, l.nextHops]));
       const desired = computeDesired(
