@@ -1279,18 +1279,14 @@ export class Speaker {
         return;
       }
     }
-    let result: PathAttributes | undefined = exportRoute(
-      attrs,
-      this.origins.get(fromPeer)!,
-      to.role,
-      this.me,
-    );
+    const origin = this.origins.get(fromPeer)!;
+    let result: PathAttributes | undefined = exportRoute(attrs, origin, to.role, this.me);
     if (result !== undefined) {
       const w = list.afi === 1 ? 1 : 4;
       const r = to.exportPolicy.evaluate(
         { afi: list.afi, words: list.addrs, offset: i * w, len: list.lens[i] as number },
         result,
-        this.origins.get(fromPeer)!.kind === 'peer',
+        origin.kind === 'peer',
       );
       result = r.verdict === 'accept' ? r.attributes : undefined;
     }
