@@ -49,18 +49,24 @@ export function filterRuleToPolicy(f: FilterConfig, r: FilterRuleConfig, index: 
     match.push(r.operator === 'NotEqual' || r.operator === 'NotIn' ? { not: cond } : cond);
   }
   if (r.source === 'RemotePeers') match.push({ learned: true });
-  // BIRD matches `interface` against the interface of kernel and device routes; our speaker
-  // holds only BGP routes and its own originations, which have none, so such a rule never
-  // matches (docs/migrating-from-calico.md). asPathLength >= 0 always holds; its negation never.
-  if (r.interface !== undefined) match.push({ not: { asPathLength: { min: 0 } } });
   return { name: `${f.filter} ${f.direction} rule ${index}`, match, then: { verdict: r.action } };
 }
+
+/**
+ * BIRD matches `interface` against the interface of kernel and device routes; our speaker
+ * holds only BGP routes and its own originations, which have none, so a rule naming an
+ * interface never matches and is left out (docs/migrating-from-calico.md).
+ */
+const canMatch = (r: FilterRuleConfig): boolean => r.interface === undefined;
 
 function filterRules(fc: FamilyConfig, names: readonly string[], direction: 'import' | 'export'): Rule[] {
   const out: Rule[] = [];
   for (const n of names) {
     const f = fc.filters.find((x) => x.filter === n && x.direction === direction);
-    if (f !== undefined) f.rules.forEach((r, i) => out.push(filterRuleToPolicy(f, r, i)));
+    if (f !== undefined)
+      f.rules.forEach((r, i) => {
+        if (canMatch(r)) out.push(filterRuleToPolicy(f, r, i));
+      });
   }
   return out;
 }
