@@ -65,13 +65,21 @@ interface Collector {
 }
 
 const RECV_BUFFER = 1 << 20;
+/**
+ * One receive buffer for every socket of the process (a daemon holds a dozen sockets per
+ * namespace): a drain reads and dispatches synchronously, so sockets take turns with it. A
+ * drain that starts inside another (a callback that sends on a second socket) gets its own.
+ */
+let spare: Buffer<ArrayBuffer> | undefined;
+const NO_BUFFER: Buffer<ArrayBuffer> = Buffer.alloc(0);
 const doneTlv = new AttrTable(8);
 
 export class NetlinkSocket {
   private readonly nl: NativeNetlink;
   readonly fd: number;
   private readonly watch: WatchHandle;
-  private readonly rbuf = Buffer.allocUnsafe(RECV_BUFFER);
+  /** The receive buffer while a drain runs. */
+  private rbuf: Buffer<ArrayBuffer> = NO_BUFFER;
   private readonly status = new Int32Array(1);
   private seq: number;
   private readonly chunks: Chunk[] = [];
@@ -184,6 +192,20 @@ export class NetlinkSocket {
   /** Reads what is queued and dispatches it. Runs from send paths and the poll callback. */
   drain(): void {
     if (this.closed) return;
+    const outer = this.rbuf;
+    const buf = spare ?? Buffer.allocUnsafe(RECV_BUFFER);
+    spare = undefined;
+    this.rbuf = buf;
+    try {
+      this.drainInto();
+    } finally {
+      this.rbuf = outer;
+      spare = buf;
+    }
+    this.updateRef();
+  }
+
+  private drainInto(): void {
     for (;;) {
       const n = this.nl.recv(this.fd, this.rbuf, this.status);
       if (n > 0) {
@@ -208,7 +230,6 @@ export class NetlinkSocket {
       // a full buffer may mean more is queued; read again, else wait for the poll
       if (n < this.rbuf.length - (64 << 10)) break;
     }
-    this.updateRef();
   }
 
   private readonly dispatch = (h: NlHeader): void => {
