@@ -72,7 +72,13 @@ describe('the bundle', () => {
         !first.some((i) => i.endsWith('dist/src/commands/skel.js')),
         'the plugin loads after the cache',
       );
-      const plugin = (m.outputs[out]?.imports ?? []).filter((i) => i.kind === 'dynamic-import');
+      const dynamic = (m.outputs[out]?.imports ?? []).filter((i) => i.kind === 'dynamic-import');
+      // tabby: first the hand-over to tabby-node (node-api/delegate.ts), then, when the daemon
+      // does not take the invocation, the plugin; tabby-ipam: the plugin.
+      assert.equal(dynamic.length, bin === 'tabby' ? 2 : 1, `${bin}'s dynamic imports`);
+      const plugin = dynamic.filter(
+        (i) => !eagerInputs(m, i.path).some((x) => x.endsWith('node-api/delegate.js')),
+      );
       assert.equal(plugin.length, 1, `${bin} imports its plugin once`);
       const eager = [...first, ...eagerInputs(m, plugin[0]!.path)];
       assert.ok(
@@ -135,6 +141,18 @@ describe('the bundle', () => {
         [],
         `the datastore chunk loads ${String(bad)}`,
       );
+  });
+
+  it('hands_ADD_to_the_node_daemon_loading_nothing_but_the_protocol', () => {
+    // What tabby loads before it knows whether tabby-node takes the whole invocation: the
+    // ADD path when the daemon runs. Node's built-ins, the protocol's parsers and the error
+    // object, nothing of the plugin's own commands.
+    const m = meta();
+    const eager = eagerInputs(m, holding(m, 'dist/src/node-api/delegate.js'));
+    const own = eager
+      .filter((i) => !i.endsWith('dist/src/compile-cache.js'))
+      .map((i) => i.replace(/^.*dist\/src\//, ''));
+    assert.deepEqual(own.sort(), ['node-api/delegate.js', 'node-api/protocol.js', 'spec/errors.js']);
   });
 
   it('loads_no_datastore_on_the_way_to_the_node_daemon', () => {

@@ -10,6 +10,7 @@ import { Speaker } from 'bgp-ts/speaker';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
+import { kernelDataplaneOnce } from '@tabby/cni/serve-run';
 import { DEFAULT_SOCKET } from './cli/status.js';
 import type { Dataplane } from './daemon/node-daemon.js';
 import { NodeDaemon } from './daemon/node-daemon.js';
@@ -220,7 +221,20 @@ export async function runNode(
     ...(settings.http !== undefined ? { http: { ...settings.http, registry } } : {}),
     ...(dataplane instanceof FelixDataplane ? { programmed: () => dataplane.programmed() } : {}),
     // The CNI plugin's IPAM and WorkloadEndpoint work, on this datastore.
-    cni: { datastore, ipam: new Ipam({ backend, log: (l, m) => log[l](m) }), config: datastoreCfg },
+    cni: {
+      datastore,
+      ipam: new Ipam({ backend, log: (l, m) => log[l](m) }),
+      config: datastoreCfg,
+      // Whole ADD/DEL/CHECK invocations, with the kernel: as root only.
+      ...(process.getuid?.() === 0
+        ? {
+            invocations: {
+              dataplane: kernelDataplaneOnce(),
+              ...(settings.mtuFile !== undefined ? { mtuFile: settings.mtuFile } : {}),
+            },
+          }
+        : {}),
+    },
     log: (level, msg, fields) => log[level](fields ?? {}, msg),
   });
   await server.start();

@@ -23,7 +23,16 @@ import type {
 import { Datastore, Ipam, MemoryBackend, UnavailableError } from '@tabby/datastore';
 import type { Kind, ResourceKey } from '@tabby/datastore';
 import type { JsonObject, NodeClientOptions, PluginDeps } from '@tabby/cni';
-import { datastoreSession, FakeDataplane, openNodeIpam, openNodeSession, run, runIpam } from '@tabby/cni';
+import {
+  datastoreSession,
+  delegate,
+  FakeDataplane,
+  openNodeIpam,
+  openNodeSession,
+  run,
+  runIpam,
+} from '@tabby/cni';
+import { NotHere, ownNetns, serveRun } from '@tabby/cni/serve-run';
 import { NodeDaemon } from '../src/daemon/node-daemon.js';
 import { DaemonServer, SOCKET_MODE } from '../src/daemon/server.js';
 import { until } from './support/until.js';
@@ -103,11 +112,12 @@ interface Running {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'tabby-cni-svc-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function startNode(
   backend: Backend,
   name: string,
-  opts: { cni?: boolean; config?: DatastoreConfig } = {},
+  opts: { cni?: boolean; config?: DatastoreConfig; invocations?: FakeDataplane } = {},
 ): Promise<Running> {
   const ds = new Datastore(backend);
   const daemon = new NodeDaemon({
@@ -131,6 +141,14 @@ async function startNode(
             datastore: ds,
             ipam: new Ipam({ backend, maxAttempts: 3, backoff: { baseMs: 1, maxMs: 2 } }),
             ...(opts.config === undefined ? {} : { config: opts.config }),
+            ...(opts.invocations === undefined
+              ? {}
+              : {
+                  invocations: {
+                    dataplane: () => Promise.resolve(opts.invocations!),
+                    mtuFile: join(dir, 'no-mtu-file'),
+                  },
+                }),
           },
         }),
   });
@@ -288,7 +306,6 @@ describe('tabby-node serving the CNI plugin', () => {
   const stops: (() => Promise<void>)[] = [];
   after(async () => {
     for (const s of stops.reverse()) await s();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('does_ADD_CHECK_DEL_and_GC_for_the_plugin_which_never_opens_the_datastore', async () => {
@@ -769,5 +786,176 @@ describe('tabby-node serving the CNI plugin', () => {
     // A line past the limit is refused and the connection closed.
     const big = await raw(node.socket, ['x'.repeat((1 << 20) + 10)]);
     assert.deepEqual(big, [{ ok: false, error: 'a request longer than 1048576 bytes' }]);
+  });
+});
+
+describe('tabby-node running whole CNI invocations (cni.run)', () => {
+  const stops: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const s of stops.reverse()) await s();
+  });
+
+  /** The plugin's first step, as bin/tabby.js takes it: delegate() to `socket`, its output captured. */
+  async function delegated(
+    socket: string,
+    env: Record<string, string>,
+    conf: JsonObject,
+  ): Promise<{ code: number | undefined; out: JsonObject | undefined; stderr: string }> {
+    let stdout = '';
+    let stderr = '';
+    const code = await delegate(
+      env,
+      JSON.stringify({ ...conf, node_socket: conf['node_socket'] === 'none' ? 'none' : socket }),
+      { write: (x: string) => (stdout += x) },
+      { write: (x: string) => (stderr += x) },
+      { connectTimeoutMs: 500, runTimeoutMs: 5000 },
+    );
+    return { code, out: stdout.trim() === '' ? undefined : (JSON.parse(stdout) as JsonObject), stderr };
+  }
+
+  it('runs_ADD_CHECK_and_DEL_in_the_daemon_with_its_dataplane_and_datastore', async () => {
+    const backend = await seeded(PORT + 20, '127.0.0.91');
+    const dataplane = new FakeDataplane();
+    const node = await startNode(backend, 'runs', { invocations: dataplane });
+    stops.push(() => node.stop());
+    // The plugin's own dependencies are never used: its dataplane stays empty, its datastore closed.
+    const p = new Plugin(backend, node.socket);
+    dataplane.addNetns('/run/netns/r1');
+    const added = await delegated(node.socket, p.env('ADD', 'r1'), p.conf({ cniVersion: '1.0.0' }));
+    assert.equal(added.code, 0, JSON.stringify(added));
+    assert.equal(added.out?.['cniVersion'], '1.0.0');
+    assert.deepEqual(added.out?.['ips'], [{ address: '10.90.0.0/32', gateway: '169.254.1.1', interface: 1 }]);
+    assert.equal(dataplane.hostVeths.size, 1, 'the daemon made the veth');
+    assert.equal(p.dataplane.hostVeths.size + p.direct, 0, 'the plugin did nothing itself');
+    assert.deepEqual(await handles(backend), ['net1.r1']);
+    assert.deepEqual(await endpoints(backend), ['default/n1-k8s-pod--r1-eth0']);
+    assert.ok(node.logs.some((l) => l.msg === 'CNI ADD run' && l.fields?.['exitCode'] === 0));
+
+    const checked = await delegated(node.socket, p.env('CHECK', 'r1'), p.conf({ prevResult: added.out }));
+    assert.deepEqual(checked, { code: 0, out: undefined, stderr: '' });
+    // An error inside the run comes back as the plugin would print it: CHECK after the host route went.
+    dataplane.calls.length = 0;
+    const veth = [...dataplane.hostVeths.values()][0]!;
+    veth.routes.clear();
+    const broken = await delegated(node.socket, p.env('CHECK', 'r1'), p.conf({ prevResult: added.out }));
+    assert.equal(broken.code, 1);
+    assert.equal(broken.out?.['code'], 106, JSON.stringify(broken.out));
+
+    for (let i = 0; i < 2; i++) {
+      const del = await delegated(node.socket, p.env('DEL', 'r1'), p.conf());
+      assert.deepEqual(del, { code: 0, out: undefined, stderr: '' }, `DEL ${i + 1}`);
+    }
+    assert.deepEqual(await handles(backend), []);
+    assert.deepEqual(await endpoints(backend), []);
+    assert.equal(dataplane.hostVeths.size, 0);
+  });
+
+  it('is_declined_with_nothing_done_when_the_daemon_cannot_run_it_as_the_plugin_would', async () => {
+    const backend = await seeded(PORT + 21, '127.0.0.92');
+    const dataplane = new FakeDataplane();
+    const node = await startNode(backend, 'declines', {
+      invocations: dataplane,
+      config: { type: 'yaml', dir: '/var/lib/tabby/datastore' },
+    });
+    stops.push(() => node.stop());
+    const none = await startNode(backend, 'no-invocations');
+    stops.push(() => none.stop());
+    const p = new Plugin(backend, node.socket);
+    dataplane.addNetns('/run/netns/d1');
+    const declinedBy = async (socket: string, env: Record<string, string>, conf: JsonObject) => {
+      const r = await delegated(socket, env, conf);
+      assert.deepEqual(r, { code: undefined, out: undefined, stderr: '' });
+    };
+    // A daemon without a kernel dataplane (not root), another datastore, a delegated IPAM,
+    // node_socket none, and the commands the plugin always runs itself.
+    await declinedBy(none.socket, p.env('ADD', 'd1'), p.conf());
+    await declinedBy(
+      node.socket,
+      p.env('ADD', 'd1'),
+      p.conf({ datastore: { type: 'etcdv3', endpoints: ['http://127.0.0.1:1'] } }),
+    );
+    await declinedBy(
+      node.socket,
+      p.env('ADD', 'd1'),
+      p.conf({ ipam: { type: 'host-local', subnet: '10.1.0.0/24' } }),
+    );
+    await declinedBy(node.socket, p.env('ADD', 'd1'), p.conf({ node_socket: 'none' }));
+    await declinedBy(node.socket, { CNI_COMMAND: 'STATUS', CNI_PATH: '/opt/cni/bin' }, p.conf());
+    await declinedBy(join(dir, 'nobody.sock'), p.env('ADD', 'd1'), p.conf());
+    assert.equal(dataplane.calls.length, 0);
+    assert.deepEqual(await handles(backend), []);
+
+    // What the plugin sees and the daemon must see alike: the pod's namespace file, and the
+    // network namespace they run in.
+    const req = {
+      cmd: 'cni.run' as const,
+      protocol: 1,
+      env: p.env('ADD', 'd1'),
+      stdin: JSON.stringify(p.conf()),
+      netnsVisible: true,
+      hostNetns: ownNetns(),
+    };
+    const deps = {
+      answer: () => Promise.reject(new Error('nothing may be asked')),
+      node: 'n1',
+      datastore: null,
+      dataplane: () => Promise.resolve(dataplane),
+    };
+    await assert.rejects(
+      serveRun(req, deps),
+      (e: unknown) => e instanceof NotHere && /\/run\/netns\/d1 is not visible to tabby-node/.test(e.message),
+    );
+    await assert.rejects(
+      serveRun({ ...req, netnsVisible: false, hostNetns: ownNetns() + 1 }, deps),
+      (e: unknown) => e instanceof NotHere && /another network namespace/.test(e.message),
+    );
+    await assert.rejects(
+      serveRun(
+        { ...req, netnsVisible: false },
+        { ...deps, dataplane: () => Promise.reject(new Error('no addon')) },
+      ),
+      (e: unknown) => e instanceof NotHere && /no kernel dataplane: no addon/.test(e.message),
+    );
+    await assert.rejects(
+      serveRun({ ...req, protocol: 2 }, deps),
+      (e: unknown) => e instanceof NotHere && /protocol 1, not 2/.test(e.message),
+    );
+  });
+
+  it('never_runs_it_again_in_the_plugin_once_sent_and_falls_back_only_on_nothing_done', async () => {
+    // A daemon that reads the request and dies, one that answers like an older tabby-node
+    // (no cni.run), and one whose answer is not understood.
+    const serve = (name: string, onLine: (s: net.Socket) => void): Promise<string> =>
+      new Promise((resolve) => {
+        const path = join(dir, `${name}.sock`);
+        const srv = net.createServer((s) => s.once('data', () => onLine(s)));
+        stops.push(() => new Promise((r) => srv.close(() => r())));
+        srv.listen(path, () => resolve(path));
+      });
+    const dies = await serve('dies', (s) => s.destroy());
+    const older = await serve('older', (s) =>
+      s.write(
+        '{"ok":false,"error":"malformed CNI request: cmd \\"cni.run\\" is not a CNI request","code":"BadRequest"}\n',
+      ),
+    );
+    const garbled = await serve('garbled', (s) => s.write('{"ok":true}\n'));
+    const env = {
+      CNI_COMMAND: 'ADD',
+      CNI_CONTAINERID: 'x1',
+      CNI_NETNS: '/run/netns/x1',
+      CNI_IFNAME: 'eth0',
+      CNI_PATH: '/opt/cni/bin',
+    };
+    const conf = { cniVersion: '0.4.0', name: 'net1', type: 'tabby', ipam: { type: 'tabby-ipam' } };
+    const lost = await delegated(dies, env, { ...conf, node_socket: dies });
+    assert.equal(lost.code, 1);
+    assert.equal(lost.out?.['cniVersion'], '0.4.0');
+    assert.equal(lost.out?.['code'], 11);
+    assert.match(text(lost.out?.['details']), /the connection closed; it may have done part of the work/);
+    assert.equal((await delegated(older, env, { ...conf, node_socket: older })).code, undefined);
+    const bad = await delegated(garbled, env, { ...conf, node_socket: garbled });
+    assert.equal(bad.code, 1);
+    assert.equal(bad.out?.['code'], 100);
+    assert.match(text(bad.out?.['msg']), /answer was not understood/);
   });
 });

@@ -89,8 +89,20 @@ interface Waiting {
   reject(e: Error): void;
 }
 
+/**
+ * How a session's requests reach the CNI service: a connection to the daemon's socket, or,
+ * inside the daemon (a whole invocation run there: ../serve-run.ts), a direct call. Failures
+ * the service reports are NodeFailures; a lost daemon is a NodeLostError.
+ */
+export interface NodeTransport {
+  /** Where the service is, for messages (the socket's path). */
+  readonly path: string;
+  request<K extends CniCommandName>(req: CniRequestOf<K>, timeoutMs: number): Promise<CniAnswer<K>>;
+  close(): void;
+}
+
 /** One connection: requests answered in order (the server answers each connection's lines in order). */
-class Connection {
+class Connection implements NodeTransport {
   private buf = '';
   private readonly waiting: Waiting[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -243,7 +255,7 @@ const endpointFailure = (e: unknown, what: string): unknown =>
 /** Tabby's IPAM through the daemon: the same requests as DatastoreIpamClient makes in-process. */
 export class SocketIpamClient implements IpamClient {
   constructor(
-    private readonly c: Connection,
+    private readonly c: NodeTransport,
     private readonly conf: TabbyIpamConf,
     private readonly timeoutMs: number,
     /** True when closing this client closes the connection (tabby-ipam). */
@@ -321,7 +333,7 @@ export class SocketIpamClient implements IpamClient {
 /** WorkloadEndpoints through the daemon: the same operations as DatastoreEndpoints. */
 export class SocketEndpoints implements EndpointStore {
   constructor(
-    private readonly c: Connection,
+    private readonly c: NodeTransport,
     private readonly timeoutMs: number,
   ) {}
 
@@ -365,7 +377,7 @@ class SocketSession implements NodeSession {
   readonly endpoints: SocketEndpoints;
 
   constructor(
-    private readonly c: Connection,
+    private readonly c: NodeTransport,
     private readonly timeoutMs: number,
     /** The daemon's node, as it said hello. */
     readonly node: string,
@@ -403,6 +415,11 @@ class SocketSession implements NodeSession {
     this.c.close();
     return Promise.resolve();
   }
+}
+
+/** A session whose requests go through `transport` (the daemon's own, for an invocation run there). */
+export function sessionOver(transport: NodeTransport, node: string, timeoutMs: number): NodeSession {
+  return new SocketSession(transport, timeoutMs, node);
 }
 
 /**

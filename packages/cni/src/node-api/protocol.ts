@@ -44,6 +44,20 @@ export interface CniRequests {
   readonly 'cni.endpoint.list': { readonly node: string; readonly network: string };
   readonly 'cni.pools': Record<never, never>;
   readonly 'cni.ready': Record<never, never>;
+  /**
+   * A whole ADD, DEL or CHECK run in the daemon (./delegate.ts, ../serve-run.ts): the
+   * invocation's environment (the CNI_ variables and the few others the plugin reads) and
+   * its stdin, with what the plugin sees that the daemon must see alike: whether the pod's
+   * namespace file exists, and its own network namespace (the inode of /proc/self/ns/net).
+   * Sent without `cni.hello`, so it carries the protocol version itself.
+   */
+  readonly 'cni.run': {
+    readonly protocol: number;
+    readonly env: Readonly<Record<string, string>>;
+    readonly stdin: string;
+    readonly netnsVisible: boolean;
+    readonly hostNetns: number;
+  };
 }
 
 /**
@@ -111,6 +125,8 @@ export interface CniAnswers {
   readonly 'cni.endpoint.list': { readonly endpoints: readonly StoredEndpoint[] };
   readonly 'cni.pools': { readonly pools: readonly PoolRoom[] };
   readonly 'cni.ready': NodeReadiness;
+  /** What the plugin prints and exits with, and the plugin's log lines for its stderr. */
+  readonly 'cni.run': { readonly stdout: string; readonly exitCode: number; readonly stderr: string };
 }
 
 export type CniCommandName = keyof CniRequests;
@@ -141,6 +157,8 @@ export const ServiceCode = {
   NamespaceLabelsNeeded: 'NamespaceLabelsNeeded',
   /** A failure that carried no code of its own. */
   Internal: 'Internal',
+  /** `cni.run` declined, nothing done (the reason in `error`): the plugin runs the invocation itself. */
+  NotHere: 'NotHere',
 } as const;
 
 export const CNI_COMMANDS: readonly CniCommandName[] = [
@@ -155,6 +173,7 @@ export const CNI_COMMANDS: readonly CniCommandName[] = [
   'cni.endpoint.list',
   'cni.pools',
   'cni.ready',
+  'cni.run',
 ];
 
 export const isCniCommand = (cmd: unknown): cmd is CniCommandName =>
@@ -364,6 +383,16 @@ export function parseCniRequest(v: unknown): CniRequest {
     case 'cni.ready':
       fields();
       return { cmd };
+    case 'cni.run':
+      fields('protocol', 'env', 'stdin', 'netnsVisible', 'hostNetns');
+      return {
+        cmd,
+        protocol: count(o, 'protocol', '', Number.MAX_SAFE_INTEGER),
+        env: stringMap(o, 'env', ''),
+        stdin: str(o, 'stdin', '', false),
+        netnsVisible: bool(o, 'netnsVisible', ''),
+        hostNetns: count(o, 'hostNetns', '', Number.MAX_SAFE_INTEGER),
+      };
   }
 }
 
@@ -465,5 +494,11 @@ function answerFields(cmd: CniCommandName, o: Obj): CniAnswers[CniCommandName] {
     case 'cni.release':
     case 'cni.endpoint.put':
       return {};
+    case 'cni.run':
+      return {
+        stdout: str(o, 'stdout', '', false),
+        exitCode: count(o, 'exitCode', '', 255),
+        stderr: str(o, 'stderr', '', false),
+      };
   }
 }

@@ -26,6 +26,8 @@ import {
   poolRooms,
   release,
 } from '@tabby/cni/datastore-ops';
+import type { Dataplane as CniDataplane } from '@tabby/cni';
+import { serveRun } from '@tabby/cni/serve-run';
 
 export interface CniServiceOptions {
   /** The daemon's datastore (WorkloadEndpoints). */
@@ -38,6 +40,15 @@ export interface CniServiceOptions {
    */
   readonly config?: DatastoreConfig;
   readonly nodeName: string;
+  /**
+   * Whole ADD, DEL and CHECK invocations (`cni.run`) run here with this kernel dataplane
+   * (loaded on first use; as root only); absent: declined, the plugin runs them itself.
+   */
+  readonly invocations?: {
+    readonly dataplane: () => Promise<CniDataplane>;
+    /** The pod MTU file this daemon writes. */
+    readonly mtuFile?: string;
+  };
   /** NodeDaemon.ready(): Calico's readiness. */
   readonly ready: () => { readonly ready: boolean; readonly reason: string };
   /** One structured line per assignment and release (fields for the log's JSON). */
@@ -163,6 +174,25 @@ export class CniService {
       case 'cni.ready': {
         const r = this.opts.ready();
         return { ready: r.ready, reason: r.reason };
+      }
+      case 'cni.run': {
+        const inv = this.opts.invocations;
+        if (inv === undefined)
+          throw Object.assign(new Error('this tabby-node runs no CNI invocations'), {
+            code: ServiceCode.NotHere,
+          });
+        const r = await serveRun(req, {
+          answer: (sub) => this.answer(sub),
+          node: this.opts.nodeName,
+          datastore: this.opts.config === undefined ? null : datastoreWhere(this.opts.config),
+          dataplane: inv.dataplane,
+          ...(inv.mtuFile !== undefined ? { mtuFile: inv.mtuFile } : {}),
+        });
+        this.opts.log?.('info', `CNI ${req.env['CNI_COMMAND'] ?? ''} run`, {
+          container: req.env['CNI_CONTAINERID'],
+          exitCode: r.exitCode,
+        });
+        return r;
       }
     }
   }

@@ -16,6 +16,7 @@ import type { Datastore, DatastoreConfig, Ipam } from '@tabby/datastore';
 import type { CniReply, CniRequest } from '@tabby/cni/node-protocol';
 import { isCniCommand, ServiceCode } from '@tabby/cni/node-protocol';
 import type { Registry } from 'prom-client';
+import type { CniServiceOptions } from './cni-service.js';
 import { CniService } from './cni-service.js';
 import type { DaemonStatus, NodeDaemon } from './node-daemon.js';
 
@@ -64,6 +65,8 @@ export interface ServerOptions {
     readonly ipam: Ipam;
     /** Where the datastore is (told to the plugin, which compares it with its config's). */
     readonly config?: DatastoreConfig;
+    /** Whole invocations run here (CniServiceOptions.invocations). */
+    readonly invocations?: CniServiceOptions['invocations'];
   };
   /** The CNI service's structured lines (fields for the log's JSON). */
   readonly log?: (
@@ -115,6 +118,7 @@ export class DaemonServer {
             datastore: c.datastore,
             ipam: c.ipam,
             ...(c.config === undefined ? {} : { config: c.config }),
+            ...(c.invocations === undefined ? {} : { invocations: c.invocations }),
             nodeName: opts.daemon.status().node,
             ready: () => opts.daemon.ready(),
             log: (level, msg, fields) => opts.log?.(level, msg, fields),
