@@ -3,6 +3,7 @@
 // compile cache goes on first: it applies to what is loaded after it. ADD, DEL and CHECK go
 // whole to tabby-node when it runs (src/node-api/delegate.ts); the plugin itself is loaded
 // only when it does not.
+import { readFileSync } from 'node:fs';
 import { enableCompileCache } from '../dist/src/compile-cache.js';
 
 enableCompileCache(process.env);
@@ -11,11 +12,21 @@ let stdin = '';
 let unreadable;
 if (!process.stdin.isTTY) {
   try {
-    const parts = [];
-    for await (const c of process.stdin) parts.push(c);
-    stdin = Buffer.concat(parts).toString('utf8');
+    // One blocking read to the end: quicker than setting up process.stdin's stream.
+    stdin = readFileSync(0, 'utf8');
   } catch (e) {
-    unreadable = e; // the plugin reports it (IoFailure)
+    if (e?.code !== 'EAGAIN')
+      unreadable = e; // the plugin reports it (IoFailure)
+    else {
+      // a non-blocking stdin (rare): read it as a stream
+      const parts = [];
+      try {
+        for await (const c of process.stdin) parts.push(c);
+        stdin = Buffer.concat(parts).toString('utf8');
+      } catch (e2) {
+        unreadable = e2;
+      }
+    }
   }
 }
 let delegated;

@@ -181,6 +181,7 @@ export class CniService {
           throw Object.assign(new Error('this tabby-node runs no CNI invocations'), {
             code: ServiceCode.NotHere,
           });
+        const t0 = performance.now();
         const r = await serveRun(req, {
           answer: (sub) => this.answer(sub),
           node: this.opts.nodeName,
@@ -191,6 +192,7 @@ export class CniService {
         this.opts.log?.('info', `CNI ${req.env['CNI_COMMAND'] ?? ''} run`, {
           container: req.env['CNI_CONTAINERID'],
           exitCode: r.exitCode,
+          ms: Math.round((performance.now() - t0) * 10) / 10,
         });
         return r;
       }
