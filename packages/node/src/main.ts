@@ -237,7 +237,18 @@ export async function runNode(
     },
     log: (level, msg, fields) => log[level](fields ?? {}, msg),
   });
-  await server.start();
+  try {
+    await server.start();
+  } catch (e) {
+    // Nothing may outlive a start that failed: the speaker and the watches would keep the
+    // process up without its socket (as PID 1 in a container, a pod that never restarts).
+    condition?.stop();
+    await daemon.stop();
+    if (dataplane instanceof FelixDataplane) await dataplane.stop();
+    await server.stop().catch(() => undefined);
+    await backend.close();
+    throw e;
+  }
   log.info(
     {
       dataplane: dataplane === undefined ? 'none' : 'kernel',
@@ -282,6 +293,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     process.stderr.write(`tabby-node: ${e.message}\n\n${NODE_USAGE}`);
     return 2;
   }
+  // A signal during start-up ends the process at once (as PID 1 nothing else would).
+  const early = (): void => process.exit(143);
+  process.once('SIGTERM', early);
+  process.once('SIGINT', early);
   let node: RunningNode;
   try {
     node = await runNode(settings, env);
@@ -290,6 +305,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       `tabby-node: ${e instanceof DatastoreConfigError || e instanceof StartupStepError ? e.message : (e as Error).stack}\n`,
     );
     return 1;
+  } finally {
+    process.removeListener('SIGTERM', early);
+    process.removeListener('SIGINT', early);
   }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -180,6 +180,27 @@ describe('tabby-node processes', () => {
       );
       assert.equal(bad.status, 1, bad.stderr);
       assert.match(bad.stderr, /start-up step settings failed: .*CALICO_IPV4POOL_BLOCK_SIZE/);
+      // A failure after the speaker started (the control socket's directory missing): exit 1
+      // with the reason, nothing left running (it once kept the process up without a socket).
+      const noSocket = run([
+        '--node',
+        'y',
+        '--ip',
+        '127.0.0.119/8',
+        '--dataplane',
+        'none',
+        '--datastore-dir',
+        join(dir, 'ds2'),
+        '--socket',
+        join(dir, 'missing', 'dir', 's'),
+        '--http',
+        'none',
+        '--nodename-file',
+        join(dir, 'n2'),
+      ]);
+      assert.equal(noSocket.signal, null, 'tabby-node hung after a failed start');
+      assert.equal(noSocket.status, 1, noSocket.stderr);
+      assert.match(noSocket.stderr, /ENOENT|EACCES/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -67,6 +67,8 @@ export class FelixDataplane implements Dataplane {
   /** Routes the last reconcile pass left waiting (their device missing or down), by key. */
   private waiting = new Map<string, string>();
   private started = false;
+  /** The last failure to write the MTU file (logged once). */
+  private mtuFileError: string | undefined;
 
   constructor(private readonly opts: FelixDataplaneOptions = {}) {
     const ns = opts.netns !== undefined ? { netns: opts.netns } : {};
@@ -150,8 +152,21 @@ export class FelixDataplane implements Dataplane {
         hostMtu,
       }),
     );
-    if (this.opts.mtuFile !== null)
-      writeMtuFile(podMtu(hostMtu, tunnelsNeeded(encaps), tunnelMtus(hostMtu)), this.opts.mtuFile);
+    if (this.opts.mtuFile !== null) {
+      // A file that cannot be written (a read-only root) costs the CNI plugin its MTU, not the
+      // routes: said once per distinct error, and the rest of the pass goes on.
+      try {
+        writeMtuFile(podMtu(hostMtu, tunnelsNeeded(encaps), tunnelMtus(hostMtu)), this.opts.mtuFile);
+        this.mtuFileError = undefined;
+      } catch (e) {
+        const why = (e as Error).message;
+        if (why !== this.mtuFileError)
+          this.opts.log?.('error', `cannot write the pod MTU file: ${why}`, {
+            file: this.opts.mtuFile ?? 'default',
+          });
+        this.mtuFileError = why;
+      }
+    }
 
     this.routes.setDesired(desired.routes);
     this.neighbours.setDesired(desired.neighbours);
