@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, parseDocument, isMap, isScalar, isSeq } from 'yaml';
 import type { Pair, YAMLMap } from 'yaml';
+import * as clientNode from '@kubernetes/client-node';
 import { parseResource } from '@tabby/datastore';
 import { parseNetConf } from '@tabby/cni';
 
@@ -109,6 +110,54 @@ async function validateBuiltIn(d: Doc): Promise<void> {
   } catch (e) {
     assert.fail(`${label(d)} does not match the Kubernetes schema: ${(e as Error).message}`);
   }
+}
+
+interface Attribute {
+  readonly baseName: string;
+  readonly type: string;
+}
+type ClientModel = { getAttributeTypeMap(): readonly Attribute[] } | undefined;
+
+/**
+ * Fields the Kubernetes API does not know, by @kubernetes/client-node's generated models
+ * (their attribute maps come from the same OpenAPI document). The OpenAPI schemas above do
+ * not forbid unknown fields; the API server's strict field validation (kubectl's default)
+ * refuses them, and so does this.
+ */
+function unknownFields(value: unknown, type: string, path: string): string[] {
+  const list = /^Array<(.+)>$/.exec(type);
+  if (list !== null) return arr(value).flatMap((v, i) => unknownFields(v, list[1]!, `${path}[${i}]`));
+  const map = /^\{ \[key: string\]: (.+); \}$/.exec(type);
+  if (map !== null)
+    return Object.entries(obj(value)).flatMap(([k, v]) => unknownFields(v, map[1]!, `${path}.${k}`));
+  const model = (clientNode as unknown as Record<string, ClientModel>)[type];
+  if (model === undefined || !isObj(value)) return []; // string, number, IntOrString, any, ...
+  const attrs = model.getAttributeTypeMap();
+  return Object.entries(value).flatMap(([k, v]) => {
+    const a = attrs.find((x) => x.baseName === k);
+    return a === undefined ? [`${path}.${k}`] : unknownFields(v, a.type, `${path}.${k}`);
+  });
+}
+
+/** The client-node model of a built-in kind (apps/v1 DaemonSet: V1DaemonSet), if it has one. */
+function clientModelName(d: Doc): string | undefined {
+  const version = str(d.obj['apiVersion']).split('/').pop() ?? '';
+  const name = `${version.charAt(0).toUpperCase()}${version.slice(1)}${kindOf(d)}`;
+  return (clientNode as unknown as Record<string, ClientModel>)[name] === undefined ? undefined : name;
+}
+
+function checkNoUnknownFields(d: Doc): void {
+  const model = clientModelName(d);
+  if (model === undefined) {
+    // Only the Prometheus Operator's kinds have no client-node model.
+    assert.equal(str(d.obj['apiVersion']), 'monitoring.coreos.com/v1', `${label(d)}: no client-node model`);
+    return;
+  }
+  assert.deepEqual(
+    unknownFields(d.obj, model, kindOf(d)),
+    [],
+    `${label(d)}: fields the Kubernetes API does not know`,
+  );
 }
 
 function validateOurs(d: Doc): void {
@@ -470,7 +519,10 @@ describe('charts/tabby rendered by Helm v3.13.3 engine (tools/helm-render)', () 
       assert.equal(crds.length, crdPlurals.length, 'every CRD is in the output');
       for (const d of docs) {
         if (str(d.obj['apiVersion']).startsWith('tabby.dev/')) validateOurs(d);
-        else await validateBuiltIn(d);
+        else {
+          await validateBuiltIn(d);
+          checkNoUnknownFields(d);
+        }
       }
       // Names are unique per kind.
       const keys = docs.map((d) => `${kindOf(d)}/${nameOf(d)}`);
@@ -562,6 +614,30 @@ describe('charts/tabby rendered by Helm v3.13.3 engine (tools/helm-render)', () 
           },
         }),
       /blockSize/,
+    );
+    const ds = {
+      source: 'test',
+      obj: {
+        apiVersion: 'apps/v1',
+        kind: 'DaemonSet',
+        metadata: { name: 'x' },
+        spec: {
+          selector: { matchLabels: { a: 'b' } },
+          template: {
+            metadata: { labels: { a: 'b' } },
+            spec: {
+              containers: [
+                { name: 'c', image: 'i', livenessProbe: { httpGet: { path: '/', port: 1, hots: 'x' } } },
+              ],
+            },
+          },
+        },
+      },
+    };
+    await validateBuiltIn(ds); // the OpenAPI schema lets a misspelt field through
+    assert.throws(
+      () => checkNoUnknownFields(ds),
+      /DaemonSet.spec.template.spec.containers\[0\].livenessProbe.httpGet.hots/,
     );
   });
 
