@@ -578,7 +578,16 @@ describe('charts/tabby rendered by Helm v3.13.3 engine (tools/helm-render)', () 
       () => render(bin as string, CHART, 'bgp: { peers: [{ name: x, asNumber: 1 }] }'),
       /peer x needs a peerIP/,
     );
-    assert.throws(() => render(bin as string, CHART, 'node: { dataplane: ebpf }'), /must be kernel or none/);
+    // values.schema.json, which Helm checks before rendering.
+    assert.throws(
+      () => render(bin as string, CHART, 'node: { dataplane: ebpf }'),
+      /node.dataplane must be one of/,
+    );
+    assert.throws(() => render(bin as string, CHART, 'bgp: { asNumber: abc }'), /bgp.asNumber/);
+    assert.throws(
+      () => render(bin as string, CHART, 'cni: { mtu: 1450, mut: 1 }'),
+      /Additional property mut is not allowed/,
+    );
   });
 
   it('a_broken_template_fails_the_render', (t) => {
