@@ -575,8 +575,12 @@ describe('charts/tabby rendered by Helm v3.13.3 engine (tools/helm-render)', () 
       /enable one, not both/,
     );
     assert.throws(
+      () => render(bin as string, CHART, 'routeReflectors: { enabled: true, clientCIDRs: [10.0.0.0/8] }'),
+      /routeReflectors.enabled needs routeReflectors.reflectors/,
+    );
+    assert.throws(
       () => render(bin as string, CHART, 'bgp: { peers: [{ name: x, asNumber: 1 }] }'),
-      /peer x needs a peerIP/,
+      /peerIP is required/,
     );
     // values.schema.json, which Helm checks before rendering.
     assert.throws(
