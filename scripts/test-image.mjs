@@ -29,6 +29,8 @@ function missing() {
     return 'rootfs.sh takes its libraries and nft from Debian bookworm apt sources; this is not bookworm';
   for (const c of ['buildah', 'podman', 'runc', 'apt-get', 'dpkg-deb'])
     if (!has(c)) return `${c} is not installed (Debian: apt-get install buildah podman runc)`;
+  if (spawnSync('apt-cache', ['show', 'nftables'], { stdio: 'ignore' }).status !== 0)
+    return 'apt has no package lists (rootfs.sh downloads from them): run apt-get update';
   return undefined;
 }
 
@@ -268,7 +270,7 @@ describe('the tabby image', () => {
     assert.ok(JSON.parse(ok(r, 'tabby CNI VERSION')).supportedVersions.includes('1.0.0'));
   });
 
-  it('starts_the_daemon_which_programs_nat_and_answers_the_cli', async () => {
+  it('starts_the_daemon_with_two_capabilities_on_a_read_only_root_and_answers_the_cli', async () => {
     const name = `tabby-image-test-${process.pid}`;
     ok(
       podman(
@@ -280,8 +282,18 @@ describe('the tabby image', () => {
         'none',
         '--cgroup-parent',
         CGROUP_PARENT,
+        // what docs/image.md tells the chart it may do: every other capability dropped, the
+        // root read-only (podman mounts tmpfs on /tmp and /run; the control socket's
+        // directory is a host mount in a cluster, a tmpfs here)
+        '--cap-drop',
+        'ALL',
         '--cap-add',
         'NET_ADMIN',
+        '--cap-add',
+        'NET_BIND_SERVICE',
+        '--read-only',
+        '--tmpfs',
+        '/run/tabby',
         IMAGE,
         '--node',
         'n1',
@@ -293,14 +305,28 @@ describe('the tabby image', () => {
         '/tmp/ds',
         '--nodename-file',
         '/tmp/nodename',
+        // host mounts in a cluster; on the read-only root, the dataplane would stall on it
+        '--mtu-file',
+        '/tmp/mtu',
         '--http',
         '127.0.0.1:9099',
       ),
       'podman run the daemon',
     );
-    await until(() => podman('exec', name, 'tabby', 'status').code === 0, 'tabby status to reach the daemon');
+    const untilOrLog = async (f, what) => {
+      try {
+        await until(f, what);
+      } catch (e) {
+        const l = podman('logs', name);
+        throw new Error(`${e.message}; tabby-node's log:\n${l.stdout}${l.stderr}`, { cause: e });
+      }
+    };
+    await untilOrLog(
+      () => podman('exec', name, 'tabby', 'status').code === 0,
+      'tabby status to reach the daemon',
+    );
     // the default pool has natOutgoing: felix-lite ran nft in the container's namespace
-    await until(
+    await untilOrLog(
       () => podman('exec', name, 'nft', 'list', 'table', 'ip', 'tabby').code === 0,
       'the NAT table',
     );
