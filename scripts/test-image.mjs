@@ -2,8 +2,9 @@
 // The image step of `npm test`: builds the tabby image with images/tabby/build.sh (buildah,
 // no registry) and runs it with podman to show it is complete: Node 24 and nft run, the
 // daemon starts from the bundle and programs its NAT table, the CLI reaches it, each
-// datastore backend's chunk loads, the CNI plugin answers VERSION, the layout the chart
-// relies on is there; and that the Containerfile declares the same configuration.
+// datastore backend's chunk loads, bgp-ts and install-cni run, the CNI plugin answers
+// VERSION, the layout the chart relies on is there; and that the Containerfile declares the
+// same configuration.
 //
 // Everything podman and buildah store goes under one temp dir (their storage.conf and
 // containers.conf), removed at the end. It needs root, buildah, podman, runc and a Debian
@@ -204,6 +205,8 @@ describe('the tabby image', () => {
     const paths = [
       '/opt/tabby/bin/tabby-node',
       '/opt/tabby/bin/tabby',
+      '/opt/tabby/bin/bgp-ts',
+      '/opt/tabby/bin/install-cni',
       '/opt/tabby/cni/tabby.mjs',
       '/opt/tabby/cni/tabby-ipam.mjs',
       '/opt/tabby/cni/tabby_netlink.node',
@@ -265,12 +268,20 @@ describe('the tabby image', () => {
     );
   });
 
+  it('runs_bgp_ts_and_install_cni_by_name', () => {
+    assert.match(ok(run([], 'bgp-ts', 'help'), 'bgp-ts help'), /bgp-ts decode/);
+    // its contract's first check: it loaded, with nothing but Node's own modules
+    const r = run([], 'install-cni');
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^install-cni: CNI_NETWORK_CONFIG_FILE is not set/);
+  });
+
   it('answers_cni_version_from_the_cni_bundle', () => {
     const r = run(['--env', 'CNI_COMMAND=VERSION'], 'node', '/opt/tabby/cni/tabby.mjs');
     assert.ok(JSON.parse(ok(r, 'tabby CNI VERSION')).supportedVersions.includes('1.0.0'));
   });
 
-  it('starts_the_daemon_with_two_capabilities_on_a_read_only_root_and_answers_the_cli', async () => {
+  it('starts_the_daemon_on_a_read_only_root_with_net_admin_and_net_bind_service_only', async () => {
     const name = `tabby-image-test-${process.pid}`;
     ok(
       podman(

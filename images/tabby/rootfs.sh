@@ -10,10 +10,13 @@
 #
 # What goes in, and nothing else:
 #   /usr/local/bin/node          Node.js, the official binary (versions.env: version, integrity)
-#   /opt/tabby/lib/              tabby-node and tabby bundled (packages/node/tools/bundle.mjs):
-#                                chunks, the netlink, flock and bgp socket-option addons, etcd3's .proto
+#   /opt/tabby/lib/              tabby-node, tabby and bgp-ts bundled (packages/node/tools/bundle.mjs):
+#                                chunks, the netlink, flock and bgp socket-option addons, etcd3's .proto;
+#                                and install-cni.mjs (packages/cni/bin/install-cni.js: plain Node)
 #   /opt/tabby/bin/tabby-node    -> ../lib/tabby-node.mjs
 #   /opt/tabby/bin/tabby         -> ../lib/tabby.mjs
+#   /opt/tabby/bin/bgp-ts        -> ../lib/bgp-ts.mjs
+#   /opt/tabby/bin/install-cni   -> ../lib/install-cni.mjs
 #   /opt/tabby/cni/              the CNI bundle (packages/cni/dist/bundle, `npm run bundle:cni`)
 #   Debian packages, unpacked:   libc6, libgcc-s1, libstdc++6 (what node links), nftables and its
 #                                libraries (felix-lite runs `nft` for NAT-outgoing), netbase
@@ -42,6 +45,8 @@ for c in apt-get apt-cache dpkg-deb npm node; do
 done
 [ -f "$repo/packages/node/dist/src/main.js" ] || die "packages are not built: run \`npm run build\` first"
 [ -f "$repo/packages/cni/dist/bundle/tabby.mjs" ] || die "no CNI bundle: run \`npm run build\` first"
+install_cni=$repo/packages/cni/bin/install-cni.js
+[ -f "$install_cni" ] || die "$install_cni is missing (the chart's init container runs it)"
 if [ -e "$out" ] && [ -n "$(ls -A "$out")" ]; then die "$out is not empty"; fi
 
 case "$(dpkg --print-architecture)" in
@@ -98,9 +103,16 @@ rm -rf "$out"/usr/share/{doc,man,info,lintian,locale,bug,gdb,gcc} "$out"/usr/lib
 # --- The daemon and CLI bundle, and the CNI bundle.
 node "$repo/packages/node/tools/bundle.mjs" --outdir "$out/opt/tabby/lib" --interpreter /usr/local/bin/node >/dev/null
 rm -f "$out/opt/tabby/lib.meta.json"
+# install-cni imports node: modules only (its contract), so it goes in as it is, under the
+# .mjs name that makes it an ES module with no package.json beside it
+{
+  echo '#!/usr/local/bin/node'
+  tail -n +2 "$install_cni"
+} >"$out/opt/tabby/lib/install-cni.mjs"
+[ "$(head -c 2 "$install_cni")" = '#!' ] || die "$install_cni has no #! line to replace"
+chmod 0755 "$out/opt/tabby/lib/install-cni.mjs"
 mkdir -p "$out/opt/tabby/bin"
-ln -s ../lib/tabby-node.mjs "$out/opt/tabby/bin/tabby-node"
-ln -s ../lib/tabby.mjs "$out/opt/tabby/bin/tabby"
+for b in tabby-node tabby bgp-ts install-cni; do ln -s "../lib/$b.mjs" "$out/opt/tabby/bin/$b"; done
 cp -R "$repo/packages/cni/dist/bundle" "$out/opt/tabby/cni"
 
 # --- The few files a container expects. It runs as root (docs/image.md says why).
