@@ -12,7 +12,16 @@
 // CI=true (where .ci/run installs them) that is a failure instead.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -169,13 +178,23 @@ describe('the tabby image', () => {
   after(() => {
     podman('rm', '--all', '--force', '--time', '0');
     podman('rmi', '--force', IMAGE);
+    // podman leaves a libpod-<id> and a conmon cgroup below the parent in each hierarchy
+    // (cgroupfs: rmdir only, leaves first)
+    const removeTree = (d) => {
+      for (const e of readdirSync(d, { withFileTypes: true }))
+        if (e.isDirectory()) removeTree(join(d, e.name));
+      rmdirSync(d);
+    };
     for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
       const [, mnt, type] = line.split(' ');
       if (mnt === undefined || (type !== 'cgroup' && type !== 'cgroup2')) continue;
+      const parent = join(mnt, CGROUP_PARENT);
+      if (!existsSync(parent)) continue;
       try {
-        rmdirSync(join(mnt, CGROUP_PARENT));
-      } catch {
-        // not made in this hierarchy
+        removeTree(parent);
+      } catch (e) {
+        console.error(`test-image: cannot remove ${parent}: ${e.message}`);
+        process.exitCode = 1;
       }
     }
     rmSync(dir, { recursive: true, force: true });
