@@ -260,6 +260,19 @@ describe('the bundle installed elsewhere', () => {
     assert.equal(del.code, 0, del.out + del.err);
   });
 
+  it('loads_the_etcd_backend_with_its_proto_files_from_beside_the_bundle', () => {
+    // Nothing listens on port 1: the etcd chunk loaded (etcd3 reads rpc.proto as it loads,
+    // once through __dirname, which an ES module lacks) and the plugin tried to connect.
+    const etcdConf = JSON.stringify({
+      ...JSON.parse(conf),
+      datastore: { type: 'etcdv3', endpoints: ['http://127.0.0.1:1'] },
+    });
+    const r = plugin('tabby-ipam.mjs', { CNI_COMMAND: 'STATUS' }, etcdConf);
+    assert.notEqual(r.code, 0);
+    assert.match(r.out, /UNAVAILABLE|ECONNREFUSED/, r.out + r.err);
+    assert.doesNotMatch(r.out + r.err, /rpc\.proto|ENOENT/);
+  });
+
   it('assigns_through_the_node_daemon_with_every_datastore_file_of_the_bundle_removed', async () => {
     // A copy without the chunks that hold @tabby/datastore: tabby-ipam ADD and DEL still
     // work through the daemon, so nothing on that path loads them; without the daemon the
