@@ -60,6 +60,19 @@ describe('manifests are read as kubectl and calicoctl read them (YAML 1.1)', () 
     assert.deepEqual(r.resource.metadata.labels, { 'route-reflector': 'true', rack: '64512:20' });
   });
 
+  it('a_name_such_as_e1_stays_a_string_and_exponents_stay_numbers', () => {
+    const [doc] = readManifest(
+      'apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: e1, labels: {a: E5, b: 1e3, c: .5e1}}\nspec: {cidr: 10.5.0.0/16}\n',
+    );
+    assert.deepEqual((doc!.toJS() as { metadata: unknown }).metadata, {
+      name: 'e1',
+      labels: { a: 'E5', b: 1000, c: 5 },
+    });
+    const r = parseResource(doc!.toJS());
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.resource.metadata.name, 'e1');
+  });
+
   it('a_name_read_as_a_boolean_is_an_error_that_says_to_quote_it', () => {
     const [doc] = readManifest(
       'apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: { name: no }\nspec: {}\n',
