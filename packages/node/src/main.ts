@@ -18,6 +18,8 @@ import { DaemonServer } from './daemon/server.js';
 import { FelixDataplane } from './dataplane/felix.js';
 import { KubernetesObjectsWatcher, secretsNamespace } from './kubernetes/objects-watcher.js';
 import { kubernetesNodeName, NodeCondition } from './kubernetes/node-condition.js';
+import { KubernetesApi } from './kubernetes/api.js';
+import { startupKubernetes } from './kubernetes/startup-reader.js';
 import { bgpEnvironment } from './cli/render.js';
 import type { StartupResult } from './startup/index.js';
 import {
@@ -141,6 +143,15 @@ export async function runNode(
         log.warn({ resource: i.resource, path: i.path }, `skipped an invalid resource: ${i.reason}`);
     },
   });
+  // On Kubernetes (the datastore is, or a kubeconfig / in-cluster config is at hand): start-up
+  // reads the Kubernetes Node's addresses and kubeadm's pod CIDR; then Secrets, Services,
+  // EndpointSlices and Node labels from the API, and the Node's NetworkUnavailable.
+  const kc =
+    backend instanceof KubernetesBackend
+      ? backend.kubeConfig
+      : (env['KUBECONFIG'] ?? '') !== '' || (env['KUBERNETES_SERVICE_HOST'] ?? '') !== ''
+        ? loadKubeConfig({ defaults: true })
+        : undefined;
   // calico-node's start-up: settings, addresses, the Node resource, default pools, tunnel addresses.
   const netlink = RtnlClient.open();
   let startup: StartupResult;
@@ -155,6 +166,9 @@ export async function runNode(
       ipam: new Ipam({ backend }),
       host: new NetlinkHostNetwork(netlink),
       system: localSystem,
+      ...(kc !== undefined
+        ? { kubernetes: startupKubernetes(new KubernetesApi(kc), (l, m) => log[l](m)) }
+        : {}),
       logger: log,
     });
   } catch (e) {
@@ -173,14 +187,6 @@ export async function runNode(
           log: (level, msg, fields) => log[level](fields ?? {}, msg),
         })
       : undefined);
-  // On Kubernetes (the datastore is, or a kubeconfig / in-cluster config is at hand): Secrets,
-  // Services, EndpointSlices and Node labels from the API, and the Node's NetworkUnavailable.
-  const kc =
-    backend instanceof KubernetesBackend
-      ? backend.kubeConfig
-      : (env['KUBECONFIG'] ?? '') !== '' || (env['KUBERNETES_SERVICE_HOST'] ?? '') !== ''
-        ? loadKubeConfig({ defaults: true })
-        : undefined;
   const kubernetes =
     kc === undefined
       ? undefined

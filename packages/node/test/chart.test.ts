@@ -287,7 +287,7 @@ function rulesOf(docs: readonly Doc[], sa: string): { rule: Rule; namespace: str
     const ref = obj(b.obj['roleRef']);
     const role = find(docs, str(ref['kind']), str(ref['name']));
     assert.ok(role, `${label(b)}: ${str(ref['kind'])} ${str(ref['name'])} is not rendered`);
-    const ns = kindOf(b) === 'RoleBinding' ? NAMESPACE : undefined;
+    const ns = kindOf(b) === 'RoleBinding' ? str(obj(b.obj['metadata'])['namespace']) : undefined;
     for (const r of arr(role.obj['rules'])) out.push({ rule: r as Rule, namespace: ns });
   }
   return out;
@@ -347,6 +347,14 @@ const DAEMON_CALLS = [
   { path: '/api/v1/namespaces/${', group: '', resource: 'secrets', verb: 'watch' },
   // packages/node/src/kubernetes/node-condition.ts: strategic merge patch of nodes/<name>/status.
   { path: '/api/v1/nodes/${', group: '', resource: 'nodes/status', verb: 'patch' },
+  // packages/node/src/kubernetes/startup-reader.ts: its Node and kube-system/kubeadm-config.
+  { path: '/api/v1/nodes/${', group: '', resource: 'nodes', verb: 'get' },
+  {
+    path: '/api/v1/namespaces/kube-system/configmaps/kubeadm-config',
+    group: '',
+    resource: 'configmaps',
+    verb: 'get',
+  },
 ] as const;
 /** Paths in the code that the daemon does not call: the CNI plugin's Namespace read (backend.ts namespaceLabels). */
 const CNI_ONLY_PATHS = ['/api/v1/namespaces/${encodeURIComponent(name)}'];
@@ -372,7 +380,12 @@ function checkRbac(docs: readonly Doc[], crdPlurals: readonly string[]): void {
   const rules = rulesOf(docs, str(ds.spec['serviceAccountName']));
   for (const call of DAEMON_CALLS) {
     const resources = call.resource === '*tabby' ? crdPlurals : [call.resource];
-    const opts = call.resource === 'secrets' ? { namespace: NAMESPACE } : {};
+    const opts =
+      call.resource === 'secrets'
+        ? { namespace: NAMESPACE }
+        : call.resource === 'configmaps'
+          ? { namespace: 'kube-system', name: 'kubeadm-config' }
+          : {};
     for (const r of resources) {
       if (call.resource === 'secrets') continue; // per name: checkPasswordSecrets
       assert.ok(
@@ -396,6 +409,11 @@ function checkRbac(docs: readonly Doc[], crdPlurals: readonly string[]): void {
             `tabby-node is granted ${v} ${g}/${r}, which it never uses`,
           );
   checkPasswordSecrets(docs, rules);
+  // ConfigMaps: kubeadm-config alone, in kube-system.
+  for (const { rule, namespace } of rules.filter((r) => r.rule.resources.includes('configmaps'))) {
+    assert.equal(namespace, 'kube-system');
+    assert.deepEqual(rule.resourceNames, ['kubeadm-config']);
+  }
 }
 
 /** Each Secret a BGP password names may be listed and watched by name, and no other. */

@@ -117,6 +117,7 @@ export const BUILTIN_RESOURCES: readonly ApiResource[] = [
   { kind: 'Secret', plural: 'secrets', namespaced: true, group: '', version: 'v1', builtin: true },
   { kind: 'Service', plural: 'services', namespaced: true, group: '', version: 'v1', builtin: true },
   { kind: 'Node', plural: 'nodes', namespaced: false, group: '', version: 'v1', builtin: true },
+  { kind: 'ConfigMap', plural: 'configmaps', namespaced: true, group: '', version: 'v1', builtin: true },
   {
     kind: 'EndpointSlice',
     plural: 'endpointslices',
@@ -271,7 +272,7 @@ export class FakeApiServer {
     }
   }
 
-  /** The next `count` requests fail with `code` (500, 503 or 429; a 429 carries Retry-After). */
+  /** The next `count` requests fail with `code` (500, 503, 403 or 429; a 429 carries Retry-After). */
   failNext(count: number, code = 500, retryAfterSeconds = 0): void {
     this.failures = count > 0 ? { count, code, retryAfterSeconds } : undefined;
   }
@@ -416,9 +417,11 @@ export class FakeApiServer {
         f.code,
         f.code === 503
           ? failure(503, 'ServiceUnavailable', 'the server is currently unable to handle the request')
-          : failure(f.code, 'InternalError', 'Internal error occurred: injected fault', {
-              causes: [{ message: 'injected fault' }],
-            }),
+          : f.code === 403
+            ? failure(403, 'Forbidden', `${url.pathname} is forbidden: injected fault`)
+            : failure(f.code, 'InternalError', 'Internal error occurred: injected fault', {
+                causes: [{ message: 'injected fault' }],
+              }),
       );
     }
     const route = this.route(url.pathname);
