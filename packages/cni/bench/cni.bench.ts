@@ -91,6 +91,9 @@ function timed(c: Call): Promise<number> {
       if (code === 0) resolve(ms);
       else reject(new Error(`${c.argv.join(' ')} ${c.env['CNI_COMMAND'] ?? ''} exited ${code}: ${out}`));
     });
+    // A process that exits before reading stdin (node -e 0, a plugin that failed to load)
+    // closes the pipe: its exit code tells, not an EPIPE thrown at the bench.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(c.stdin);
   });
 }
