@@ -37,6 +37,8 @@ export function routerUnavailable(kind: RouterKind): string | undefined {
 export interface Router {
   readonly kind: RouterKind;
   readonly dir: string;
+  /** The process group (signal it with process.kill(-pid, ...)). */
+  readonly pid: number;
   /** A control command's output (birdc / vtysh). */
   cli(command: string): Promise<string>;
   /** The daemon's own log so far. */
@@ -65,6 +67,8 @@ export async function startRouter(
   kind: RouterKind,
   config: string,
   listen: { address: string; port: number },
+  /** Run inside this network namespace (`ip netns exec`); the control socket stays reachable. */
+  netns?: string,
 ): Promise<Router> {
   if (!hooked) {
     hooked = true;
@@ -98,7 +102,9 @@ export async function startRouter(
           join(dir, 'bgpd.pid'),
         ];
   const fd = openSync(logFile, 'a');
-  const child = spawn(kind === 'bird' ? BIN.bird : BIN.bgpd, args, {
+  const bin = kind === 'bird' ? BIN.bird : BIN.bgpd;
+  const [cmd, argv] = netns === undefined ? [bin, args] : ['ip', ['netns', 'exec', netns, bin, ...args]];
+  const child = spawn(cmd, argv, {
     cwd: dir,
     stdio: ['ignore', fd, fd],
     detached: true,
@@ -143,7 +149,7 @@ export async function startRouter(
     await stop();
     throw e;
   }
-  return { kind, dir, cli, log, stop };
+  return { kind, dir, pid: child.pid ?? -1, cli, log, stop };
 }
 
 /** The BGP state of BIRD protocol `name` (`show protocols`), e.g. "Established" or "Active". */
