@@ -84,7 +84,7 @@ interface Scenario {
   readonly resources: string;
   readonly bird?: string;
   /** Done once node-1's session is Established (e.g. freeze the ToR). */
-  readonly afterEstablished?: (ctx: Rig) => Promise<void>;
+  readonly afterEstablished?: (ctx: Rig) => void;
   /** What must have happened before the output is compared (a log message). */
   readonly waitFor: RegExp;
   readonly timeoutMs?: number;
@@ -129,7 +129,7 @@ const SCENARIOS: readonly Scenario[] = [
     id: 'hold-timer-expired',
     resources: meshOff() + '---' + torPeer("peerIP: 10.0.1.1, asNumber: 65001, keepaliveTime: '1s'"),
     bird: bird(),
-    afterEstablished: async (rig) => {
+    afterEstablished: (rig) => {
       // The ToR stops answering (a hung control plane, a saturated link): no more KEEPALIVEs.
       process.kill(-rig.router!.pid, 'SIGSTOP');
     },
@@ -335,7 +335,7 @@ describe(`docs/${PAGE}: BGP not established`, () => {
               20_000,
               100,
             );
-            await sc.afterEstablished(rig);
+            sc.afterEstablished(rig);
           }
           await until(
             () => rig.lines.some((l) => sc.waitFor.test(JSON.stringify(l))),
@@ -363,10 +363,12 @@ describe(`docs/${PAGE}: BGP not established`, () => {
             sc.timeoutMs ?? 20_000,
             200,
           ).catch((e: Error) => {
-            throw new Error(`${e.message}\nhave:\n${last}\nwant:\n${withoutTimes(want.status)}`);
+            throw new Error(`${e.message}\nhave:\n${last}\nwant:\n${withoutTimes(want.status)}`, {
+              cause: e,
+            });
           });
         } catch (e) {
-          throw new Error(`${(e as Error).message}\n${dump()}`);
+          throw new Error(`${(e as Error).message}\n${dump()}`, { cause: e });
         } finally {
           if (open.includes(rig)) open.splice(open.indexOf(rig), 1);
           await teardown(rig);
