@@ -188,7 +188,7 @@ describe('dataplane metrics', () => {
   });
 
   it('are_listed_in_the_docs_table_with_their_type_and_labels_and_nothing_else', () => {
-    const doc = readFileSync(new URL('../../../../docs/felix-lite.md', import.meta.url), 'utf8');
+    const doc = readFileSync(new URL('../../../../docs/metrics.md', import.meta.url), 'utf8');
     const rows = new Map<string, string[]>();
     for (const line of doc.split('\n')) {
       const m = /^\|\s*`(tabby_dataplane_[a-z_]+)`\s*\|([^|]*)\|([^|]*)\|/.exec(line);

@@ -42,7 +42,12 @@ const secretPassword = (what: string) =>
   );
 
 const cidrBlock = (what: string) =>
-  s.array(s.object({ cidr: s.optional(s.string({ format: 'cidr' })) }), { description: what });
+  s.array(
+    s.object({
+      cidr: s.optional(s.string({ format: 'cidr', description: 'A range to advertise, e.g. 10.96.0.0/12.' })),
+    }),
+    { description: what },
+  );
 
 export const bgpConfigurationSpec = s.object({
   logSeverityScreen: s.optional(
@@ -177,6 +182,14 @@ export const BGPConfigurationKind = defineKind({
   description: 'Cluster-wide ("default") or per-node ("node.<name>") BGP settings.',
   spec: bgpConfigurationSpec,
   validate: validateConfiguration,
+  checks: [
+    '`metadata.name` is `default` (cluster-wide) or `node.<node name>` (one node).',
+    '`asNumber` is 1-4294967295 (or asdot).',
+    '`logSeverityScreen` is Trace, Debug, Info, Warning, Error or Fatal (any case).',
+    '`communities[].value` is `aa:nn` with parts up to 65535 or `aa:nn:mm` with parts up to 4294967295.',
+    '`communities` are used only with `prefixAdvertisements`; each `prefixAdvertisements[].communities[]` entry is a community value or a name from `communities`.',
+    '`nodeMeshPassword` and `nodeMeshMaxRestartTime` only with the mesh on; `nodeMeshPassword` only on `default`.',
+  ],
   columns: [
     { name: 'Mesh', jsonPath: '.spec.nodeToNodeMeshEnabled', type: 'boolean' },
     { name: 'AS', jsonPath: '.spec.asNumber', type: 'string' },
@@ -313,6 +326,14 @@ export const BGPPeerKind = defineKind({
     'A BGP peering for some or all nodes: to an address (a ToR, a reflector) or to selected Tabby nodes.',
   spec: bgpPeerSpec,
   validate: validatePeer,
+  checks: [
+    '`asNumber` and `localASNumber` are 1-4294967295 (or asdot).',
+    'One of `peerIP`, `peerSelector` or `localWorkloadSelector` is set.',
+    "`asNumber` is empty with `peerSelector` (the selected nodes' AS is used); without `asNumber`, a `peerIP` that is a Tabby node's address takes that node's AS.",
+    '`localWorkloadSelector` needs `asNumber`, and no `peerIP` or `peerSelector`.',
+    '`reachableBy` needs `peerIP`, of the same address family.',
+    '`keepOriginalNextHop: true` is refused with `nextHopMode`.',
+  ],
   columns: [
     { name: 'PeerIP', jsonPath: '.spec.peerIP', type: 'string' },
     { name: 'AS', jsonPath: '.spec.asNumber', type: 'string' },
@@ -335,8 +356,20 @@ const filterRule = (family: 4 | 6) =>
       prefixLength: s.optional(
         s.object(
           {
-            min: s.optional(s.int({ minimum: 0, maximum: family === 4 ? 32 : 128 })),
-            max: s.optional(s.int({ minimum: 0, maximum: family === 4 ? 32 : 128 })),
+            min: s.optional(
+              s.int({
+                minimum: 0,
+                maximum: family === 4 ? 32 : 128,
+                description: 'Shortest prefix length that matches.',
+              }),
+            ),
+            max: s.optional(
+              s.int({
+                minimum: 0,
+                maximum: family === 4 ? 32 : 128,
+                description: 'Longest prefix length that matches.',
+              }),
+            ),
           },
           { description: "With In/NotIn: the route's prefix length must be in [min, max]." },
         ),
@@ -424,4 +457,8 @@ export const BGPFilterKind = defineKind({
   description: 'Ordered import and export rules for the peers that list this filter.',
   spec: bgpFilterSpec,
   validate: validateFilter,
+  checks: [
+    "A rule's `cidr` is of the list's family (IPv4 in `exportV4`/`importV4`, IPv6 in the others).",
+    "`prefixLength.min` is at most `prefixLength.max`, and not shorter than the `cidr`'s own length.",
+  ],
 });

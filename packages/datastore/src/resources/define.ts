@@ -16,6 +16,8 @@ export interface KindDef<K extends Kind, S> {
    * (`spec.blockSize`). Pure: no datastore access (cross-resource checks live in Datastore).
    */
   readonly validate?: (r: Resource<K, S>) => Issue[];
+  /** What `validate` checks, one sentence each, for docs/reference/resources.md (kept beside the code). */
+  readonly checks?: readonly string[];
   /** Canonical form before storing (after defaults and validation), e.g. a CIDR's network address. */
   readonly normalize?: (r: Resource<K, S>) => void;
   /** Extra columns for `kubectl get` (CRD additionalPrinterColumns). */

@@ -17,3 +17,4 @@ export * from './parse.js';
 export * from './manifest.js';
 export * from './crds.js';
 export * from './crds-render.js';
+export * from './docs-render.js';

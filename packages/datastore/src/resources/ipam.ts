@@ -105,6 +105,11 @@ export const IPAMBlockKind = defineKind({
     'A block of addresses of an IP pool, usually affine to one node, with its allocations (IPAM state).',
   spec: ipamBlockSpec,
   validate: validateBlock,
+  checks: [
+    '`cidr` has no host bits and holds at most 65536 addresses.',
+    '`allocations` has one entry per address; each non-null entry is an index into `attributes`.',
+    '`unallocated` ordinals are inside the block, listed once, and not allocated.',
+  ],
   columns: [
     { name: 'CIDR', jsonPath: '.spec.cidr', type: 'string' },
     { name: 'Affinity', jsonPath: '.spec.affinity', type: 'string' },
@@ -170,6 +175,7 @@ export const IPAMHandleKind = defineKind({
     r.spec.handleID === r.metadata.name
       ? []
       : [{ path: 'spec.handleID', reason: `must equal metadata.name (${JSON.stringify(r.metadata.name)})` }],
+  checks: ['`handleID` equals `metadata.name`.'],
 });
 
 export const ipamConfigSpec = s.object({
@@ -205,4 +211,5 @@ export const IPAMConfigKind = defineKind({
             reason: `must be "${IPAM_CONFIG_NAME}" (the only IPAMConfig that is read)`,
           },
         ],
+  checks: ['`metadata.name` is `default` (the only IPAMConfig that is read).'],
 });

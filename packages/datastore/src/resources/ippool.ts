@@ -159,6 +159,15 @@ export const IPPoolKind = defineKind({
     'A range of pod addresses, cut into blocks that nodes claim, with its encapsulation and NAT settings.',
   spec: ipPoolSpec,
   validate: validatePool,
+  checks: [
+    '`cidr` is a network address (no host bits) and does not overlap link-local (169.254.0.0/16, fe80::/10).',
+    '`blockSize` is 20-32 for IPv4, 116-128 for IPv6, and no shorter than the pool (unless `disabled`).',
+    '`ipipMode` is `Never` on an IPv6 pool.',
+    'With `allowedUses` `LoadBalancer`: no other use, no IPIP or VXLAN, `nodeSelector` `all()`.',
+    'With `allowedUses` `Tunnel`: no `namespaceSelector`.',
+    '`nodeSelector` and `namespaceSelector` do not use `global()`.',
+    'In the datastore (across resources): no overlap with another pool; `cidr` and `blockSize` never change once stored.',
+  ],
   normalize: (r: IPPool) => {
     const c = parseCidr(r.spec.cidr);
     if (c === undefined) return;

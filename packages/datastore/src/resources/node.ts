@@ -66,10 +66,20 @@ export const nodeSpec = s.object({
     ),
   ),
   wireguard: s.optional(
-    s.object({
-      interfaceIPv4Address: s.optional(s.string({ format: 'ipv4' })),
-      interfaceIPv6Address: s.optional(s.string({ format: 'ipv6' })),
-    }),
+    s.object(
+      {
+        interfaceIPv4Address: s.optional(
+          s.string({ format: 'ipv4', description: 'Address of the IPv4 WireGuard interface.' }),
+        ),
+        interfaceIPv6Address: s.optional(
+          s.string({ format: 'ipv6', description: 'Address of the IPv6 WireGuard interface.' }),
+        ),
+      },
+      {
+        description:
+          "Calico's WireGuard addresses; kept for compatibility (Tabby runs no WireGuard and its start-up clears them).",
+      },
+    ),
   ),
   addresses: s.optional(
     s.array(
@@ -78,7 +88,12 @@ export const nodeSpec = s.object({
           format: 'ipOrCidr',
           description: 'An address of the node, with or without prefix length.',
         }),
-        type: s.optional(s.enum(['CalicoNodeIP', 'InternalIP', 'ExternalIP'])),
+        type: s.optional(
+          s.enum(['CalicoNodeIP', 'InternalIP', 'ExternalIP'], {
+            description:
+              'CalicoNodeIP: a BGP address; InternalIP / ExternalIP: as the Kubernetes Node reports it.',
+          }),
+        ),
       }),
       { description: 'Addresses of the node (as Kubernetes reports them, and the BGP ones).' },
     ),
@@ -86,9 +101,12 @@ export const nodeSpec = s.object({
   interfaces: s.optional(
     s.array(
       s.object({
-        name: s.optional(s.string()),
-        addresses: s.optional(s.array(s.string({ format: 'ipOrCidr' }))),
+        name: s.optional(s.string({ description: 'The interface name, e.g. "eth0".' })),
+        addresses: s.optional(
+          s.array(s.string({ format: 'ipOrCidr' }), { description: "The interface's addresses." }),
+        ),
       }),
+      { description: "The host's interfaces and their addresses (written at start-up)." },
     ),
   ),
 });
@@ -119,6 +137,7 @@ export const NodeKind = defineKind({
       out.push({ path: 'spec.bgp', reason: 'is empty: set at least one field, or leave bgp out' });
     return out;
   },
+  checks: ['`bgp.asNumber` is 1-4294967295 (or asdot).', '`bgp`, when present, has at least one field.'],
   columns: [
     { name: 'IPv4', jsonPath: '.spec.bgp.ipv4Address', type: 'string' },
     { name: 'AS', jsonPath: '.spec.bgp.asNumber', type: 'string' },
