@@ -97,7 +97,7 @@ const SCENARIOS: readonly Scenario[] = [
     id: 'wrong-peer-as',
     resources: meshOff() + '---' + torPeer('peerIP: 10.0.1.1, asNumber: 65002'),
     bird: bird(),
-    waitFor: /"code":2,"subcode":2/,
+    waitFor: /"notification":"[^"]*\(2\/2\)"/,
   },
   {
     id: 'wrong-port',
@@ -133,7 +133,7 @@ const SCENARIOS: readonly Scenario[] = [
       // The ToR stops answering (a hung control plane, a saturated link): no more KEEPALIVEs.
       process.kill(-rig.router!.pid, 'SIGSTOP');
     },
-    waitFor: /"code":4,"subcode":0/,
+    waitFor: /"notification":"[^"]*\(4\/0\)"/,
   },
   {
     id: 'max-prefix',
@@ -148,13 +148,13 @@ metadata: { name: node-1-10-244-3-64-26 }
 spec: { state: confirmed, node: node-1, cidr: 10.244.3.64/26, deleted: 'false' }
 `,
     bird: bird({ extra: 'import limit 1 action disable;' }),
-    waitFor: /"code":6,"subcode":1/,
+    waitFor: /"notification":"[^"]*\(6\/1\)"/,
   },
   {
     id: 'router-id-collision',
     resources: meshOff() + '---' + torPeer('peerIP: 10.0.1.1, asNumber: 64512'),
     bird: bird({ as: 64512, routerId: '10.0.1.11' }),
-    waitFor: /"code":2,"subcode":3/,
+    waitFor: /"notification":"[^"]*\(2\/3\)"/,
   },
   {
     id: 'no-route',

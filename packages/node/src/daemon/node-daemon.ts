@@ -7,6 +7,7 @@
 import type { Datastore, Utilization } from '@tabby/datastore';
 import type { BestPathEvent, PeerStatus, Speaker, SpeakerConfig, SpeakerEvents } from 'bgp-ts/speaker';
 import type { PathAttributes } from 'bgp-ts/wire';
+import { describeNotification } from 'bgp-ts/wire';
 import { SpeakerMetrics } from 'bgp-ts/daemon';
 import type { Registry } from 'prom-client';
 import { computeBgpConfig } from '../bgpconfig/compute.js';
@@ -356,7 +357,16 @@ export class NodeDaemon {
           this.speakerMetrics?.transitions.inc({ peer: name, peer_asn: this.asnOf.get(name) ?? 0 });
           queueMicrotask(() => this.routesProgrammed());
         }
-        this.log('info', 'BGP session state', { peer: name, from, to, reason });
+        // As `bgp-ts run` logs it: the reason's kind, the NOTIFICATION named and numbered
+        // (its data in hex), the detail.
+        const fields: Record<string, unknown> = { peer: name, from, to, reason: reason.kind };
+        if ('notification' in reason) {
+          fields['notification'] = describeNotification(reason.notification);
+          if (reason.notification.data.length > 0)
+            fields['data'] = Buffer.from(reason.notification.data).toString('hex');
+        }
+        if ('detail' in reason) fields['detail'] = reason.detail;
+        this.log('info', 'BGP session state', fields);
       },
       message: (name, direction, type, bytes) =>
         this.speakerMetrics?.countMessage(name, this.asnOf.get(name) ?? 0, direction, type, bytes),
