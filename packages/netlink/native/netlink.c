@@ -25,8 +25,9 @@
  *       unwatch stops and frees it; it must be called before close(fd).
  *   close(fd)
  *   sysctl(nsPath | null, path, value | null) -> string
- *       Reads (value null) or writes a file under /proc/sys, opened inside nsPath's network
- *       namespace (net.* sysctls are per namespace, resolved when the file is opened).
+ *       Reads (value null) or writes a file under /proc/sys (or a bind of /proc/sys/net, for a
+ *       container whose /proc/sys is read-only), opened inside nsPath's network namespace
+ *       (net.* sysctls are per namespace, resolved when the file is opened).
  *
  * Failures throw an Error with .errno (positive), .code (e.g. "ENOENT") and .syscall.
  * Plain Node-API (C, NAPI_VERSION 8) plus libuv's uv_poll, as Node exports both.
@@ -395,8 +396,8 @@ static napi_value js_sysctl(napi_env env, napi_callback_info info) {
     return throw_type(env, "sysctl(nsPath, path, value)");
   if (get_opt_string(env, argv[0], ns, sizeof ns, &has_ns) != 0) return throw_type(env, "nsPath");
   if (get_opt_string(env, argv[1], path, sizeof path, &has_path) != 0 || !has_path ||
-      strncmp(path, "/proc/sys/", 10) != 0 || strstr(path, "/../") != NULL)
-    return throw_type(env, "path must be under /proc/sys/");
+      path[0] != '/' || strstr(path, "/../") != NULL)
+    return throw_type(env, "path must be absolute, without ..");
   if (get_opt_string(env, argv[2], value, sizeof value, &has_value) != 0) return throw_type(env, "value");
 
   int orig = -1;

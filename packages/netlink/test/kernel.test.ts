@@ -1,7 +1,9 @@
 // The client against the real kernel, in network namespaces the tests create and remove.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   isErrno,
@@ -14,6 +16,7 @@ import {
   RtnlClient,
   RtnlMonitor,
   RouteView,
+  setSysctlRoot,
   writeSysctl,
 } from '../src/index.js';
 import type { RouteInfo, RtnlMessage } from '../src/index.js';
@@ -392,6 +395,32 @@ describe('rtnetlink against the kernel', () => {
       () => readSysctl('net.ipv4.conf.nope.proxy_arp', node!.path),
       (e) => isErrno(e, 'ENOENT'),
     );
+  });
+
+  it('writes_sysctls_through_a_bind_of_proc_sys_net_into_the_namespace_that_opens_them', (t) => {
+    // What a container that is not privileged does (tabby-node --proc-sys): the host's
+    // /proc/sys/net bound elsewhere; its entries follow the opener's network namespace.
+    if (!needKernel(t)) return;
+    const root = mkdtempSync(join(tmpdir(), 'tnl-procsys-'));
+    mkdirSync(join(root, 'net'));
+    execFileSync('mount', ['--bind', '/proc/sys/net', join(root, 'net')]);
+    try {
+      setSysctlRoot(root);
+      writeSysctl('net/ipv4/conf/h0/proxy_arp', '0', node!.path);
+      assert.equal(readSysctl('net.ipv4.conf.h0.proxy_arp', node!.path), '0');
+      writeSysctl('net.ipv4.conf.h0.proxy_arp', '1', node!.path);
+      assert.equal(
+        execFileSync('ip', ['netns', 'exec', node!.name, 'cat', '/proc/sys/net/ipv4/conf/h0/proxy_arp'], {
+          encoding: 'utf8',
+        }).trim(),
+        '1',
+      );
+      assert.throws(() => setSysctlRoot('proc/sys'), /absolute path/);
+    } finally {
+      setSysctlRoot('/proc/sys');
+      execFileSync('umount', [join(root, 'net')]);
+      rmSync(root, { recursive: true });
+    }
   });
 
   it('looks_up_the_route_and_source_address_the_kernel_would_use_for_a_flow', async (t) => {

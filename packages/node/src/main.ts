@@ -4,7 +4,7 @@
 // NOTIFICATION, so graceful-restart peers keep forwarding to this node while it restarts.
 import { readFileSync } from 'node:fs';
 import { openBackend, datastoreConfig, Datastore, DatastoreConfigError, Ipam } from '@tabby/datastore';
-import { RtnlClient } from '@tabby/netlink';
+import { RtnlClient, setSysctlRoot } from '@tabby/netlink';
 import { KubernetesBackend, loadKubeConfig } from '@tabby/datastore/kubernetes';
 import { Speaker } from 'bgp-ts/speaker';
 import pino from 'pino';
@@ -39,6 +39,8 @@ export const NODE_USAGE = `usage: tabby-node [flags]
   --dataplane MODE       kernel: program routes, tunnels, neighbours, NAT (default as root);
                          none: BGP only (default otherwise) (TABBY_DATAPLANE)
   --mtu-file PATH        where the pod MTU goes for the CNI plugin (TABBY_MTU_FILE; /var/lib/tabby/mtu)
+  --proc-sys DIR         the sysctl tree, when not /proc/sys: a container that is not privileged
+                         gets the host's /proc/sys/net mounted at DIR/net (TABBY_PROC_SYS)
   --config FILE          start-up settings as YAML (flags, then the file, then the environment)
   start-up flags         --node, --ip, --ip6, --ip-autodetection-method, --as, --nodename-file, ...:
                          every calico-node setting, also by its environment name (NODENAME, IP,
@@ -59,9 +61,20 @@ export interface NodeSettings {
   readonly configFile?: string;
   readonly dataplane: 'kernel' | 'none';
   readonly mtuFile?: string;
+  /** The sysctl tree when not /proc/sys (a bind of the host's, in a container that is not privileged). */
+  readonly procSys?: string;
 }
 
-const OWN = new Set(['socket', 'http', 'bgp-listen', 'log-level', 'config', 'dataplane', 'mtu-file']);
+const OWN = new Set([
+  'socket',
+  'http',
+  'bgp-listen',
+  'log-level',
+  'config',
+  'dataplane',
+  'mtu-file',
+  'proc-sys',
+]);
 const DATASTORE = new Set(['datastore-type', 'datastore-dir', 'etcd-endpoints', 'kubeconfig']);
 const STARTUP = new Set<string>(Object.values(SETTINGS_FIELDS).map((f) => f.flag));
 
@@ -106,6 +119,11 @@ export function nodeSettings(
       `--dataplane (TABBY_DATAPLANE): ${JSON.stringify(dataplane)} is not kernel or none`,
     );
   const mtuFile = pick('mtu-file', 'TABBY_MTU_FILE');
+  const procSys = pick('proc-sys', 'TABBY_PROC_SYS');
+  if (procSys !== undefined && !procSys.startsWith('/'))
+    throw new NodeUsageError(
+      `--proc-sys (TABBY_PROC_SYS): ${JSON.stringify(procSys)} is not an absolute path`,
+    );
   return {
     socketPath: pick('socket', 'TABBY_NODE_SOCKET') ?? DEFAULT_SOCKET,
     ...(http !== undefined ? { http } : {}),
@@ -116,6 +134,7 @@ export function nodeSettings(
     ...(configFile !== undefined ? { configFile } : {}),
     dataplane,
     ...(mtuFile !== undefined ? { mtuFile } : {}),
+    ...(procSys !== undefined ? { procSys } : {}),
   };
 }
 
@@ -135,6 +154,7 @@ export async function runNode(
     { level: settings.logLevel, base: { name: 'tabby-node' } },
     opts.logDestination ?? process.stdout,
   );
+  if (settings.procSys !== undefined) setSysctlRoot(settings.procSys);
   const datastoreCfg = datastoreConfig(env, settings.datastoreFlags);
   const backend = await openBackend(datastoreCfg);
   const datastore = new Datastore(backend, {
@@ -231,8 +251,9 @@ export async function runNode(
       datastore,
       ipam: new Ipam({ backend, log: (l, m) => log[l](m) }),
       config: datastoreCfg,
-      // Whole ADD/DEL/CHECK invocations, with the kernel: as root only.
-      ...(process.getuid?.() === 0
+      // Whole ADD/DEL/CHECK invocations, with the kernel: as root, and able to enter the
+      // pods' network namespaces (setns needs CAP_SYS_ADMIN); else the plugin does them.
+      ...(process.getuid?.() === 0 && hasCapability(CAP_SYS_ADMIN)
         ? {
             invocations: {
               dataplane: kernelDataplaneOnce(),
@@ -283,6 +304,18 @@ export async function runNode(
         log.info('stopped');
       })()),
   };
+}
+
+const CAP_SYS_ADMIN = 21;
+
+/** Whether this process has the capability in its effective set (/proc/self/status CapEff). */
+function hasCapability(bit: number): boolean {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m !== null && (BigInt(`0x${m[1]!}`) & (1n << BigInt(bit))) !== 0n;
+  } catch {
+    return false;
+  }
 }
 
 /** The process: exit code 2 for usage errors, 1 for failures at start. */

@@ -672,9 +672,9 @@ describe('charts/tabby rendered by Helm v3.13.3 engine (tools/helm-render)', () 
     );
   });
 
-  it('every_metric_the_dashboard_queries_is_documented_in_node_daemon_md', () => {
+  it('every_metric_the_dashboard_queries_is_documented_in_metrics_md', () => {
     const dash = JSON.parse(readFileSync(join(CHART, 'files/dashboard.json'), 'utf8')) as Obj;
-    const documented = readFileSync(join(ROOT, 'docs/node-daemon.md'), 'utf8');
+    const documented = readFileSync(join(ROOT, 'docs/metrics.md'), 'utf8');
     const exprs = arr(dash['panels']).flatMap((p) => arr(obj(p)['targets']).map((t) => str(obj(t)['expr'])));
     assert.ok(exprs.length >= 10);
     for (const e of exprs)
@@ -684,7 +684,7 @@ describe('charts/tabby rendered by Helm v3.13.3 engine (tools/helm-render)', () 
         assert.ok(
           documented.includes(`\`${base}\``) ||
             (base.startsWith('tabby_bgp_nodejs_') && documented.includes('`tabby_bgp_nodejs_*`')),
-          `the dashboard queries ${m}, which docs/node-daemon.md does not list`,
+          `the dashboard queries ${m}, which docs/metrics.md does not list`,
         );
       }
   });

@@ -465,12 +465,27 @@ export function openNetns(path: string): number {
   return openSync(path, 'r');
 }
 
+/** Where the sysctl tree is: /proc/sys, or a bind of it (setSysctlRoot). */
+let sysctlRoot = '/proc/sys';
+
+/**
+ * Reads and writes sysctls under `dir` instead of /proc/sys: a container that is not
+ * privileged has /proc/sys read-only, and a hostPath of the host's /proc/sys/net mounted at
+ * `dir`/net is writable with NET_ADMIN (as Cilium does). The entries under net/ follow the
+ * network namespace of the thread that opens them, so a bind serves every namespace.
+ */
+export function setSysctlRoot(dir: string): void {
+  if (!dir.startsWith('/') || dir.split('/').includes('..'))
+    throw new TypeError(`the sysctl root must be an absolute path, not ${JSON.stringify(dir)}`);
+  sysctlRoot = dir.replace(/\/+$/, '') || '/';
+}
+
 function sysctlPath(name: string): string {
   if (!/^[A-Za-z0-9_.\-/]+$/.test(name) || name.includes('..'))
     throw new TypeError(`invalid sysctl name ${JSON.stringify(name)}`);
   // net.ipv4.conf.cali1234.proxy_arp -> /proc/sys/net/ipv4/conf/cali1234/proxy_arp
   // (interface names may contain dots: give those in the slash form instead)
-  return `/proc/sys/${name.includes('/') ? name.replace(/^\/+/, '') : name.replaceAll('.', '/')}`;
+  return `${sysctlRoot}/${name.includes('/') ? name.replace(/^\/+/, '') : name.replaceAll('.', '/')}`;
 }
 
 /** Reads a sysctl (dotted or slash form) in a network namespace (default: ours). */
