@@ -182,10 +182,31 @@ export async function checkMetrics(
   );
 }
 
-/** A layout scenario: converge, ping matrix, metrics. */
+/**
+ * Each ToR has from each of its nodes exactly that node's own blocks (the BGPFilter on the
+ * ToR peerings: nothing learned from the mesh or a reflector is passed on to the ToR).
+ */
+async function torsHaveOwnBlocksOnly(lab: Lab, rec: Recorder): Promise<void> {
+  const blocks = await lab.cluster.blocks();
+  const wrong: string[] = [];
+  for (const n of NODES) {
+    const got = [...torOf(lab, n).routes(n.name)].sort();
+    const want = [...(blocks.get(n.name) ?? [])].sort();
+    if (JSON.stringify(got) !== JSON.stringify(want))
+      wrong.push(`from ${n.name}: ${got.join(',')} (own: ${want.join(',')})`);
+  }
+  rec.check(
+    "each ToR has from each node exactly the node's own blocks",
+    wrong.length === 0,
+    wrong.join('; '),
+  );
+}
+
+/** A layout scenario: converge, what the ToRs took from the nodes, ping matrix, metrics. */
 export function layout(mode: BgpMode): (lab: Lab, rec: Recorder) => Promise<void> {
   return async (lab, rec) => {
     if (!(await converge(lab, rec, mode))) return;
+    await torsHaveOwnBlocksOnly(lab, rec);
     await pingMatrix(lab, rec);
     await checkMetrics(lab, rec);
   };
