@@ -12,7 +12,7 @@ import { EtcdServer } from '@tabby/datastore/testing';
 import type { DaemonStatus, RouteReport } from '@tabby/node';
 import { addedAddress, ask, invokeCni, NODE_BIN } from '@tabby/node';
 import { parseMetrics, type Metrics } from './metrics.js';
-import { sh, until } from './sh.js';
+import { sh, SLOWDOWN, until } from './sh.js';
 import type { LabNode, RackName } from './topology.js';
 import { MGMT_IP, NODES, PREFIX, RACKS } from './topology.js';
 import { CLUSTER_AS, TOR_HOLD_S } from './tor.js';
@@ -20,11 +20,13 @@ import { CLUSTER_AS, TOR_HOLD_S } from './tor.js';
 export const HTTP_PORT = 9099;
 export const POOLS = {
   /** Plain routing: blocks routed by BGP, no encapsulation. */
-  plain: { name: 'plain', cidr: '10.65.0.0/16', vxlanMode: 'Never' },
+  plain: { name: 'plain', cidr: '10.65.0.0/16', vxlanMode: 'Never', ipipMode: 'Never' },
   /** VXLAN CrossSubnet: encapsulated only between racks. */
-  vxlan: { name: 'vxlan-cross-subnet', cidr: '10.66.0.0/16', vxlanMode: 'CrossSubnet' },
+  vxlan: { name: 'vxlan-cross-subnet', cidr: '10.66.0.0/16', vxlanMode: 'CrossSubnet', ipipMode: 'Never' },
   /** Made after the datastore outage: its first block is a change the nodes must pick up. */
-  late: { name: 'after-outage', cidr: '10.67.0.0/16', vxlanMode: 'Never' },
+  late: { name: 'after-outage', cidr: '10.67.0.0/16', vxlanMode: 'Never', ipipMode: 'Never' },
+  /** IPIP CrossSubnet: only with --ipip, in the qemu guest (this host's kernel has no ipip). */
+  ipip: { name: 'ipip-cross-subnet', cidr: '10.68.0.0/16', vxlanMode: 'Never', ipipMode: 'CrossSubnet' },
 } as const;
 export type PoolName = keyof typeof POOLS;
 
@@ -50,7 +52,16 @@ export class Cluster {
   /** Nodes stopped on purpose (their scrapes may fail). */
   readonly down = new Set<string>();
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    /** With the IPIP CrossSubnet pool (the kernel must have ipip). */
+    readonly ipip = false,
+  ) {}
+
+  /** The pools that exist from the start. */
+  get basePools(): PoolName[] {
+    return this.ipip ? ['plain', 'vxlan', 'ipip'] : ['plain', 'vxlan'];
+  }
 
   async startDatastore(): Promise<void> {
     this.etcd = await EtcdServer.start({ host: MGMT_IP });
@@ -62,15 +73,9 @@ export class Cluster {
     return new Ipam({ backend: this.backend });
   }
 
-  /** The pools and Nodes before any daemon starts (VXLAN tunnel addresses are given at start-up). */
+  /** The pools and Nodes before any daemon starts (tunnel addresses are given at start-up). */
   async applyBase(): Promise<void> {
-    for (const p of [POOLS.plain, POOLS.vxlan])
-      await this.ds.apply({
-        apiVersion: v3,
-        kind: 'IPPool',
-        metadata: { name: p.name },
-        spec: { cidr: p.cidr, blockSize: 26, ipipMode: 'Never', vxlanMode: p.vxlanMode, natOutgoing: false },
-      });
+    for (const name of this.basePools) await this.applyPool(name);
     for (const n of NODES)
       await this.ds.apply({
         apiVersion: v3,
@@ -141,18 +146,13 @@ export class Cluster {
       await this.ds.delete('BGPPeer', 'peer-with-route-reflectors');
   }
 
-  async applyLatePool(): Promise<void> {
+  async applyPool(name: PoolName): Promise<void> {
+    const p = POOLS[name];
     await this.ds.apply({
       apiVersion: v3,
       kind: 'IPPool',
-      metadata: { name: POOLS.late.name },
-      spec: {
-        cidr: POOLS.late.cidr,
-        blockSize: 26,
-        ipipMode: 'Never',
-        vxlanMode: 'Never',
-        natOutgoing: false,
-      },
+      metadata: { name: p.name },
+      spec: { cidr: p.cidr, blockSize: 26, ipipMode: p.ipipMode, vxlanMode: p.vxlanMode, natOutgoing: false },
     });
   }
 
@@ -227,25 +227,29 @@ export class Cluster {
   }
 
   async status(n: LabNode): Promise<DaemonStatus> {
-    const r = await ask(this.sock(n), { cmd: 'status' }, 3000);
+    const r = await ask(this.sock(n), { cmd: 'status' }, 3000 * SLOWDOWN);
     if (!r.ok || !('status' in r)) throw new Error(`${n.name} status: ${JSON.stringify(r)}`);
     return r.status;
   }
 
   async routes(n: LabNode): Promise<RouteReport> {
-    const r = await ask(this.sock(n), { cmd: 'routes' }, 3000);
+    const r = await ask(this.sock(n), { cmd: 'routes' }, 3000 * SLOWDOWN);
     if (!r.ok || !('routes' in r)) throw new Error(`${n.name} routes: ${JSON.stringify(r)}`);
     return r.routes;
   }
 
   async metrics(n: LabNode): Promise<Metrics> {
-    const r = await fetch(`http://${n.mgmtIp}:${HTTP_PORT}/metrics`, { signal: AbortSignal.timeout(3000) });
+    const r = await fetch(`http://${n.mgmtIp}:${HTTP_PORT}/metrics`, {
+      signal: AbortSignal.timeout(3000 * SLOWDOWN),
+    });
     if (!r.ok) throw new Error(`${n.name} /metrics: HTTP ${r.status}`);
     return parseMetrics(await r.text());
   }
 
   async ready(n: LabNode): Promise<boolean> {
-    const r = await fetch(`http://${n.mgmtIp}:${HTTP_PORT}/readyz`, { signal: AbortSignal.timeout(3000) });
+    const r = await fetch(`http://${n.mgmtIp}:${HTTP_PORT}/readyz`, {
+      signal: AbortSignal.timeout(3000 * SLOWDOWN),
+    });
     return r.status === 200;
   }
 
@@ -284,6 +288,7 @@ export class Cluster {
       pod: { namespace: 'e2e', name },
       config: this.cniConfig(n, pool),
       env: { TABBY_MTU_FILE: join(this.dir, `${n.name}.mtu`) },
+      timeoutMs: 60_000 * SLOWDOWN,
     });
     if (r.status !== 0) throw new Error(`CNI ADD ${name} on ${n.name}: ${r.stdout}${r.stderr}`);
     const pod = { name, node: n, ns, ip: addedAddress(r.stdout), pool, containerId };
@@ -301,6 +306,7 @@ export class Cluster {
       pod: { namespace: 'e2e', name: p.name },
       config: this.cniConfig(p.node, p.pool),
       env: { TABBY_MTU_FILE: join(this.dir, `${p.node.name}.mtu`) },
+      timeoutMs: 60_000 * SLOWDOWN,
     });
     if (r.status !== 0) throw new Error(`CNI DEL ${p.name} on ${p.node.name}: ${r.stdout}${r.stderr}`);
     sh(['ip', 'netns', 'del', p.ns]);

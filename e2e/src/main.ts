@@ -8,16 +8,17 @@
 //   management segment, builds the racks, starts the ToRs, etcd and the nodes, makes the pods,
 //   runs the scenarios and prints the pass/fail table. It exits 0 only if every check passed.
 //
-// Usage: npm run e2e [-- --only mesh,restart] [--list] [--keep-dir]
+// Usage: npm run e2e [-- --only mesh,restart] [--list] [--keep-dir] [--ipip]
+//   --ipip: the IPIP CrossSubnet lab (setup, mesh, ipip) inside the qemu guest of e2e/lab/
 //   E2E_OUTAGE_S  the datastore outage (default 60)    E2E_TIMEOUT_S  the whole run (default 600)
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { table } from '@tabby/node';
 import { Recorder } from './checks.js';
-import type { Pod } from './cluster.js';
+import type { Pod, PoolName } from './cluster.js';
 import { Cluster } from './cluster.js';
 import type { Lab } from './scenarios.js';
 import {
@@ -27,23 +28,37 @@ import {
   nodeKilled,
   restartUnderPing,
   torFlap,
-  vxlanCrossSubnet,
+  crossSubnet,
 } from './scenarios.js';
 import { sleep, until } from './sh.js';
 import { Tor } from './tor.js';
+import type { LabNode } from './topology.js';
 import { buildFabric, buildManagement, cleanup, MGMT_NS, NODES, RACKS } from './topology.js';
 
-const SCENARIOS: readonly { name: string; what: string; run: (lab: Lab, rec: Recorder) => Promise<void> }[] =
-  [
-    { name: 'mesh', what: 'full mesh + ToRs', run: layout('mesh') },
-    { name: 'vxlan', what: 'VXLAN CrossSubnet across racks (mesh)', run: vxlanCrossSubnet },
-    { name: 'reflectors', what: 'route reflectors a1, b1 + ToRs', run: layout('reflectors') },
-    { name: 'tors-only', what: 'ToRs only (mesh off)', run: layout('tors-only') },
-    { name: 'restart', what: 'tabby-node restart under 20 ms pings', run: restartUnderPing },
-    { name: 'flap', what: 'ToR session disabled and enabled', run: torFlap },
-    { name: 'outage', what: 'etcd stopped, then a change', run: datastoreOutage },
-    { name: 'kill', what: 'a node killed, link down', run: nodeKilled },
-  ];
+interface Scenario {
+  readonly name: string;
+  readonly what: string;
+  readonly run: (lab: Lab, rec: Recorder) => Promise<void>;
+  /** Run by default only with --ipip (in the qemu guest), and only those with it. */
+  readonly ipip?: boolean;
+}
+
+const SCENARIOS: readonly Scenario[] = [
+  { name: 'mesh', what: 'full mesh + ToRs', run: layout('mesh'), ipip: true },
+  { name: 'vxlan', what: 'VXLAN CrossSubnet across racks (mesh)', run: crossSubnet('vxlan') },
+  {
+    name: 'ipip',
+    what: 'IPIP CrossSubnet across racks (mesh; --ipip: in the qemu guest)',
+    run: crossSubnet('ipip'),
+    ipip: true,
+  },
+  { name: 'reflectors', what: 'route reflectors a1, b1 + ToRs', run: layout('reflectors') },
+  { name: 'tors-only', what: 'ToRs only (mesh off)', run: layout('tors-only') },
+  { name: 'restart', what: 'tabby-node restart under 20 ms pings', run: restartUnderPing },
+  { name: 'flap', what: 'ToR session disabled and enabled', run: torFlap },
+  { name: 'outage', what: 'etcd stopped, then a change', run: datastoreOutage },
+  { name: 'kill', what: 'a node killed, link down', run: nodeKilled },
+];
 
 const SELF = fileURLToPath(import.meta.url);
 const t0 = performance.now();
@@ -69,14 +84,18 @@ function missing(): string | undefined {
   return undefined;
 }
 
-function parseArgs(argv: readonly string[]): {
-  only: Set<string> | undefined;
-  keepDir: boolean;
-  list: boolean;
-} {
+interface Args {
+  readonly only: Set<string> | undefined;
+  readonly keepDir: boolean;
+  readonly list: boolean;
+  readonly ipip: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Args {
   let only: Set<string> | undefined;
   let keepDir = false;
   let list = false;
+  let ipip = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--only') {
@@ -85,12 +104,58 @@ function parseArgs(argv: readonly string[]): {
       if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; --list names them`);
     } else if (a === '--keep-dir') keepDir = true;
     else if (a === '--list') list = true;
+    else if (a === '--ipip') ipip = true;
     else
       throw new Error(
-        `unknown argument ${a}; usage: npm run e2e [-- --only mesh,restart] [--list] [--keep-dir]`,
+        `unknown argument ${a}; usage: npm run e2e [-- --only mesh,restart] [--list] [--keep-dir] [--ipip]`,
       );
   }
-  return { only, keepDir, list };
+  if (!ipip && only?.has('ipip') === true)
+    throw new Error('the ipip scenario needs --ipip (it runs in the qemu guest)');
+  return { only, keepDir, list, ipip };
+}
+
+/** The scenarios this run does, in order. */
+function selected(args: Args): Scenario[] {
+  return SCENARIOS.filter((s) =>
+    args.only !== undefined ? args.only.has(s.name) : args.ipip ? s.ipip === true : s.name !== 'ipip',
+  );
+}
+
+/**
+ * --ipip on the host: the same lab with the IPIP pool, inside the qemu guest (Debian's stock
+ * kernel has the ipip module this host's lacks; e2e/lab/kvm-run.sh, the host's files read-only).
+ */
+function runInGuest(argv: readonly string[], limitS: number): number {
+  if (spawnSync('sh', ['-c', 'command -v qemu-system-x86_64'], { stdio: 'ignore' }).status !== 0) {
+    const why =
+      'qemu-system-x86_64 is not installed (apt install qemu-system-x86 kmod xz-utils busybox-static)';
+    if (process.env['CI'] === 'true') {
+      console.error(`e2e --ipip: cannot run under CI: ${why}`);
+      return 1;
+    }
+    console.log(`e2e --ipip: SKIPPED: ${why}`);
+    return 0;
+  }
+  say('booting the qemu guest for the IPIP lab (e2e/lab/kvm-run.sh)');
+  const r = spawnSync(
+    'bash',
+    [
+      join(dirname(SELF), '..', 'lab', 'kvm-run.sh'),
+      '--modules',
+      'ipip',
+      '--timeout',
+      String(limitS),
+      '--env',
+      'E2E_OUTAGE_S',
+      '--',
+      process.execPath,
+      SELF,
+      ...argv,
+    ],
+    { stdio: 'inherit', env: { ...process.env, E2E_TIMEOUT_S: String(limitS - 30) } },
+  );
+  return r.status ?? 1;
 }
 
 async function outer(argv: readonly string[]): Promise<number> {
@@ -116,6 +181,7 @@ async function outer(argv: readonly string[]): Promise<number> {
   const left = cleanup();
   if (left.length > 0) say(`removed an earlier run's leftovers: ${left.join(' ')}`);
   const limitS = Number(process.env['E2E_TIMEOUT_S'] ?? 600);
+  if (args.ipip && process.env['LAB_GUEST'] !== '1') return runInGuest(argv, limitS);
   let code: number;
   try {
     buildManagement();
@@ -143,7 +209,7 @@ async function outer(argv: readonly string[]): Promise<number> {
 async function inner(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv);
   const dir = mkdtempSync(join(tmpdir(), 'tabby-e2e-'));
-  const cluster = new Cluster(dir);
+  const cluster = new Cluster(dir, args.ipip);
   const tors = { a: new Tor(RACKS.a, dir), b: new Tor(RACKS.b, dir) };
   const outageMs = Number(process.env['E2E_OUTAGE_S'] ?? 60) * 1000;
   const lab: Lab = { cluster, tors, say, outageMs, mode: undefined };
@@ -177,28 +243,31 @@ async function inner(argv: readonly string[]): Promise<number> {
     await cluster.waitStarted(NODES);
     for (const n of NODES) cluster.markUp(n);
     say('4 tabby-node processes answering');
-    // Each node's VXLAN tunnel address comes from start-up; wait for the VTEPs on the Nodes.
+    // Each node's tunnel addresses come from start-up; wait for them on the Nodes.
     await until(
       async () => {
         for (const n of NODES) {
           const node = await cluster.ds.get('Node', n.name);
           if (node?.spec.ipv4VXLANTunnelAddr === undefined) return false;
+          if (args.ipip && node.spec.bgp?.ipv4IPIPTunnelAddr === undefined) return false;
         }
         return true;
       },
-      'VXLAN tunnel addresses on every Node',
+      'tunnel addresses on every Node',
       30_000,
     );
+    const podsOf = (n: LabNode): [string, PoolName][] => [
+      [`web-${n.name}`, 'plain'],
+      [`db-${n.name}`, 'plain'],
+      [`vx-${n.name}`, 'vxlan'],
+      ...(args.ipip ? [[`ip-${n.name}`, 'ipip'] as [string, PoolName]] : []),
+    ];
     for (const n of NODES)
-      for (const [name, pool] of [
-        [`web-${n.name}`, 'plain'],
-        [`db-${n.name}`, 'plain'],
-        [`vx-${n.name}`, 'vxlan'],
-      ] as const) {
+      for (const [name, pool] of podsOf(n)) {
         const p = cluster.addPod(n, name, pool);
         say(`pod e2e/${name} on ${n.name}: ${p.ip} (CNI ADD, ${pool} pool)`);
       }
-    setup.check('lab built: ToRs, etcd, 4 nodes, 12 pods through CNI ADD', true);
+    setup.check(`lab built: ToRs, etcd, 4 nodes, ${cluster.pods.length} pods through CNI ADD`, true);
     results.push({ name: 'setup', rec: setup, ms: performance.now() - ts });
 
     scraper = setInterval(() => {
@@ -211,8 +280,7 @@ async function inner(argv: readonly string[]): Promise<number> {
       }
     }, 1000);
 
-    for (const s of SCENARIOS) {
-      if (args.only !== undefined && !args.only.has(s.name)) continue;
+    for (const s of selected(args)) {
       say(`== ${s.name}: ${s.what}`);
       const rec = new Recorder(s.name);
       const t = performance.now();
@@ -310,7 +378,8 @@ async function teardown(lab: Lab, rec: Recorder): Promise<void> {
   );
   const usage = await lab.cluster.ipam().getUtilization();
   const inUse = usage.pools.reduce((a, p) => a + p.inUse, 0);
-  rec.equal('IPAM in use: the 4 VXLAN tunnel addresses only', inUse, NODES.length);
+  const tunnels = NODES.length * (lab.cluster.ipip ? 2 : 1);
+  rec.equal(`IPAM in use: the ${tunnels} tunnel addresses only`, inUse, tunnels);
   await sleep(500);
   const left = NODES.flatMap((n) =>
     spawnSync('ip', ['-n', n.ns, 'route', 'show', 'proto', '84'], { encoding: 'utf8' })

@@ -213,42 +213,50 @@ export function layout(mode: BgpMode): (lab: Lab, rec: Recorder) => Promise<void
 }
 
 /**
- * VXLAN CrossSubnet, with the mesh: a block of the VXLAN pool on a node of the same rack is
- * routed straight over eth0, one on the other rack through vxlan.calico (onlink, via the
- * node's VTEP); the VXLAN pods reach each other.
+ * A CrossSubnet pool, with the mesh: a block of the pool on a node of the same rack is
+ * routed straight over eth0; one on the other rack through the tunnel device, onlink (VXLAN:
+ * via the node's VTEP on vxlan.calico; IPIP: via the node's address on tunl0); the pool's
+ * pods reach each other.
  */
-export async function vxlanCrossSubnet(lab: Lab, rec: Recorder): Promise<void> {
-  if (!(await converge(lab, rec, 'mesh'))) return;
-  const blocks = await lab.cluster.blocks();
-  const inPool = (b: string) => b.startsWith('10.66.');
-  const wrong: string[] = [];
-  let plain = 0;
-  let encapsulated = 0;
-  for (const n of NODES) {
-    const kernel = ipn(n.ns, 'route', 'show', 'proto', '84').split('\n');
-    for (const m of NODES.filter((x) => x !== n))
-      for (const b of (blocks.get(m.name) ?? []).filter(inPool)) {
-        const line = kernel.find((l) => l.startsWith(`${b} `)) ?? '(none)';
-        const same = m.rack === n.rack;
-        const ok = same
-          ? line.includes(`via ${m.ip} dev eth0`) && !line.includes('vxlan')
-          : / dev vxlan\.calico /.test(line) && line.includes('onlink');
-        if (!ok) wrong.push(`${n.name}: ${b} (${same ? 'same rack' : 'other rack'}): ${line}`);
-        else if (same) plain++;
-        else encapsulated++;
-      }
-  }
-  rec.check(
-    'VXLAN pool routes: same rack over eth0, other rack via vxlan.calico onlink',
-    wrong.length === 0,
-    wrong.join('; '),
-  );
-  rec.figure(`${plain} same-rack routes plain, ${encapsulated} cross-rack routes through vxlan.calico`);
-  await pingMatrix(
-    lab,
-    rec,
-    lab.cluster.pods.filter((p) => p.pool === 'vxlan'),
-  );
+export function crossSubnet(pool: 'vxlan' | 'ipip'): (lab: Lab, rec: Recorder) => Promise<void> {
+  const dev = pool === 'vxlan' ? 'vxlan.calico' : 'tunl0';
+  const prefix = pool === 'vxlan' ? '10.66.' : '10.68.';
+  return async (lab, rec) => {
+    if (!(await converge(lab, rec, 'mesh'))) return;
+    const blocks = await lab.cluster.blocks();
+    const wrong: string[] = [];
+    let plain = 0;
+    let encapsulated = 0;
+    for (const n of NODES) {
+      const kernel = ipn(n.ns, 'route', 'show', 'proto', '84').split('\n');
+      for (const m of NODES.filter((x) => x !== n))
+        for (const b of (blocks.get(m.name) ?? []).filter((x) => x.startsWith(prefix))) {
+          const line = kernel.find((l) => l.startsWith(`${b} `)) ?? '(none)';
+          const same = m.rack === n.rack;
+          const ok = same
+            ? line.includes(`via ${m.ip} dev eth0`)
+            : line.includes(` dev ${dev} `) &&
+              line.includes('onlink') &&
+              (pool === 'vxlan' || line.includes(`via ${m.ip} `));
+          if (!ok) wrong.push(`${n.name}: ${b} (${same ? 'same rack' : 'other rack'}): ${line}`);
+          else if (same) plain++;
+          else encapsulated++;
+        }
+    }
+    rec.check(
+      `${pool} pool routes: same rack over eth0, other rack via ${dev} onlink`,
+      wrong.length === 0 && plain === 4 && encapsulated === 8,
+      wrong.length === 0
+        ? `${plain} plain and ${encapsulated} tunnel routes, want 4 and 8`
+        : wrong.join('; '),
+    );
+    rec.figure(`${plain} same-rack routes plain, ${encapsulated} cross-rack routes through ${dev}`);
+    await pingMatrix(
+      lab,
+      rec,
+      lab.cluster.pods.filter((p) => p.pool === pool),
+    );
+  };
 }
 
 /** A pinger in a pod: ping every 20 ms until stopped; resolves with (sent, received). */
@@ -358,6 +366,15 @@ export async function torFlap(lab: Lab, rec: Recorder): Promise<void> {
       15_000,
     );
     rec.check('disable: session down on a2 and its blocks gone from ToR-A', true);
+    // The metrics say so too, while it is down.
+    const m = await lab.cluster.metrics(a2);
+    const state = m.value('tabby_bgp_peer_session_state', peer);
+    const bird = lab.tors.a.protocol(a2.name);
+    rec.check(
+      "while disabled: a2's session-state metric is not Established, nor is BIRD's protocol",
+      state !== undefined && state !== ESTABLISHED && !bird.established,
+      `metric ${state}, BIRD ${bird.state}`,
+    );
   } catch (e) {
     rec.check('disable: session down on a2 and its blocks gone from ToR-A', false, (e as Error).message);
   }
@@ -441,7 +458,7 @@ export async function datastoreOutage(lab: Lab, rec: Recorder): Promise<void> {
     await lab.cluster.etcd.restart();
   }
   const t1 = performance.now();
-  await lab.cluster.applyLatePool();
+  await lab.cluster.applyPool('late');
   const a1 = NODES[0]!;
   let pod: Pod | undefined;
   try {

@@ -50,6 +50,12 @@ export function inNetns(
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * How much slower than the host things are: in the qemu guest (LAB_GUEST=1, software
+ * emulation) 5 - 15x; every wait for a condition is scaled by it.
+ */
+export const SLOWDOWN = process.env['LAB_GUEST'] === '1' ? 8 : 1;
+
+/**
  * Polls a condition until it holds; resolves with the milliseconds it took. A probe that
  * throws means "not yet"; on timeout the last error, if any, is in the message.
  */
@@ -60,6 +66,7 @@ export async function until(
   intervalMs = 200,
 ): Promise<number> {
   const t0 = performance.now();
+  const limit = ms * SLOWDOWN;
   let why = '';
   for (;;) {
     try {
@@ -67,8 +74,8 @@ export async function until(
     } catch (e) {
       why = `; last error: ${(e as Error).message.split('\n')[0]}`;
     }
-    if (performance.now() - t0 > ms)
-      throw new Error(`timed out after ${ms / 1000} s waiting for ${what}${why}`);
+    if (performance.now() - t0 > limit)
+      throw new Error(`timed out after ${limit / 1000} s waiting for ${what}${why}`);
     await sleep(intervalMs);
   }
 }

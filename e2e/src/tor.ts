@@ -14,7 +14,7 @@ import { CommandError, sh, until } from './sh.js';
 export const CLUSTER_AS = 64512;
 export const TOR_HOLD_S = 3;
 /** The pools whose blocks a ToR accepts from its nodes (the lab's IPPools). */
-export const POD_POOLS = ['10.65.0.0/16', '10.66.0.0/16', '10.67.0.0/16'] as const;
+export const POD_POOLS = ['10.65.0.0/16', '10.66.0.0/16', '10.67.0.0/16', '10.68.0.0/16'] as const;
 
 export interface TorProtocol {
   readonly name: string;
