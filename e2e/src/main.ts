@@ -148,6 +148,8 @@ function runInGuest(argv: readonly string[], limitS: number): number {
       String(limitS),
       '--env',
       'E2E_OUTAGE_S',
+      '--env',
+      'E2E_TIMEOUT_S',
       '--',
       process.execPath,
       SELF,

@@ -246,9 +246,11 @@ export function crossSubnet(pool: 'vxlan' | 'ipip'): (lab: Lab, rec: Recorder) =
     rec.check(
       `${pool} pool routes: same rack over eth0, other rack via ${dev} onlink`,
       wrong.length === 0 && plain === 4 && encapsulated === 8,
-      wrong.length === 0
-        ? `${plain} plain and ${encapsulated} tunnel routes, want 4 and 8`
-        : wrong.join('; '),
+      wrong.length > 0
+        ? wrong.join('; ')
+        : plain === 4 && encapsulated === 8
+          ? ''
+          : `${plain} plain and ${encapsulated} tunnel routes, want 4 and 8`,
     );
     rec.figure(`${plain} same-rack routes plain, ${encapsulated} cross-rack routes through ${dev}`);
     await pingMatrix(

@@ -9,10 +9,11 @@ import { openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LabNode, Rack } from './topology.js';
 import { NODES, RACKS } from './topology.js';
-import { CommandError, sh, until } from './sh.js';
+import { CommandError, sh, SLOWDOWN, until } from './sh.js';
 
 export const CLUSTER_AS = 64512;
-export const TOR_HOLD_S = 3;
+/** The ToR sessions' hold time: short, so a dead node is noticed quickly (9 s under emulation). */
+export const TOR_HOLD_S = 3 * Math.min(SLOWDOWN, 3);
 /** The pools whose blocks a ToR accepts from its nodes (the lab's IPPools). */
 export const POD_POOLS = ['10.65.0.0/16', '10.66.0.0/16', '10.67.0.0/16', '10.68.0.0/16'] as const;
 
@@ -45,7 +46,7 @@ export function torConfig(rack: Rack, logFile: string): string {
     `template bgp node {`,
     `  local ${rack.gateway} as ${rack.asn};`,
     `  direct;`,
-    `  hold time ${TOR_HOLD_S}; keepalive time 1; connect retry time 1; error wait time 1, 5;`,
+    `  hold time ${TOR_HOLD_S}; keepalive time ${TOR_HOLD_S / 3}; connect retry time 1; error wait time 1, 5;`,
     `  graceful restart on;`,
     // next hop self: same-rack traffic goes through the ToR too when the nodes do not mesh.
     `  ipv4 { import filter from_nodes; export filter to_nodes; next hop self; };`,
@@ -53,7 +54,7 @@ export function torConfig(rack: Rack, logFile: string): string {
     ...nodes.map((n: LabNode) => `protocol bgp ${n.name} from node { neighbor ${n.ip} as ${CLUSTER_AS}; }`),
     `protocol bgp spine {`,
     `  local ${rack.spineIp} as ${rack.asn}; neighbor ${other.spineIp} as ${other.asn}; direct;`,
-    `  hold time ${TOR_HOLD_S}; keepalive time 1; connect retry time 1;`,
+    `  hold time ${TOR_HOLD_S}; keepalive time ${TOR_HOLD_S / 3}; connect retry time 1;`,
     `  ipv4 { import all; export where source = RTS_BGP || net ~ [ ${rack.subnet}, ${rack.loopback}/32 ]; };`,
     `}`,
     '',
