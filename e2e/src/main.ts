@@ -328,6 +328,8 @@ async function inner(argv: readonly string[]): Promise<number> {
       scrape.failed.slice(0, 5).join('; '),
     );
     results.push({ name: 'metrics', rec: metricsRec, ms: 0 });
+    for (const c of metricsRec.checks)
+      say(`${c.ok ? 'ok  ' : 'FAIL'} ${c.what}${c.detail === '' ? '' : `: ${c.detail}`}`);
   }
 
   // Teardown through CNI DEL, then nothing may be left allocated but the tunnel addresses.
