@@ -1,5 +1,5 @@
-// A real, single-member etcd for tests: 127.0.0.1 only, free ports from 23790-23839, a
-// temporary data directory, stop and restart on the same directory and ports.
+// A real, single-member etcd for tests: on 127.0.0.1 (or one given address), free ports from
+// 23790-23839, a temporary data directory, stop and restart on the same directory and ports.
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -105,18 +105,25 @@ export class EtcdServer {
     readonly peerPort: number,
     /** Serve clients over TLS with these files, and require client certificates. */
     private readonly pki: TestPki | undefined,
+    /** The IPv4 address it listens on (clients and its one peer URL). */
+    readonly host: string,
   ) {}
 
   get endpoint(): string {
-    return `${this.pki === undefined ? 'http' : 'https'}://127.0.0.1:${this.clientPort}`;
+    return `${this.pki === undefined ? 'http' : 'https'}://${this.host}:${this.clientPort}`;
   }
 
-  /** Starts etcd on two free ports; other processes may race for them, so it tries a few pairs. */
-  static async start(opts: { readonly pki?: TestPki } = {}): Promise<EtcdServer> {
+  /**
+   * Starts etcd on two free ports; other processes may race for them, so it tries a few pairs.
+   * `host` (default 127.0.0.1) is an address of this network namespace for clients in others
+   * (the cluster lab's management segment); the test certificates name 127.0.0.1 only.
+   */
+  static async start(opts: { readonly pki?: TestPki; readonly host?: string } = {}): Promise<EtcdServer> {
+    const host = opts.host ?? '127.0.0.1';
     let lastError: unknown;
     for (let attempt = 0; attempt < 8; attempt++) {
-      const [client, peer] = await freePorts(2);
-      const s = new EtcdServer(mkdtempSync(join(tmpdir(), 'tabby-etcd-')), client!, peer!, opts.pki);
+      const [client, peer] = await freePorts(2, host);
+      const s = new EtcdServer(mkdtempSync(join(tmpdir(), 'tabby-etcd-')), client!, peer!, opts.pki, host);
       try {
         await s.launch();
         return s;
@@ -164,7 +171,7 @@ export class EtcdServer {
             `--trusted-ca-file=${pki.caFile}`,
             '--client-cert-auth',
           ];
-    const peer = `http://127.0.0.1:${this.peerPort}`;
+    const peer = `http://${this.host}:${this.peerPort}`;
     this.stderr = '';
     const p = spawn(
       ETCD_BIN,
@@ -228,22 +235,22 @@ export class EtcdServer {
   }
 }
 
-async function freePorts(n: number): Promise<number[]> {
+async function freePorts(n: number, host: string): Promise<number[]> {
   const out: number[] = [];
   const span = PORTS.last - PORTS.first + 1;
   const offset = Math.floor(Math.random() * span);
   for (let i = 0; i < span && out.length < n; i++) {
     const port = PORTS.first + ((offset + i) % span);
-    if (await canListen(port)) out.push(port);
+    if (await canListen(port, host)) out.push(port);
   }
   if (out.length < n) throw new Error(`no ${n} free ports in ${PORTS.first}-${PORTS.last}`);
   return out;
 }
 
-function canListen(port: number): Promise<boolean> {
+function canListen(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = createServer();
     srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
   });
 }

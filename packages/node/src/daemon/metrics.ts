@@ -27,7 +27,14 @@ export class NodeMetrics {
         labelNames: ['pool', 'state'],
         registers: [registry],
         collect: async () => {
-          const u = await ipam.utilization();
+          let u: Utilization;
+          try {
+            u = await ipam.utilization();
+          } catch {
+            // The datastore is unreachable: keep the last values. Throwing would fail the
+            // whole scrape, every BGP series with it, just when an outage needs watching.
+            return;
+          }
           g.reset();
           for (const p of u.pools) {
             g.set({ pool: p.cidr, state: 'in_use' }, p.inUse);

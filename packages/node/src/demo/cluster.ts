@@ -10,7 +10,6 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Datastore, Ipam, openBackend } from '@tabby/datastore';
 import { computeDesired, describeRoute } from '@tabby/felix-lite';
 import { computeBgpConfig } from '../bgpconfig/compute.js';
@@ -21,8 +20,8 @@ import type { RouteReport } from '../daemon/server.js';
 import { ask } from '../daemon/server.js';
 import { dataplaneInputs } from '../dataplane/inputs.js';
 import { loadSnapshot } from '../bgpconfig/snapshot.js';
+import { addedAddress, invokeCni, NODE_BIN } from '../lab/cni-exec.js';
 
-const BIN = fileURLToPath(new URL('../../../bin/tabby-node.js', import.meta.url));
 const PORT = 17179;
 
 interface DemoNode {
@@ -53,7 +52,6 @@ const NS_IP: Readonly<Record<string, string>> = {
   node2: '10.200.0.12',
   node3: '10.200.0.13',
 };
-const CNI_BIN = fileURLToPath(new URL('../../../../cni/bin/tabby.js', import.meta.url));
 
 function sh(args: readonly string[]): void {
   const r = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8' });
@@ -182,30 +180,24 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
           const podNs = nsOf(podName);
           sh(['ip', 'netns', 'add', podNs]);
           made.push(podNs);
-          const conf = JSON.stringify({
-            cniVersion: '1.1.0',
-            name: 'tabby',
-            type: 'tabby',
-            nodename: n.name,
-            ipam: { type: 'tabby-ipam' },
-            datastore: { type: 'yaml', dir: dsDir },
-          });
-          const r = spawnSync('ip', ['netns', 'exec', nsOf(n.name), process.execPath, CNI_BIN], {
-            input: conf,
-            encoding: 'utf8',
-            env: {
-              ...process.env,
-              CNI_COMMAND: 'ADD',
-              CNI_CONTAINERID: `demo-${podName}`,
-              CNI_NETNS: `/var/run/netns/${podNs}`,
-              CNI_IFNAME: 'eth0',
-              CNI_PATH: '/usr/lib/cni',
-              CNI_ARGS: `K8S_POD_NAMESPACE=${ns};K8S_POD_NAME=${podName}`,
-              TABBY_MTU_FILE: join(dir, `${n.name}.mtu`),
+          const r = invokeCni({
+            command: 'ADD',
+            nodeNetns: nsOf(n.name),
+            containerId: `demo-${podName}`,
+            podNetnsPath: `/var/run/netns/${podNs}`,
+            pod: { namespace: ns, name: podName },
+            config: {
+              cniVersion: '1.1.0',
+              name: 'tabby',
+              type: 'tabby',
+              nodename: n.name,
+              ipam: { type: 'tabby-ipam' },
+              datastore: { type: 'yaml', dir: dsDir },
             },
+            env: { TABBY_MTU_FILE: join(dir, `${n.name}.mtu`) },
           });
           if (r.status !== 0) throw new Error(`CNI ADD for ${podName}: ${r.stdout}${r.stderr}`);
-          const ip = (JSON.parse(r.stdout) as { ips: { address: string }[] }).ips[0]!.address.split('/')[0]!;
+          const ip = addedAddress(r.stdout);
           pods.push({ name: podName, node: n.name, ns: podNs, ip });
           say(`pod ${ns}/${podName} on ${n.name}: ${ip} (CNI ADD in ${nsOf(n.name)})`);
           continue;
@@ -237,7 +229,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
 
     for (const n of NODES) {
       const args = [
-        BIN,
+        NODE_BIN,
         '--node',
         n.name,
         '--datastore-dir',
