@@ -145,14 +145,19 @@ describe('the bundle', () => {
 
   it('hands_ADD_to_the_node_daemon_loading_nothing_but_the_protocol', () => {
     // What tabby loads before it knows whether tabby-node takes the whole invocation: the
-    // ADD path when the daemon runs. Node's built-ins, the protocol's parsers and the error
-    // object, nothing of the plugin's own commands.
+    // ADD path when the daemon runs. Node's built-ins, the connection, the protocol's parsers and
+    // the error object, nothing of the plugin's own commands.
     const m = meta();
     const eager = eagerInputs(m, holding(m, 'dist/src/node-api/delegate.js'));
     const own = eager
       .filter((i) => !i.endsWith('dist/src/compile-cache.js'))
       .map((i) => i.replace(/^.*dist\/src\//, ''));
-    assert.deepEqual(own.sort(), ['node-api/delegate.js', 'node-api/protocol.js', 'spec/errors.js']);
+    assert.deepEqual(own.sort(), [
+      'node-api/connection.js',
+      'node-api/delegate.js',
+      'node-api/protocol.js',
+      'spec/errors.js',
+    ]);
   });
 
   it('loads_no_datastore_on_the_way_to_the_node_daemon', () => {

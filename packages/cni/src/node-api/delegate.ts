@@ -1,7 +1,7 @@
 // The plugin's first step for ADD, DEL and CHECK: hand the whole invocation to tabby-node
 // (`cni.run`, ../serve-run.ts) and print what it answers. The daemon has the datastore open,
 // the netlink addon loaded and the code compiled, so this process only starts Node and loads
-// this module (node:net, node:fs and the protocol's parsers): an ADD costs a bare Node start
+// this module (node:fs, the connection and the protocol's parsers): an ADD costs a bare Node start
 // plus the daemon's work. Everything else (the other commands, a delegated IPAM, node_socket
 // none, no daemon) goes on to the plugin's own `run`.
 //
@@ -12,11 +12,12 @@
 // a lost or late answer is an error (11, try again later), never a second run here: the
 // daemon may have done the work (the runtime's DEL of a failed ADD releases it).
 import { existsSync, statSync } from 'node:fs';
-import net from 'node:net';
 import type { Writer } from '../commands/skel.js';
 import type { ErrorCodeValue } from '../spec/errors.js';
 import { CniError, ErrorCode } from '../spec/errors.js';
-import { CNI_PROTOCOL, DEFAULT_NODE_SOCKET, parseCniAnswer, ServiceCode } from './protocol.js';
+import { Connection, NodeFailure, NodeLostError } from './connection.js';
+import type { CniRequestOf } from './protocol.js';
+import { CNI_PROTOCOL, DEFAULT_NODE_SOCKET, ServiceCode } from './protocol.js';
 
 export interface DelegateOptions {
   /** How long connecting may take. [Default: 1000 ms] */
@@ -32,7 +33,9 @@ const SENT_ENV = /^(CNI_|TABBY_|K8S_|ETCD_|DATASTORE_TYPE$|KUBECONFIG$)/;
 function request(
   env: Readonly<Record<string, string | undefined>>,
   stdin: string,
-): { readonly socket: string; readonly line: string; readonly cniVersion: string } | undefined {
+):
+  | { readonly socket: string; readonly request: CniRequestOf<'cni.run'>; readonly cniVersion: string }
+  | undefined {
   const cmd = env['CNI_COMMAND'];
   if (cmd !== 'ADD' && cmd !== 'DEL' && cmd !== 'CHECK') return undefined;
   let conf: unknown;
@@ -61,14 +64,14 @@ function request(
   return {
     socket: typeof socket === 'string' && socket !== '' ? socket : DEFAULT_NODE_SOCKET,
     cniVersion: typeof c['cniVersion'] === 'string' ? c['cniVersion'] : '1.1.0',
-    line: `${JSON.stringify({
+    request: {
       cmd: 'cni.run',
       protocol: CNI_PROTOCOL,
       env: sent,
       stdin,
       netnsVisible: netns !== '' && existsSync(netns),
       hostNetns,
-    })}\n`,
+    },
   };
 }
 
@@ -85,75 +88,52 @@ export async function delegate(
 ): Promise<number | undefined> {
   const req = request(env, stdin);
   if (req === undefined) return undefined;
-  const connectMs = opts.connectTimeoutMs ?? 1000;
-  const runMs = opts.runTimeoutMs ?? 120_000;
-  const answer = await new Promise<{ readonly line: string } | { readonly lost: string } | undefined>(
-    (resolve) => {
-      const s = net.connect({ path: req.socket });
-      let sent = false;
-      let buf = '';
-      let timer = setTimeout(() => end(undefined), connectMs);
-      const end = (r: { readonly line: string } | { readonly lost: string } | undefined): void => {
-        clearTimeout(timer);
-        s.destroy();
-        resolve(r);
-      };
-      s.setEncoding('utf8');
-      s.once('connect', () => {
-        clearTimeout(timer);
-        timer = setTimeout(() => end({ lost: `no answer within ${runMs} ms` }), runMs);
-        sent = true;
-        s.write(req.line);
-      });
-      s.on('data', (d: string) => {
-        buf += d;
-        const nl = buf.indexOf('\n');
-        if (nl >= 0) end({ line: buf.slice(0, nl) });
-      });
-      s.once('error', (e) => end(sent ? { lost: `the connection failed: ${e.message}` } : undefined));
-      s.once('close', () => end(sent ? { lost: 'the connection closed' } : undefined));
-    },
-  );
-  if (answer === undefined) return undefined;
-  if ('line' in answer) {
-    let a;
-    try {
-      a = parseCniAnswer('cni.run', JSON.parse(answer.line) as unknown);
-    } catch (e) {
+  let c: Connection;
+  try {
+    c = await Connection.connect(req.socket, opts.connectTimeoutMs ?? 1000);
+  } catch {
+    return undefined; // nothing was sent: the plugin does the work
+  }
+  try {
+    const a = await c.request(req.request, opts.runTimeoutMs ?? 120_000);
+    stderr.write(a.stderr);
+    stdout.write(a.stdout);
+    return a.exitCode;
+  } catch (e) {
+    if (e instanceof NodeFailure) {
+      // Nothing done: declined, or an older daemon that does not know cni.run.
+      if (
+        e.code === ServiceCode.NotHere ||
+        e.code === ServiceCode.Unsupported ||
+        e.code === ServiceCode.BadRequest
+      )
+        return undefined;
       return failed(
         stdout,
         req.cniVersion,
         ErrorCode.Internal,
-        "tabby-node's answer was not understood",
-        String(e),
+        'tabby-node failed to run the invocation',
+        e.message,
       );
     }
-    if (a.ok) {
-      stderr.write(a.stderr);
-      stdout.write(a.stdout);
-      return a.exitCode;
-    }
-    if (
-      a.code === ServiceCode.NotHere ||
-      a.code === ServiceCode.Unsupported ||
-      a.code === ServiceCode.BadRequest
-    )
-      return undefined;
+    if (e instanceof NodeLostError)
+      return failed(
+        stdout,
+        req.cniVersion,
+        ErrorCode.TryAgainLater,
+        'tabby-node stopped answering',
+        `${e.message}; it may have done part of the work: the runtime's DEL of this container undoes it`,
+      );
     return failed(
       stdout,
       req.cniVersion,
       ErrorCode.Internal,
-      'tabby-node failed to run the invocation',
-      a.error,
+      "tabby-node's answer was not understood",
+      String(e),
     );
+  } finally {
+    c.close();
   }
-  return failed(
-    stdout,
-    req.cniVersion,
-    ErrorCode.TryAgainLater,
-    'tabby-node stopped answering',
-    `${req.socket}: ${answer.lost}; it may have done part of the work: the runtime's DEL of this container undoes it`,
-  );
 }
 
 function failed(
