@@ -362,7 +362,7 @@ export class YamlDirBackend implements Backend {
       if (!parsed.ok || !parsed.stamped)
         throw new Error(`adopting ${loc.abs}: restamped text does not parse`);
     }
-    const st = await writeAtomic(loc.abs, text);
+    const st = writeAtomic(loc.abs, text);
     this.remember(loc.abs, text, parsed);
     await this.append({ rev, type, path: loc.rel, st, object: parsed.object });
     return structuredClone(parsed.object);
@@ -597,7 +597,7 @@ export class YamlDirBackend implements Backend {
         if (opts.resourceVersion !== undefined && opts.resourceVersion !== have)
           throw new ConflictError(key, opts.resourceVersion, have);
         const rev = this.nextRev(cur);
-        await removeDurably(loc.abs);
+        removeDurably(loc.abs);
         const gone = structuredClone(cur.object);
         gone.metadata.resourceVersion = String(rev);
         await this.append({ rev, type: 'deleted', path: loc.rel, object: gone });
