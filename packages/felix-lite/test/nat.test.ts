@@ -446,6 +446,30 @@ describe('NatReconciler on a fake nft', () => {
     await r.stop();
   });
 
+  it('the_same_plan_again_runs_no_pass_and_a_changed_one_does', async () => {
+    // The node daemon calls setDesired on every datastore change; each pass forks nft twice.
+    const nft = new FakeNft();
+    const clock = new ManualClock();
+    const r = new NatReconciler({ nft, clock, random: () => 0.5 }, { resyncIntervalMs: 60_000 });
+    r.setDesired(natOf(pools));
+    r.start();
+    const pass = nextPass(r);
+    clock.advance(0);
+    assert.equal(((await pass) as NatPassResult).written, true);
+    const lists = nft.lists;
+    for (let i = 0; i < 5; i++) r.setDesired(natOf([...pools]));
+    clock.advance(1000);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(nft.lists, lists, 'an unchanged plan listed the tables again');
+    const changed = nextPass(r);
+    r.setDesired(natOf([...pools, { cidr: '10.80.0.0/16', natOutgoing: true }]));
+    clock.advance(1000);
+    const res = (await changed) as NatPassResult;
+    assert.equal(res.written, true);
+    assert.ok(nft.lists > lists);
+    await r.stop();
+  });
+
   it('removes_the_table_when_no_pool_needs_nat_any_more', async () => {
     const nft = new FakeNft();
     const r = new NatReconciler({ nft });

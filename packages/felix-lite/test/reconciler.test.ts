@@ -503,4 +503,43 @@ describe('EndpointSysctls', () => {
     assert.equal(s.writes, before, 'nothing rewritten when already set');
     s.stop();
   });
+
+  it('a_repeated_setEndpoints_reads_only_new_devices_and_a_family_change_configures_again', async () => {
+    // The node daemon calls setEndpoints on every datastore change: with hundreds of pods,
+    // reading every endpoint's sysctls each time would cost thousands of reads per pod start.
+    const kernel = new FakeKernel();
+    kernel.addLink('cali1');
+    kernel.addLink('cali2');
+    const values = new Map<string, string>();
+    let reads = 0;
+    const sysctl = {
+      read: (p: string) => (reads++, values.get(p) ?? 'kernel default'),
+      write: (p: string, v: string) => void values.set(p, v),
+    };
+    const s = new EndpointSysctls({ kernel, sysctl });
+    s.start();
+    await tick2();
+    await s.setEndpoints(new Map<string, (4 | 6)[]>([['cali1', [4]]]));
+    assert.equal(reads, endpointSysctls('cali1', [4]).length);
+    reads = 0;
+    await s.setEndpoints(new Map<string, (4 | 6)[]>([['cali1', [4]]]));
+    assert.equal(reads, 0, 'an unchanged endpoint was read again');
+    await s.setEndpoints(
+      new Map<string, (4 | 6)[]>([
+        ['cali1', [4]],
+        ['cali2', [4]],
+      ]),
+    );
+    assert.equal(reads, endpointSysctls('cali2', [4]).length, 'only the new device is read');
+    reads = 0;
+    await s.setEndpoints(
+      new Map<string, (4 | 6)[]>([
+        ['cali1', [4, 6]],
+        ['cali2', [4]],
+      ]),
+    );
+    assert.equal(reads, endpointSysctls('cali1', [4, 6]).length);
+    assert.equal(values.get('net/ipv6/conf/cali1/proxy_ndp'), '1');
+    s.stop();
+  });
 });

@@ -77,10 +77,21 @@ export class EndpointSysctls {
 
   /** The local endpoints' devices and their families; configures those that exist now. */
   async setEndpoints(endpoints: ReadonlyMap<string, readonly IpVersion[]>): Promise<void> {
+    for (const name of [...this.done.keys()]) {
+      const now = endpoints.get(name);
+      const was = this.wanted.get(name);
+      // gone, or its families changed (IPv6 added): configured again when it is wanted
+      if (now === undefined || was === undefined || now.join() !== was.join()) this.done.delete(name);
+    }
     this.wanted.clear();
     for (const [name, families] of endpoints) this.wanted.set(name, families);
-    for (const name of [...this.done.keys()]) if (!this.wanted.has(name)) this.done.delete(name);
-    await this.refresh();
+    // Called on every datastore change: only devices not yet configured cost a link dump and
+    // their reads; the configured ones are kept by link events (a new index configures again).
+    for (const name of this.wanted.keys())
+      if (!this.done.has(name)) {
+        for (const link of await this.c.kernel.links()) this.configure(link);
+        return;
+      }
   }
 
   /** Configures every wanted device present in the kernel. */
