@@ -226,7 +226,7 @@ describe('the tabby image', () => {
       '/opt/tabby/bin/tabby',
       '/opt/tabby/bin/bgp-ts',
       '/opt/tabby/bin/install-cni',
-      '/opt/tabby/cni/tabby.mjs',
+      '/opt/tabby/cni/tabby.cjs',
       '/opt/tabby/cni/tabby-ipam.mjs',
       '/opt/tabby/cni/tabby_netlink.node',
       '/opt/tabby/cni/tabby_flock.node',
@@ -296,7 +296,7 @@ describe('the tabby image', () => {
   });
 
   it('answers_cni_version_from_the_cni_bundle', () => {
-    const r = run(['--env', 'CNI_COMMAND=VERSION'], 'node', '/opt/tabby/cni/tabby.mjs');
+    const r = run(['--env', 'CNI_COMMAND=VERSION'], 'node', '/opt/tabby/cni/tabby.cjs');
     assert.ok(JSON.parse(ok(r, 'tabby CNI VERSION')).supportedVersions.includes('1.0.0'));
   });
 

@@ -44,7 +44,7 @@ for c in apt-get apt-cache dpkg-deb npm node; do
   command -v "$c" >/dev/null || die "$c is missing"
 done
 [ -f "$repo/packages/node/dist/src/main.js" ] || die "packages are not built: run \`npm run build\` first"
-[ -f "$repo/packages/cni/dist/bundle/tabby.mjs" ] || die "no CNI bundle: run \`npm run build\` first"
+[ -f "$repo/packages/cni/dist/bundle/tabby.cjs" ] || die "no CNI bundle: run \`npm run build\` first"
 install_cni=$repo/packages/cni/bin/install-cni.js
 [ -f "$install_cni" ] || die "$install_cni is missing (the chart's init container runs it)"
 if [ -e "$out" ] && [ -n "$(ls -A "$out")" ]; then die "$out is not empty"; fi

@@ -15,7 +15,7 @@
 // Needs root, iproute2 and /usr/lib/cni/{ptp,host-local} (Debian: containernetworking-plugins).
 //
 // Options: --pods N (200), --concurrent C (8; 0: none), --bin FILE (the tabby executable:
-// default the bundle dist/bundle/tabby.mjs; bin/tabby.js for the unbundled build),
+// default the bundle dist/bundle/tabby.cjs; bin/tabby.js for the unbundled build),
 // --v6 (dual-stack tabby). tabby sees TABBY_COMPILE_CACHE as set here.
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
@@ -35,7 +35,7 @@ const POOL4 = '10.70.0.0/16';
 const POOL6 = 'fd70::/112';
 const PTP_SUBNET = '10.71.0.0/16';
 const SELF = fileURLToPath(import.meta.url);
-const BUNDLE = fileURLToPath(new URL('../bundle/tabby.mjs', import.meta.url));
+const BUNDLE = fileURLToPath(new URL('../bundle/tabby.cjs', import.meta.url));
 const TABBY_NODE = fileURLToPath(new URL('../../../node/bin/tabby-node.js', import.meta.url));
 
 function arg(name: string): string | undefined {

@@ -44,7 +44,7 @@ import {
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const PLUGINS = { tabby: 'tabby.mjs', 'tabby-ipam': 'tabby-ipam.mjs' };
+const PLUGINS = { tabby: 'tabby.cjs', 'tabby-ipam': 'tabby-ipam.mjs' };
 const KUBECONFIG_NAME = 'tabby-kubeconfig';
 
 export class InstallError extends Error {

@@ -45,9 +45,10 @@ function eagerInputs(m: Meta, out: string): string[] {
   return [...files].flatMap((f) => Object.keys(m.outputs[f]?.inputs ?? {}));
 }
 
-const entry = (m: Meta, bin: string): string => {
-  const o = Object.entries(m.outputs).find(([, v]) => v.entryPoint === `bin/${bin}.js`);
-  assert.ok(o, `no bundle output for bin/${bin}.js`);
+/** The output built from an entry point (a path below the package). */
+const entryOf = (m: Meta, entryPoint: string): string => {
+  const o = Object.entries(m.outputs).find(([, v]) => v.entryPoint === entryPoint);
+  assert.ok(o, `no bundle output for ${entryPoint}`);
   return o[0];
 };
 
@@ -61,35 +62,61 @@ const holding = (m: Meta, suffix: string): string => {
 const HEAVY = [/node_modules\/etcd3\//, /node_modules\/@kubernetes\//, /node_modules\/@grpc\//];
 
 describe('the bundle', () => {
-  it('starts_tabby_without_the_datastore_the_kernel_dataplane_or_any_client', () => {
+  it('starts_tabby_as_one_commonjs_file_that_loads_the_plugin_only_when_the_daemon_does_not_run_it', () => {
+    // tabby: the way to tabby-node (src/entry.ts, node-api/delegate.ts) in one CommonJS file,
+    // nothing of the plugin's commands; the plugin proper, tabby-main.mjs, only by dynamic import.
     const m = meta();
-    for (const bin of ['tabby', 'tabby-ipam']) {
-      const out = entry(m, bin);
-      // The entry turns the compile cache on, then imports the plugin: nothing else first.
-      const first = eagerInputs(m, out);
-      assert.ok(first.some((i) => i.endsWith('dist/src/compile-cache.js')));
-      assert.ok(
-        !first.some((i) => i.endsWith('dist/src/commands/skel.js')),
-        'the plugin loads after the cache',
-      );
-      const dynamic = (m.outputs[out]?.imports ?? []).filter((i) => i.kind === 'dynamic-import');
-      // tabby: first the hand-over to tabby-node (node-api/delegate.ts), then, when the daemon
-      // does not take the invocation, the plugin; tabby-ipam: the plugin.
-      assert.equal(dynamic.length, bin === 'tabby' ? 2 : 1, `${bin}'s dynamic imports`);
-      const plugin = dynamic.filter(
-        (i) => !eagerInputs(m, i.path).some((x) => x.endsWith('node-api/delegate.js')),
-      );
-      assert.equal(plugin.length, 1, `${bin} imports its plugin once`);
-      const eager = [...first, ...eagerInputs(m, plugin[0]!.path)];
+    const out = entryOf(m, 'tools/tabby-entry.mjs');
+    assert.equal(out, 'dist/bundle/tabby.cjs');
+    assert.deepEqual(
+      Object.keys(m.outputs[out]?.inputs ?? {})
+        .map((i) => i.replace(/^.*dist\/src\//, ''))
+        .sort(),
+      [
+        'compile-cache.js',
+        'entry.js',
+        'node-api/connection.js',
+        'node-api/delegate.js',
+        'node-api/protocol.js',
+        'spec/errors.js',
+        'tools/tabby-entry.mjs',
+      ],
+    );
+    const own = (m.outputs[out]?.imports ?? []).filter((i) => !i.path.startsWith('node:'));
+    assert.deepEqual(own, [{ path: './tabby-main.mjs', kind: 'dynamic-import', external: true }]);
+    assert.ok(existsSync(join(BUNDLE, 'tabby-main.mjs')), 'tabby.cjs imports ./tabby-main.mjs: it is there');
+    assert.equal(entryOf(m, 'dist/src/main.js'), 'dist/bundle/tabby-main.mjs');
+  });
+
+  it('starts_the_plugin_and_tabby_ipam_without_the_datastore_the_kernel_dataplane_or_any_client', () => {
+    const m = meta();
+    // tabby-ipam turns the compile cache on, then imports the plugin: nothing else first.
+    const ipam = entryOf(m, 'bin/tabby-ipam.js');
+    const first = eagerInputs(m, ipam);
+    assert.ok(first.some((i) => i.endsWith('dist/src/compile-cache.js')));
+    assert.ok(
+      !first.some((i) => i.endsWith('dist/src/commands/skel.js')),
+      'the plugin loads after the cache',
+    );
+    const dynamic = (m.outputs[ipam]?.imports ?? []).filter((i) => i.kind === 'dynamic-import');
+    assert.deepEqual(
+      dynamic.map((i) => i.path),
+      [entryOf(m, 'dist/src/main.js')],
+      "tabby-ipam's dynamic import is the plugin",
+    );
+    for (const [name, eager] of [
+      ['tabby-ipam', [...first, ...eagerInputs(m, dynamic[0]!.path)]],
+      ['the plugin (tabby-main.mjs)', eagerInputs(m, entryOf(m, 'dist/src/main.js'))],
+    ] as const) {
       assert.ok(
         eager.some((i) => i.endsWith('dist/src/commands/skel.js')),
-        'the dispatcher is in the start-up files',
+        `the dispatcher is in ${name}'s start-up files`,
       );
       for (const bad of [...HEAVY, /node_modules\/yaml\//, /datastore\/dist\//, /netlink\/dist\//])
         assert.deepEqual(
           eager.filter((i) => bad.test(i)),
           [],
-          `${bin} loads ${String(bad)} at start`,
+          `${name} loads ${String(bad)} at start`,
         );
     }
   });
@@ -141,23 +168,6 @@ describe('the bundle', () => {
         [],
         `the datastore chunk loads ${String(bad)}`,
       );
-  });
-
-  it('hands_ADD_to_the_node_daemon_loading_nothing_but_the_protocol', () => {
-    // What tabby loads before it knows whether tabby-node takes the whole invocation: the
-    // ADD path when the daemon runs. Node's built-ins, the connection, the protocol's parsers and
-    // the error object, nothing of the plugin's own commands.
-    const m = meta();
-    const eager = eagerInputs(m, holding(m, 'dist/src/node-api/delegate.js'));
-    const own = eager
-      .filter((i) => !i.endsWith('dist/src/compile-cache.js'))
-      .map((i) => i.replace(/^.*dist\/src\//, ''));
-    assert.deepEqual(own.sort(), [
-      'node-api/connection.js',
-      'node-api/delegate.js',
-      'node-api/protocol.js',
-      'spec/errors.js',
-    ]);
   });
 
   it('loads_no_datastore_on_the_way_to_the_node_daemon', () => {
@@ -252,7 +262,7 @@ describe('the bundle installed elsewhere', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('answers_VERSION', () => {
-    const r = plugin('tabby.mjs', { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}');
+    const r = plugin('tabby.cjs', { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}');
     assert.equal(r.code, 0, r.err);
     assert.equal((JSON.parse(r.out) as { cniVersion: string }).cniVersion, '1.0.0');
   });

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import type { EnableCompileCache } from '../src/compile-cache.js';
 import { DEFAULT_COMPILE_CACHE_DIR, enableCompileCache } from '../src/compile-cache.js';
 
-const BUNDLE = fileURLToPath(new URL('../bundle/tabby.mjs', import.meta.url));
+const BUNDLE = fileURLToPath(new URL('../bundle/tabby.cjs', import.meta.url));
 
 function withTmp(f: (dir: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'tabby-cc-'));

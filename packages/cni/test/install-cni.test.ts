@@ -38,7 +38,7 @@ describe('install-cni', () => {
   let dir: string;
   let env: Record<string, string>;
   beforeEach(() => {
-    assert.ok(existsSync(join(BUNDLE, 'tabby.mjs')), `no bundle at ${BUNDLE}: run npm run build`);
+    assert.ok(existsSync(join(BUNDLE, 'tabby.cjs')), `no bundle at ${BUNDLE}: run npm run build`);
     dir = mkdtempSync(join(tmpdir(), 'tabby-install-cni-'));
     for (const d of ['bin', 'net.d', 'token', 'image']) mkdirSync(join(dir, d));
     cpSync(BUNDLE, join(dir, 'image/cni'), { recursive: true });

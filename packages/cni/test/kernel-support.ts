@@ -10,7 +10,7 @@ import type { TestContext } from 'node:test';
 import type { JsonObject } from '../src/spec/result.js';
 
 /** The bundle (what is installed; `npm run build` makes it), from dist/test/. */
-export const TABBY_BIN = fileURLToPath(new URL('../bundle/tabby.mjs', import.meta.url));
+export const TABBY_BIN = fileURLToPath(new URL('../bundle/tabby.cjs', import.meta.url));
 
 let probe: string | undefined | null = null;
 
@@ -157,7 +157,7 @@ export interface PluginRun {
 }
 
 /**
- * Runs `ip netns exec <node> node dist/bundle/tabby.mjs` with the CNI environment and the
+ * Runs `ip netns exec <node> node dist/bundle/tabby.cjs` with the CNI environment and the
  * config on stdin, as a runtime calls a plugin. Only PATH is inherited.
  */
 export function runPlugin(

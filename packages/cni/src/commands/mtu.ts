@@ -4,7 +4,7 @@
 // (@tabby/ipip/mtu-file); else 1500, with a warning, since a pod MTU above the tunnel's
 // loses large packets. One difference: Calico reads the file even when the config sets
 // `mtu`, so a garbled file fails every ADD; here the file is read only when it decides.
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { MAX_MTU, MIN_MTU, parseMtuText } from '@tabby/ipip/mtu-file';
 import { CniError, ErrorCode, errorText } from '../spec/errors.js';
 import type { Ctx } from './context.js';
@@ -20,7 +20,8 @@ export async function podMtu(ctx: Ctx, file: string): Promise<number> {
   if (ctx.conf.mtu !== undefined) return ctx.conf.mtu;
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    // a few bytes: read at once, not behind the thread pool's queue in the node daemon
+    text = readFileSync(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
       throw new CniError(ErrorCode.IoFailure, `cannot read the MTU file ${file}`, errorText(e));
