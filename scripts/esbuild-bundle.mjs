@@ -119,15 +119,11 @@ export async function bundle({ pkgDir, entryPoints, cjsEntryPoints = {}, outdir,
 
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });
-  const result = await esbuild.build({
+  // What both kinds of build share.
+  const common = {
     absWorkingDir: pkgDir,
-    entryPoints,
     outdir,
-    outExtension: { '.js': '.mjs' },
-    chunkNames: '[name]-[hash]',
     bundle: true,
-    splitting: true,
-    format: 'esm',
     platform: 'node',
     target: 'node20',
     minifySyntax: true,
@@ -137,6 +133,14 @@ export async function bundle({ pkgDir, entryPoints, cjsEntryPoints = {}, outdir,
     legalComments: 'none',
     metafile: true,
     logLevel: 'warning',
+  };
+  const result = await esbuild.build({
+    ...common,
+    entryPoints,
+    outExtension: { '.js': '.mjs' },
+    chunkNames: '[name]-[hash]',
+    splitting: true,
+    format: 'esm',
     // CommonJS dependencies (yaml, ip-num, the etcd and Kubernetes clients) call require().
     banner: {
       js: "import { createRequire as __tabbyRequire } from 'node:module'; const require = __tabbyRequire(import.meta.url);",
@@ -151,20 +155,10 @@ export async function bundle({ pkgDir, entryPoints, cjsEntryPoints = {}, outdir,
   for (const [name, { entry, external }] of Object.entries(cjsEntryPoints)) {
     const keep = new Set(external);
     const r = await esbuild.build({
-      absWorkingDir: pkgDir,
+      ...common,
       entryPoints: { [name]: entry },
-      outdir,
       outExtension: { '.js': '.cjs' },
-      bundle: true,
       format: 'cjs',
-      platform: 'node',
-      target: 'node20',
-      minifySyntax: true,
-      minifyWhitespace: true,
-      keepNames: true,
-      legalComments: 'none',
-      metafile: true,
-      logLevel: 'warning',
       // import.meta is empty in CommonJS: a file that needs it belongs behind `external`.
       logOverride: { 'empty-import-meta': 'error' },
       banner: { js: '#!/usr/bin/env node' },
