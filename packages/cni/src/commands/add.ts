@@ -29,7 +29,7 @@ export async function add(ctx: AttachmentCtx): Promise<CniResult> {
   // The endpoint's name and labels, and the MTU, are settled before anything is done.
   const wepKey = endpointKey(ctx);
   networkLabel(ctx);
-  const mtu = await podMtu(ctx, ctx.mtuFile);
+  const mtu = podMtu(ctx, ctx.mtuFile);
   const undo: { what: string; run: () => Promise<unknown> }[] = [];
   let step = 'IPAM allocation';
   let fallback: number = ErrorCode.IpamRefused;

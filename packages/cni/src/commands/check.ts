@@ -47,7 +47,7 @@ export async function check(ctx: AttachmentCtx): Promise<void> {
   // The MTU ADD gave the pod, as its result records it (results >= 1.0.0); else the MTU an
   // ADD would choose now (the MTU file may have changed since).
   const podIface = podIdx >= 0 ? prev.interfaces[podIdx] : undefined;
-  const mtu = podIface?.mtu ?? (await podMtu(ctx, ctx.mtuFile));
+  const mtu = podIface?.mtu ?? podMtu(ctx, ctx.mtuFile);
 
   let insp;
   try {

@@ -16,7 +16,7 @@ export const DEFAULT_MTU = 1500;
  * missing (the node daemon has not written it yet), 5 when it cannot be read, 7 when it
  * holds no MTU (Calico: "failed to read MTU file").
  */
-export async function podMtu(ctx: Ctx, file: string): Promise<number> {
+export function podMtu(ctx: Ctx, file: string): number {
   if (ctx.conf.mtu !== undefined) return ctx.conf.mtu;
   let text: string;
   try {
