@@ -70,14 +70,16 @@ export async function runTabby(loadPlugin: () => Promise<PluginModule>): Promise
   }
   enableCompileCache(process.env);
   const plugin = await loadPlugin();
-  const failure = unreadable instanceof Error ? unreadable : new Error(String(unreadable));
   return plugin.mainTabby({
     env: process.env,
-    stdin:
-      unreadable === undefined
-        ? stdin
-        : { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(failure) }) },
+    stdin: unreadable === undefined ? stdin : failingStream(unreadable),
     stdout: process.stdout,
     stderr: process.stderr,
   });
+}
+
+/** A stdin whose read fails as ours did: the plugin reports it (IoFailure). */
+function failingStream(e: unknown): AsyncIterable<string> {
+  const failure = e instanceof Error ? e : new Error(String(e));
+  return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(failure) }) };
 }

@@ -56,8 +56,6 @@ export class NatReconciler {
   private readonly render: NatRenderOptions;
   private readonly loop: ReconcileLoop<NatPassResult>;
   private plan: NatPlan | undefined;
-  /** The plan as JSON, to tell an unchanged one. */
-  private planKey = '';
   /** The plan the tables were last seen to match: differences from it later are drift. */
   private verified: NatPlan | undefined;
   private readonly metrics: DataplaneMetrics | undefined;
@@ -99,10 +97,8 @@ export class NatReconciler {
     // The node daemon calls this on every datastore change (each pod's endpoint): the same
     // plan again needs no pass, whose two `nft list` runs would cost a fork each time. Drift
     // is the resync timer's job. The old plan object stays, as `verified` refers to it.
-    const key = JSON.stringify(plan);
-    if (this.plan !== undefined && key === this.planKey) return;
+    if (this.plan !== undefined && JSON.stringify(plan) === JSON.stringify(this.plan)) return;
     this.plan = plan;
-    this.planKey = key;
     this.loop.kick();
   }
 
